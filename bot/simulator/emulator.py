@@ -120,14 +120,10 @@ def _url_problems(messages: Any, *, allowed_prefixes: tuple[str, ...] = ()) -> l
         if isinstance(node, dict):
             for key, value in node.items():
                 child = f"{where}.{key}"
-                if key in IMAGE_URL_KEYS:
+                if key in IMAGE_URL_KEYS or (key == "url" and node.get("type") == "image"):
                     check(value, child)
-                elif key == "url" and node.get("type") == "image":
-                    check(value, child)
-                elif key == "baseUrl" or (key == "uri" and node.get("type") == "uri"):
-                    if isinstance(value, str) and value.startswith("http://") and not (
-                        allowed_prefixes and value.startswith(allowed_prefixes)
-                    ):
+                elif key == "baseUrl":  # imagemap: LINE appends /1040 etc., so only the scheme is checked
+                    if isinstance(value, str) and not value.startswith(("https://", *allowed_prefixes)):
                         problems.append(SchemaProblem(child, f"must be an https URL (got {value[:80]!r})"))
                 else:
                     walk(value, child)
