@@ -356,8 +356,13 @@ function renderBubble(bubble) {
     const blockNode = el("div", { class: `flex-block ${block}` }, renderComponent(component, "vertical"));
     if (style.backgroundColor) blockNode.style.backgroundColor = style.backgroundColor;
     if (style.separator) blockNode.style.borderTop = `1px solid ${style.separatorColor || "#ddd"}`;
-    if (component.type === "box" && (component.paddingAll || component.paddingTop || component.paddingStart)) {
-      blockNode.style.padding = "0";
+    if (component.type === "box" && block !== "hero") {
+      // LINE pads the block's own box: 20px (footer 10px) unless the box says otherwise.
+      const inner = blockNode.firstChild;
+      const fallback = block === "footer" ? "10px" : "20px";
+      for (const side of ["Top", "Bottom", "Left", "Right"]) {
+        if (!inner.style["padding" + side]) inner.style["padding" + side] = fallback;
+      }
     }
     node.append(blockNode);
   }
