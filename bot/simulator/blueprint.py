@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Blueprint, Response, abort, jsonify, redirect, request, send_from_directory, url_for
+from flask import Blueprint, Response, abort, jsonify, redirect, request, url_for
 
 from bot.simulator.emulator import LineEmulator, WebhookDeliveryError
 
@@ -57,7 +57,8 @@ def create_simulator_blueprint(emulator: LineEmulator, name: str = "simulator") 
     @bp.get("/")
     def page() -> Response:
         """Serve the simulator page."""
-        return send_from_directory(STATIC_DIR, "simulator.html")
+        html = (STATIC_DIR / "simulator.html").read_bytes()
+        return Response(html, mimetype="text/html", headers={"Cache-Control": "no-store"})
 
     @bp.get("/api/users")
     def list_users() -> Response:

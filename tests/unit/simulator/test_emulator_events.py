@@ -8,7 +8,6 @@ from linebot.v3.webhooks import AccountLinkEvent, FollowEvent, MessageEvent, Pos
 from bot.simulator.openapi import line_openapi
 
 
-
 def all_events(emulator) -> list[dict]:
     uid = emulator.add_user("花子")
     return [

@@ -1,0 +1,49 @@
+from collections.abc import Iterator
+
+import pytest
+from linebot.v3.messaging import ApiClient, Configuration, MessagingApi
+
+from bot.simulator import EmulatorServer, LineEmulator
+
+ACCESS_TOKEN = "integration-access-token"
+
+
+class FakeClock:
+    def __init__(self, start: float = 1_795_000_000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def line_server(clock: FakeClock) -> Iterator[EmulatorServer]:
+    emulator = LineEmulator(channel_secret="integration-secret", channel_access_token=ACCESS_TOKEN, now=clock)
+    with EmulatorServer(emulator) as server:
+        yield server
+
+
+@pytest.fixture
+def emulator(line_server: EmulatorServer) -> LineEmulator:
+    return line_server.emulator
+
+
+@pytest.fixture
+def messaging_api(line_server: EmulatorServer) -> Iterator[MessagingApi]:
+    with ApiClient(Configuration(host=line_server.base_url, access_token=ACCESS_TOKEN)) as client:
+        yield MessagingApi(client)
+
+
+@pytest.fixture
+def friend(emulator: LineEmulator) -> str:
+    line_user_id = emulator.add_user("山田 花子")
+    emulator.follow(line_user_id)
+    return line_user_id
