@@ -35,7 +35,9 @@ class EmulatorServer:
         self.app = app
         self._server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=_QuietHandler)
         self.base_url = f"http://127.0.0.1:{self._server.server_port}"
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), name="line-emulator", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.05,), name="line-emulator", daemon=True
+        )
         self._thread.start()
 
     def close(self) -> None:

@@ -1,3 +1,4 @@
+# ruff: noqa: S105, S106  (fake LINE credentials)
 from collections.abc import Iterator
 
 import pytest

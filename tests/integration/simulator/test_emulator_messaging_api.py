@@ -1,3 +1,4 @@
+# ruff: noqa: S105, S106  (fake LINE credentials)
 import json
 import threading
 import uuid
@@ -87,9 +88,12 @@ def test_repeated_retry_key_answers_409_and_does_not_deliver_again(messaging_api
 def test_reply_refuses_a_retry_key(line_server, emulator, friend):
     token = emulator.text(friend, "hi")["replyToken"]
     config = Configuration(host=line_server.base_url, access_token=emulator.channel_access_token)
-    with ApiClient(config, header_name="X-Line-Retry-Key", header_value=str(uuid.uuid4())) as client:
-        with pytest.raises(ApiException) as refused:
-            MessagingApi(client).reply_message(ReplyMessageRequest(reply_token=token, messages=[text("x")]))
+    retry_key = str(uuid.uuid4())
+    with (
+        ApiClient(config, header_name="X-Line-Retry-Key", header_value=retry_key) as client,
+        pytest.raises(ApiException) as refused,
+    ):
+        MessagingApi(client).reply_message(ReplyMessageRequest(reply_token=token, messages=[text("x")]))
     assert refused.value.status == 400
 
 
@@ -101,7 +105,8 @@ def test_push_to_an_unknown_user_is_refused(messaging_api):
 
 def test_invalid_body_answers_400_with_details_and_is_recorded(messaging_api, emulator, friend):
     flex = {"type": "flex", "altText": "card", "contents": {"type": "bubble", "body": {
-        "type": "box", "layout": "vertical", "contents": [{"type": "button", "action": {"type": "uri", "label": "Web"}}]}}}
+        "type": "box", "layout": "vertical",
+        "contents": [{"type": "button", "action": {"type": "uri", "label": "Web"}}]}}}
     with pytest.raises(ApiException) as refused:
         messaging_api.push_message(push_raw(friend, flex))
     assert refused.value.status == 400
@@ -137,9 +142,11 @@ def test_injected_429_reaches_the_client(messaging_api, emulator, friend):
 
 
 def test_wrong_access_token_answers_401(line_server, friend):
-    with ApiClient(Configuration(host=line_server.base_url, access_token="wrong")) as client:
-        with pytest.raises(ApiException) as denied:
-            MessagingApi(client).get_profile(friend)
+    with (
+        ApiClient(Configuration(host=line_server.base_url, access_token="wrong")) as client,
+        pytest.raises(ApiException) as denied,
+    ):
+        MessagingApi(client).get_profile(friend)
     assert denied.value.status == 401
 
 

@@ -1,3 +1,4 @@
+# ruff: noqa: S105, S106  (fake LINE credentials)
 import pytest
 
 from bot.simulator import LineEmulator
