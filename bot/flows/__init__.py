@@ -1,0 +1,1 @@
+"""Conversations: one module per flow. Each step takes an EventContext, calls crm_core, and replies."""

@@ -1,0 +1,157 @@
+"""Becoming a member: privacy notice and consent, then a new membership or a linked one."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from bot.handlers.context import EventContext
+from bot.line_gateway import SendError
+from crm_core import channels, membership
+from crm_core.customers import is_member_number
+from crm_core.errors import AlreadyLinked, InvalidInput, LinkFailed, LinkLocked, NotFound
+
+LINK_FLOW = "link"
+
+
+def greet(ctx: EventContext, *, unblocked: bool) -> None:
+    """After a follow: welcome back a member, otherwise the privacy notice or the membership choice."""
+    customer = ctx.customer
+    name = ctx.identity.display_name or ""
+    if customer is not None:
+        ctx.reply("welcome_back", name=customer.name)
+    elif ctx.identity.consented_at is None:
+        ctx.reply("welcome", name=name)
+    else:
+        ctx.reply("membership_choice")
+
+
+def require_consent(ctx: EventContext) -> bool:
+    """True when the user agreed; otherwise shows the privacy notice again."""
+    if ctx.identity.consented_at is None:
+        ctx.reply("privacy_notice")
+        return False
+    return True
+
+
+def consent(ctx: EventContext, params: dict) -> None:
+    channels.record_consent(uow=ctx.uow, identity=ctx.identity, notice_version=ctx.shop.notice_version)
+    if ctx.customer is not None:
+        ctx.reply("link_done", name=ctx.customer.name, member_number=ctx.customer.member_number)
+    else:
+        ctx.reply("membership_choice")
+
+
+def decline(ctx: EventContext, params: dict) -> None:
+    ctx.reply("privacy_declined")
+
+
+def show_privacy(ctx: EventContext, params: dict) -> None:
+    ctx.reply("privacy_notice")
+
+
+def join(ctx: EventContext, params: dict | None = None) -> None:
+    """'Become a member' from the menu or a keyword."""
+    if not require_consent(ctx):
+        return
+    if ctx.customer is not None:
+        ctx.reply("link_done", name=ctx.customer.name, member_number=ctx.customer.member_number)
+    else:
+        ctx.reply("membership_choice")
+
+
+def register_new(ctx: EventContext, params: dict) -> None:
+    if not require_consent(ctx):
+        return
+    already = ctx.customer
+    customer = membership.register_new_member(uow=ctx.uow, identity=ctx.identity)
+    if already is not None:
+        ctx.reply("link_done", name=customer.name, member_number=customer.member_number)
+    else:
+        ctx.reply("registered", name=customer.name, member_number=customer.member_number)
+
+
+def start_link(ctx: EventContext, params: dict) -> None:
+    """Ask for the member number of an existing membership."""
+    if not require_consent(ctx):
+        return
+    if ctx.customer is not None:
+        ctx.reply("link_done", name=ctx.customer.name, member_number=ctx.customer.member_number)
+        return
+    locked_until = membership.lock_remaining(uow=ctx.uow, identity=ctx.identity)
+    if locked_until is not None:
+        ctx.reply("link_locked", until=locked_until)
+        return
+    ctx.set_conversation({"flow": LINK_FLOW, "step": "number"})
+    ctx.reply("link_ask_number")
+
+
+def continue_link(ctx: EventContext, text: str) -> None:
+    """A text typed while linking: first the member number, then the birth date or phone digits."""
+    state = ctx.identity.conversation or {}
+    if state.get("step") == "number":
+        number = "".join(c for c in text if c.isdigit())
+        if not is_member_number(number):
+            ctx.reply("link_invalid_number")
+            return
+        ctx.set_conversation({"flow": LINK_FLOW, "step": "proof", "member_number": number})
+        ctx.reply("link_ask_proof")
+        return
+    try:
+        customer = membership.link_existing_member(
+            uow=ctx.uow, identity=ctx.identity, member_number=state.get("member_number", ""), proof=text
+        )
+    except InvalidInput:
+        ctx.reply("link_ask_proof")
+        return
+    except LinkFailed as error:
+        ctx.set_conversation({"flow": LINK_FLOW, "step": "number"})
+        ctx.reply("link_failed", remaining=error.params["remaining"])
+        return
+    except LinkLocked as error:
+        ctx.set_conversation(None)
+        ctx.reply("link_locked", until=error.params["until"])
+        return
+    except AlreadyLinked:
+        ctx.set_conversation(None)
+        ctx.reply("already_linked")
+        return
+    ctx.set_conversation(None)
+    ctx.reply("link_done", name=customer.name, member_number=customer.member_number)
+
+
+def cancel(ctx: EventContext, params: dict) -> None:
+    ctx.set_conversation(None)
+    ctx.reply("link_cancelled")
+
+
+def start_account_link(ctx: EventContext, params: dict) -> None:
+    """LINE's account link: a link token, then the shop's login page, which hands LINE a nonce."""
+    if not require_consent(ctx):
+        return
+    if ctx.customer is not None:
+        ctx.reply("link_done", name=ctx.customer.name, member_number=ctx.customer.member_number)
+        return
+    try:
+        link_token = ctx.gateway.issue_link_token(ctx.line_user_id)
+    except SendError:
+        ctx.reply("account_link_failed")
+        return
+    query = urlencode({"linkToken": link_token, "lang": ctx.locale})
+    ctx.reply("account_link", login_url=f"{ctx.settings.public_url}/account/link?{query}")
+
+
+def finish_account_link(ctx: EventContext) -> None:
+    """The accountLink event: LINE hands back the nonce our login page issued."""
+    link = ctx.event.get("link") or {}
+    if link.get("result") != "ok" or not link.get("nonce"):
+        ctx.reply("account_link_failed")
+        return
+    try:
+        customer = membership.complete_account_link(uow=ctx.uow, identity=ctx.identity, nonce=link["nonce"])
+    except NotFound:
+        ctx.reply("account_link_failed")
+        return
+    except AlreadyLinked:
+        ctx.reply("already_linked")
+        return
+    ctx.reply("link_done", name=customer.name, member_number=customer.member_number)

@@ -1,0 +1,72 @@
+"""Translations (Babel catalogs compiled in memory at start-up) and Japanese-first formatting."""
+
+from __future__ import annotations
+
+import functools
+import io
+from datetime import date, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from babel.dates import format_skeleton, format_time
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from babel.numbers import format_currency, format_decimal
+from babel.support import NullTranslations, Translations
+
+TRANSLATIONS = Path(__file__).parent / "translations"
+LOCALES = ("ja", "en")
+DEFAULT_LOCALE = "ja"
+
+
+@functools.cache
+def translations(locale: str) -> NullTranslations:
+    """The catalog for `locale`; message ids are English, so `en` needs none."""
+    po_path = TRANSLATIONS / locale / "LC_MESSAGES" / "messages.po"
+    if locale == "en" or not po_path.exists():
+        return NullTranslations()
+    with po_path.open("rb") as handle:
+        catalog = read_po(handle, locale=locale)
+    buffer = io.BytesIO()
+    write_mo(buffer, catalog)
+    buffer.seek(0)
+    return Translations(fp=buffer)
+
+
+def normalize_locale(language: str | None, default: str = DEFAULT_LOCALE) -> str:
+    """LINE profile language to one of ours: Japanese, otherwise English; unknown -> the shop's default."""
+    if not language:
+        return default
+    return "ja" if language.lower().startswith("ja") else "en"
+
+
+def gettext(locale: str, message: str, **params) -> str:
+    text = translations(locale).gettext(message)
+    return text % params if params else text
+
+
+def ngettext(locale: str, singular: str, plural: str, n: int, **params) -> str:
+    text = translations(locale).ngettext(singular, plural, n)
+    return text % {"num": n, **params}
+
+
+def format_yen(amount: int, locale: str) -> str:
+    """¥1,234 in both languages (CLDR's Japanese uses the full-width ￥; shops and PRODUCT.md write ¥)."""
+    return format_currency(amount, "JPY", locale=locale).replace("\uffe5", "¥")
+
+
+def format_number(value: int, locale: str) -> str:
+    return format_decimal(value, locale=locale)
+
+
+def format_day(value: date | datetime, locale: str, tz: ZoneInfo | None = None) -> str:
+    """2026年11月22日(日) / Sun, Nov 22, 2026."""
+    if isinstance(value, datetime) and tz is not None:
+        value = value.astimezone(tz)
+    return format_skeleton("yMMMdE", value, locale=locale)
+
+
+def format_moment(value: datetime, locale: str, tz: ZoneInfo) -> str:
+    """2026年11月22日(日) 14:05 / Sun, Nov 22, 2026 2:05 PM, in business time."""
+    local = value.astimezone(tz)
+    return f"{format_day(local, locale)} {format_time(local, 'short', locale=locale)}"

@@ -1,0 +1,99 @@
+"""The only place that talks to LINE: the real line-bot-sdk v3 client, pointed at LINE_API_BASE_URL."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+
+from linebot.v3.messaging import (
+    ApiClient,
+    ApiException,
+    Configuration,
+    MessagingApi,
+    PushMessageRequest,
+    ReplyMessageRequest,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Profile:
+    display_name: str | None
+    language: str | None
+
+
+class SendError(Exception):
+    """LINE refused or could not take a request; `status` is LINE's HTTP status (0: no answer)."""
+
+    def __init__(self, status: int, reason: str):
+        super().__init__(f"LINE answered {status}: {reason}")
+        self.status = status
+        self.reason = reason
+
+    @property
+    def retryable(self) -> bool:
+        return self.status in (0, 429) or self.status >= 500
+
+    @property
+    def already_accepted(self) -> bool:
+        """409 on a push with a retry key: LINE accepted this very request before."""
+        return self.status == 409
+
+
+class LineGateway:
+    """Reply, push, profile and link-token calls; one SDK client per thread."""
+
+    def __init__(self, *, base_url: str, access_token: str | None, timeout: float = 10.0):
+        self._configuration = Configuration(host=base_url, access_token=access_token or "unset")
+        self._timeout = timeout
+        self._local = threading.local()
+
+    def _api(self) -> MessagingApi:
+        api = getattr(self._local, "api", None)
+        if api is None:
+            api = self._local.api = MessagingApi(ApiClient(self._configuration))
+        return api
+
+    def _call(self, what: str, fn):
+        try:
+            return fn()
+        except ApiException as error:
+            raise SendError(error.status or 0, _reason(error)) from None
+        except (OSError, ValueError) as error:  # connection refused, timeout, bad answer
+            log.warning("LINE %s failed without an answer: %s", what, type(error).__name__)
+            raise SendError(0, type(error).__name__) from None
+
+    def reply(self, *, reply_token: str, messages: list[dict]) -> None:
+        request = ReplyMessageRequest.from_dict({"replyToken": reply_token, "messages": messages})
+        self._call("reply", lambda: self._api().reply_message(request, _request_timeout=self._timeout))
+
+    def push(self, *, to: str, messages: list[dict], retry_key: str) -> None:
+        request = PushMessageRequest.from_dict({"to": to, "messages": messages})
+        self._call(
+            "push",
+            lambda: self._api().push_message(request, x_line_retry_key=retry_key, _request_timeout=self._timeout),
+        )
+
+    def get_profile(self, line_user_id: str) -> Profile | None:
+        """The user's LINE name and language, or None when LINE does not give it (blocked, unknown)."""
+        try:
+            profile = self._call(
+                "profile", lambda: self._api().get_profile(line_user_id, _request_timeout=self._timeout)
+            )
+        except SendError as error:
+            log.info("LINE profile unavailable (%s)", error.status)
+            return None
+        return Profile(display_name=profile.display_name, language=getattr(profile, "language", None))
+
+    def issue_link_token(self, line_user_id: str) -> str:
+        response = self._call(
+            "link token", lambda: self._api().issue_link_token(line_user_id, _request_timeout=self._timeout)
+        )
+        return response.link_token
+
+
+def _reason(error: ApiException) -> str:
+    body = error.body.decode() if isinstance(error.body, bytes) else (error.body or "")
+    return (body or error.reason or "")[:500]

@@ -1,0 +1,46 @@
+"""Public pages customers reach from LINE: the privacy notice and the account-link login."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from flask import Blueprint, abort, current_app, redirect, render_template, request
+
+from bot.web_i18n import gettext as _
+from crm_core import membership, shop
+
+bp = Blueprint("pages", __name__, template_folder="templates")
+
+
+@bp.get("/privacy")
+def privacy():
+    """Show the full privacy notice."""
+    with current_app.extensions["kizuna"].uow_factory() as uow:
+        profile = shop.get_profile(uow=uow)
+    return render_template("pages/privacy.html", shop=profile)
+
+
+@bp.route("/account/link", methods=["GET", "POST"])
+def account_link():
+    """Log in with a web account; on success hand LINE a nonce to finish linking."""
+    kizuna = current_app.extensions["kizuna"]
+    link_token = request.values.get("linkToken", "")
+    if not link_token or len(link_token) > 200:
+        abort(400)
+    error = None
+    if request.method == "POST":
+        with kizuna.uow_factory() as uow:
+            customer = membership.authenticate_web_member(
+                uow=uow, email=request.form.get("email", ""), password=request.form.get("password", "")
+            )
+            if customer is not None:
+                nonce = membership.issue_account_link_nonce(uow=uow, customer_id=customer.id)
+                uow.commit()
+                query = urlencode({"linkToken": link_token, "nonce": nonce})
+                return redirect(f"{kizuna.settings.line_access_base_url}/dialog/bot/accountLink?{query}")
+        error = _("The e-mail address or password is wrong.")
+    with kizuna.uow_factory() as uow:
+        profile = shop.get_profile(uow=uow)
+    return render_template("pages/account_link.html", link_token=link_token, error=error, shop=profile), (
+        401 if error else 200
+    )

@@ -1,0 +1,132 @@
+"""Running Kizuna: gunicorn for production, a single threaded process with the simulator for the demo."""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+
+from crm_core.config import Settings
+
+log = logging.getLogger("kizuna")
+
+DEMO_ADMIN_EMAIL = "admin@kizuna.example"
+
+
+def prepare_demo(settings: Settings, *, admin_password: str) -> str:
+    """Migrate, seed the demo shop (once), and (re)set the demo admin's password; returns a summary."""
+    from bot.app import build_services
+    from crm_core import demo, staff
+    from crm_core.migrate import upgrade
+
+    upgrade(settings.database_url)
+    services = build_services(settings)
+    with services.uow_factory() as uow:
+        added = demo.seed(uow=uow)
+        admin = staff.get_staff_user_by_email(uow=uow, email=DEMO_ADMIN_EMAIL)
+        if admin is None:
+            staff.create_staff_user(
+                uow=uow, email=DEMO_ADMIN_EMAIL, password=admin_password, role="admin", display_name="Demo admin"
+            )
+        else:
+            staff.set_password(uow=uow, user=admin, password=admin_password)
+        uow.commit()
+    services.engine.dispose()
+    if any(added.values()):
+        return (
+            f"demo shop ready: {added['stores']} stores, {added['products']} products, "
+            f"{added['customers']} customers, {added['purchases']} purchases"
+        )
+    return "demo shop already there; nothing added"
+
+
+def build_demo_app(settings: Settings, *, services=None):
+    """The app plus the LINE simulator, which LINE_API_BASE_URL points at."""
+    from bot.app import build_services, create_app
+    from bot.simulator import LineEmulator, create_line_api_blueprint, create_simulator_blueprint
+
+    services = services or build_services(settings)
+    app = create_app(settings, services=services)
+    emulator = LineEmulator(
+        channel_secret=settings.line_channel_secret,
+        channel_access_token=settings.line_channel_access_token,
+        webhook_url=f"{settings.public_url}/callback",
+    )
+    csrf = app.extensions["csrf"]
+    for blueprint, prefix in (
+        (create_line_api_blueprint(emulator), "/simulator/line"),
+        (create_simulator_blueprint(emulator), "/simulator"),
+    ):
+        app.register_blueprint(blueprint, url_prefix=prefix)
+        csrf.exempt(blueprint)
+    app.extensions["line_emulator"] = emulator
+    return app
+
+
+def run_demo(settings: Settings, *, host: str, port: int, admin_password: str) -> None:
+    from apscheduler.schedulers.background import BackgroundScheduler
+    from werkzeug.serving import make_server
+
+    from scheduler.jobs import install
+
+    app = build_demo_app(settings)
+    services = app.extensions["kizuna"]
+    scheduler = install(BackgroundScheduler(timezone="UTC"), services)
+    server = make_server(host, port, app, threaded=True)
+    base = f"http://{host}:{port}"
+    print(
+        f"\nKizuna demo is running (Ctrl+C stops it)\n"
+        f"  LINE simulator  {base}/simulator/\n"
+        f"  console         {base}/console/  login {DEMO_ADMIN_EMAIL} / {admin_password}\n"
+        f"  REST API        {base}/api/v1/openapi.json\n"
+        f"  health          {base}/healthz\n",
+        flush=True,
+    )
+    scheduler.start()
+    services.pump.sweep()
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        scheduler.shutdown(wait=False)
+        services.pump.shutdown()
+
+
+def run_production(settings: Settings, *, host: str, port: int, workers: int, threads: int, scheduler: bool) -> None:
+    """gunicorn with threaded workers; the scheduler runs as a child process (`kizuna scheduler`)."""
+    from gunicorn.app.base import BaseApplication
+
+    child: list[subprocess.Popen] = []
+
+    def on_starting(_server):
+        if scheduler:
+            child.append(subprocess.Popen([sys.executable, "-m", "bot.cli", "scheduler"]))
+
+    def on_exit(_server):
+        for process in child:
+            process.terminate()
+            process.wait(timeout=10)
+
+    def post_worker_init(worker):
+        worker.app.callable.extensions["kizuna"].pump.sweep_in_background()
+
+    class Gunicorn(BaseApplication):
+        def load_config(self):
+            self.cfg.set("bind", f"{host}:{port}")
+            self.cfg.set("workers", workers)
+            self.cfg.set("threads", threads)
+            self.cfg.set("worker_class", "gthread")
+            self.cfg.set("timeout", 60)
+            self.cfg.set("keepalive", 30)
+            self.cfg.set("accesslog", None)
+            self.cfg.set("on_starting", on_starting)
+            self.cfg.set("on_exit", on_exit)
+            self.cfg.set("post_worker_init", post_worker_init)
+
+        def load(self):
+            from bot.app import create_app
+
+            return create_app(settings)
+
+    Gunicorn().run()

@@ -1,0 +1,86 @@
+"""Channel identities: a LINE user id beside the customer, with follow, block and consent state."""
+
+from __future__ import annotations
+
+from sqlmodel import select
+
+from crm_core import timeline
+from crm_core.customers import LINE
+from crm_core.models import ChannelIdentity, Customer
+from crm_core.uow import UnitOfWork
+
+
+def get_identity(*, uow: UnitOfWork, address: str, channel: str = LINE) -> ChannelIdentity | None:
+    query = select(ChannelIdentity).where(ChannelIdentity.channel == channel, ChannelIdentity.address == address)
+    return uow.session.exec(query).first()
+
+
+def ensure_identity(*, uow: UnitOfWork, address: str, channel: str = LINE) -> ChannelIdentity:
+    """The identity for this address, created on first contact."""
+    identity = get_identity(uow=uow, address=address, channel=channel)
+    if identity is None:
+        now = uow.now()
+        identity = ChannelIdentity(channel=channel, address=address, created_at=now, updated_at=now)
+        uow.session.add(identity)
+        uow.session.flush()
+    return identity
+
+
+def update_profile(*, identity: ChannelIdentity, display_name: str | None, language: str | None) -> None:
+    if display_name:
+        identity.display_name = display_name[:200]
+    if language:
+        identity.language = language[:10]
+
+
+def record_follow(*, uow: UnitOfWork, identity: ChannelIdentity, unblocked: bool) -> None:
+    """Followed, or unblocked: the same identity and customer come back, never a duplicate."""
+    identity.followed = True
+    identity.blocked_at = None
+    identity.updated_at = uow.now()
+    timeline.record(
+        uow=uow,
+        kind="unblocked" if unblocked else "followed",
+        customer_id=identity.customer_id,
+        identity_id=identity.id,
+    )
+
+
+def record_unfollow(*, uow: UnitOfWork, identity: ChannelIdentity) -> None:
+    """Blocked: LINE messages stop; the customer's purchases, points and bookings go on."""
+    identity.followed = False
+    identity.blocked_at = uow.now()
+    identity.conversation = None
+    identity.updated_at = uow.now()
+    timeline.record(uow=uow, kind="blocked", customer_id=identity.customer_id, identity_id=identity.id)
+
+
+def record_consent(*, uow: UnitOfWork, identity: ChannelIdentity, notice_version: str) -> None:
+    """The LINE user agreed to the privacy notice; a linked customer carries the consent too."""
+    now = uow.now()
+    if identity.consented_at is None:
+        identity.consented_at = now
+        timeline.record(
+            uow=uow,
+            kind="consented",
+            customer_id=identity.customer_id,
+            identity_id=identity.id,
+            data={"notice_version": notice_version},
+        )
+    if identity.customer_id is not None:
+        customer = uow.session.get(Customer, identity.customer_id)
+        if customer.consented_at is None:
+            customer.consented_at = identity.consented_at
+
+
+def record_message(*, uow: UnitOfWork, identity: ChannelIdentity, kind: str, summary: str) -> None:
+    """A message in or out, kept for the console timeline (short: the first 200 characters)."""
+    timeline.record(
+        uow=uow, kind=kind, customer_id=identity.customer_id, identity_id=identity.id, summary=summary[:200]
+    )
+
+
+def set_conversation(*, uow: UnitOfWork, identity: ChannelIdentity, state: dict | None) -> None:
+    """Where the user is in a multi-step conversation (or None when idle)."""
+    identity.conversation = state
+    identity.updated_at = uow.now()

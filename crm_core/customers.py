@@ -1,0 +1,213 @@
+"""Customers: creation, lookup, search and the view the API and console show."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import or_
+from sqlmodel import select
+
+from crm_core import timeline
+from crm_core.errors import N_, Erased, InvalidInput, NotFound
+from crm_core.models import ChannelIdentity, Customer
+from crm_core.uow import UnitOfWork
+
+LINE = "line"
+MEMBER_NUMBER_LENGTH = 10
+
+
+def luhn_digit(digits: str) -> str:
+    total = 0
+    for position, char in enumerate(reversed(digits)):
+        value = int(char) * (2 if position % 2 == 0 else 1)
+        total += value - 9 if value > 9 else value
+    return str((10 - total % 10) % 10)
+
+
+def is_member_number(text: str) -> bool:
+    """Ten digits whose last is a Luhn check digit, so most typos are caught before a lookup."""
+    return len(text) == MEMBER_NUMBER_LENGTH and text.isdigit() and luhn_digit(text[:-1]) == text[-1]
+
+
+def new_member_number(*, uow: UnitOfWork) -> str:
+    while True:
+        body = str(secrets.randbelow(9 * 10**8) + 10**8)
+        number = body + luhn_digit(body)
+        if uow.session.exec(select(Customer.id).where(Customer.member_number == number)).first() is None:
+            return number
+
+
+def create_customer(
+    *,
+    uow: UnitOfWork,
+    name: str,
+    locale: str = "ja",
+    external_id: str | None = None,
+    name_kana: str | None = None,
+    birth_date: date | None = None,
+    phone: str | None = None,
+    email: str | None = None,
+    consented_at: datetime | None = None,
+    created_at: datetime | None = None,
+) -> Customer:
+    name = (name or "").strip()
+    if not name:
+        raise InvalidInput(N_("A name is required."))
+    now = uow.now()
+    customer = Customer(
+        member_number=new_member_number(uow=uow),
+        external_id=external_id,
+        name=name[:200],
+        name_kana=name_kana,
+        birth_date=birth_date,
+        phone=phone,
+        email=email,
+        locale=locale if locale in ("ja", "en") else "ja",
+        consented_at=consented_at,
+        created_at=created_at or now,
+        updated_at=now,
+    )
+    uow.session.add(customer)
+    uow.session.flush()
+    return customer
+
+
+def get_customer(*, uow: UnitOfWork, customer_id: int) -> Customer | None:
+    return uow.session.get(Customer, customer_id)
+
+
+def check_customer(*, uow: UnitOfWork, customer_id: int) -> Customer:
+    """The customer, or NotFound / Erased: what the API and the till may act on."""
+    customer = get_customer(uow=uow, customer_id=customer_id)
+    if customer is None:
+        raise NotFound(N_("No customer with this id."))
+    if customer.erased_at is not None:
+        raise Erased()
+    return customer
+
+
+def get_by_member_number(*, uow: UnitOfWork, member_number: str) -> Customer | None:
+    return uow.session.exec(select(Customer).where(Customer.member_number == member_number)).first()
+
+
+def get_by_external_id(*, uow: UnitOfWork, external_id: str) -> Customer | None:
+    return uow.session.exec(select(Customer).where(Customer.external_id == external_id)).first()
+
+
+def get_by_line_user_id(*, uow: UnitOfWork, line_user_id: str) -> Customer | None:
+    query = (
+        select(Customer)
+        .join(ChannelIdentity, ChannelIdentity.customer_id == Customer.id)
+        .where(ChannelIdentity.channel == LINE, ChannelIdentity.address == line_user_id)
+    )
+    return uow.session.exec(query).first()
+
+
+def line_identity_of(*, uow: UnitOfWork, customer_id: int) -> ChannelIdentity | None:
+    query = select(ChannelIdentity).where(ChannelIdentity.channel == LINE, ChannelIdentity.customer_id == customer_id)
+    return uow.session.exec(query).first()
+
+
+_UPDATABLE = ("name", "name_kana", "birth_date", "phone", "email", "locale")
+
+
+def upsert_by_external_id(*, uow: UnitOfWork, external_id: str, fields: dict) -> tuple[Customer, bool]:
+    """Create or update the customer the POS knows as `external_id`; True when created."""
+    external_id = (external_id or "").strip()
+    if not external_id:
+        raise InvalidInput(N_("external_id is required."))
+    customer = get_by_external_id(uow=uow, external_id=external_id)
+    if customer is None:
+        given = {key: fields[key] for key in _UPDATABLE if key in fields}
+        customer = create_customer(uow=uow, external_id=external_id, **given)
+        timeline.record(uow=uow, kind="created", customer_id=customer.id, data={"source": "api"})
+        return customer, True
+    if customer.erased_at is not None:
+        raise Erased()
+    for key in _UPDATABLE:
+        if key in fields:
+            if key == "name" and not (fields[key] or "").strip():
+                raise InvalidInput(N_("A name is required."))
+            setattr(customer, key, fields[key])
+    customer.updated_at = uow.now()
+    return customer, False
+
+
+@dataclass(frozen=True)
+class CustomerView:
+    """What the API and the console show of a customer."""
+
+    id: int
+    member_number: str
+    external_id: str | None
+    name: str
+    line_user_id: str | None
+    line_display_name: str | None
+    points_balance: int
+    tier: str
+    consented: bool
+    blocked: bool
+    marketing_opt_out: bool
+    locale: str
+    created_at: datetime
+
+    def as_dict(self) -> dict:
+        return {
+            "id": self.id,
+            "member_number": self.member_number,
+            "external_id": self.external_id,
+            "name": self.name,
+            "line_user_id": self.line_user_id,
+            "points_balance": self.points_balance,
+            "tier": self.tier,
+            "consented": self.consented,
+            "blocked": self.blocked,
+            "marketing_opt_out": self.marketing_opt_out,
+            "locale": self.locale,
+            "created_at": self.created_at.isoformat(),
+        }
+
+
+def view(*, uow: UnitOfWork, customer: Customer) -> CustomerView:
+    identity = line_identity_of(uow=uow, customer_id=customer.id)
+    return CustomerView(
+        id=customer.id,
+        member_number=customer.member_number,
+        external_id=customer.external_id,
+        name=customer.name,
+        line_user_id=identity.address if identity else None,
+        line_display_name=identity.display_name if identity else None,
+        points_balance=0,
+        tier=customer.tier,
+        consented=customer.consented_at is not None,
+        blocked=bool(identity and identity.blocked_at is not None),
+        marketing_opt_out=customer.marketing_opt_out,
+        locale=customer.locale,
+        created_at=customer.created_at,
+    )
+
+
+def search(*, uow: UnitOfWork, text: str = "", after_id: int = 0, limit: int = 50) -> list[Customer]:
+    """Customers whose name, kana, member number, phone, e-mail or external id contains `text`."""
+    query = select(Customer).where(Customer.erased_at.is_(None), Customer.id > after_id)
+    text = text.strip()
+    if text:
+        pattern = f"%{text}%"
+        digits = "".join(c for c in text if c.isdigit())
+        conditions = [
+            Customer.name.ilike(pattern),
+            Customer.name_kana.ilike(pattern),
+            Customer.email.ilike(pattern),
+            Customer.external_id == text,
+            Customer.member_number == text,
+        ]
+        if len(digits) >= 4:
+            conditions.append(Customer.phone.like(f"%{digits}%"))
+        identity_match = select(ChannelIdentity.customer_id).where(
+            ChannelIdentity.address == text, ChannelIdentity.customer_id.is_not(None)
+        )
+        conditions.append(Customer.id.in_(identity_match))
+        query = query.where(or_(*conditions))
+    return list(uow.session.exec(query.order_by(Customer.id).limit(limit)))

@@ -1,0 +1,151 @@
+"""The demo shop: two stores, ~30 products, ~300 customers with a year of purchases.
+
+Deterministic (a seeded random generator) and idempotent: a second run adds nothing.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import date, timedelta
+
+from sqlmodel import select
+
+from crm_core import shop
+from crm_core.customers import luhn_digit
+from crm_core.models import Customer, Product, Purchase, PurchaseItem, Store
+from crm_core.passwords import hash_password
+from crm_core.uow import UnitOfWork
+
+SEED_KEY = "demo.seeded"
+SEED_VERSION = 1
+DEMO_WEB_EMAIL = "hanako@example.com"
+DEMO_WEB_PASSWORD = "kizuna-demo-2026"  # noqa: S105  (a published demo account on a local demo database)
+
+STORES = [("SHIBUYA", "Kizuna Coffee 渋谷店"), ("YOKOHAMA", "Kizuna Coffee 横浜店")]
+PRODUCTS = [
+    ("BEAN-001", "ブラジル サントス 200g", "コーヒー豆", 1480),
+    ("BEAN-002", "エチオピア イルガチェフェ 200g", "コーヒー豆", 1880),
+    ("BEAN-003", "コロンビア スプレモ 200g", "コーヒー豆", 1580),
+    ("BEAN-004", "グアテマラ アンティグア 200g", "コーヒー豆", 1680),
+    ("BEAN-005", "深煎りブレンド 200g", "コーヒー豆", 1280),
+    ("BEAN-006", "デカフェ メキシコ 200g", "コーヒー豆", 1780),
+    ("BEAN-007", "季節のブレンド 200g", "コーヒー豆", 1480),
+    ("DRINK-001", "ドリップコーヒー", "ドリンク", 420),
+    ("DRINK-002", "カフェラテ", "ドリンク", 520),
+    ("DRINK-003", "カプチーノ", "ドリンク", 520),
+    ("DRINK-004", "アイスコーヒー", "ドリンク", 450),
+    ("DRINK-005", "抹茶ラテ", "ドリンク", 580),
+    ("DRINK-006", "ほうじ茶ラテ", "ドリンク", 560),
+    ("DRINK-007", "カフェモカ", "ドリンク", 600),
+    ("DRINK-008", "オレンジジュース", "ドリンク", 480),
+    ("FOOD-001", "クロワッサン", "フード", 320),
+    ("FOOD-002", "チーズケーキ", "フード", 480),
+    ("FOOD-003", "ガトーショコラ", "フード", 500),
+    ("FOOD-004", "たまごサンド", "フード", 580),
+    ("FOOD-005", "スコーン", "フード", 350),
+    ("FOOD-006", "バナナブレッド", "フード", 380),
+    ("FOOD-007", "季節のタルト", "フード", 620),
+    ("GOODS-001", "オリジナルマグカップ", "グッズ", 1800),
+    ("GOODS-002", "ドリッパーセット", "グッズ", 3200),
+    ("GOODS-003", "ステンレスタンブラー", "グッズ", 2800),
+    ("GOODS-004", "ペーパーフィルター 100枚", "グッズ", 450),
+    ("GOODS-005", "コーヒーミル", "グッズ", 5800),
+    ("GIFT-001", "ギフトセット（豆2種）", "ギフト", 3600),
+    ("GIFT-002", "ドリップバッグ 10個入り", "ギフト", 1500),
+    ("GIFT-003", "プリペイドカード 3000円", "ギフト", 3000),
+]
+FAMILY = ["佐藤", "鈴木", "高橋", "田中", "伊藤", "渡辺", "山本", "中村", "小林", "加藤", "吉田", "山田", "佐々木",
+          "山口", "松本", "井上", "木村", "林", "斎藤", "清水"]  # fmt: skip
+GIVEN = ["花子", "太郎", "陽菜", "蓮", "結衣", "湊", "さくら", "大翔", "美咲", "悠真", "葵", "陸", "凛", "樹",
+         "美月", "颯太", "杏", "拓海", "真央", "健"]  # fmt: skip
+CUSTOMERS = 300
+
+
+def is_seeded(*, uow: UnitOfWork) -> bool:
+    return shop.get_setting(uow=uow, key=SEED_KEY) == SEED_VERSION
+
+
+def seed(*, uow: UnitOfWork) -> dict[str, int]:
+    """Fill an empty shop with the demo data; returns what was added (all zeros on a second run)."""
+    added = {"stores": 0, "products": 0, "customers": 0, "purchases": 0}
+    if is_seeded(uow=uow):
+        return added
+    rng = random.Random(20261122)
+    now = uow.now()
+    session = uow.session
+
+    stores = []
+    for code, name in STORES:
+        store = session.exec(select(Store).where(Store.code == code)).first()
+        if store is None:
+            store = Store(code=code, name=name, created_at=now)
+            session.add(store)
+            added["stores"] += 1
+        stores.append(store)
+    for sku, name, category, price in PRODUCTS:
+        if session.exec(select(Product).where(Product.sku == sku)).first() is None:
+            session.add(Product(sku=sku, name=name, category=category, price=price))
+            added["products"] += 1
+    session.flush()
+
+    customers = []
+    for index in range(CUSTOMERS):
+        body = f"{100000000 + index * 7919:09d}"
+        member_number = body + luhn_digit(body)
+        family, given = rng.choice(FAMILY), rng.choice(GIVEN)
+        customer = Customer(
+            member_number=member_number,
+            external_id=f"DEMO-{index + 1:04d}",
+            name=f"{family} {given}",
+            birth_date=date(rng.randint(1955, 2005), rng.randint(1, 12), rng.randint(1, 28)),
+            phone=f"090-{rng.randint(1000, 9999)}-{rng.randint(1000, 9999)}",
+            email=f"demo{index + 1:04d}@example.com",
+            locale="ja",
+            consented_at=now - timedelta(days=rng.randint(30, 700)),
+            created_at=now - timedelta(days=rng.randint(366, 900)),
+            updated_at=now,
+        )
+        if index == 0:
+            customer.name = "山田 花子"
+            customer.birth_date = date(1985, 4, 12)
+            customer.phone = "090-1234-5678"
+            customer.web_email = DEMO_WEB_EMAIL
+            customer.web_password_hash = hash_password(DEMO_WEB_PASSWORD)
+        session.add(customer)
+        customers.append(customer)
+    session.flush()
+    added["customers"] = len(customers)
+
+    items = []
+    for customer in customers:
+        regular = rng.random() < 0.35
+        visits = rng.randint(8, 40) if regular else rng.randint(0, 8)
+        home = rng.choice(stores)
+        for visit in range(visits):
+            when = now - timedelta(days=rng.randint(0, 364), minutes=rng.randint(0, 600))
+            basket = rng.sample(PRODUCTS, rng.randint(1, 4))
+            lines = [(sku, name, category, price, rng.choice((1, 1, 1, 2))) for sku, name, category, price in basket]
+            purchase = Purchase(
+                external_id=f"DEMO-P-{customer.external_id}-{visit:03d}",
+                customer_id=customer.id,
+                store_id=(home if rng.random() < 0.85 else rng.choice(stores)).id,
+                total=sum(price * quantity for *_, price, quantity in lines),
+                occurred_at=when,
+                created_at=when,
+            )
+            session.add(purchase)
+            items.append((purchase, lines))
+            added["purchases"] += 1
+    session.flush()
+    session.add_all(
+        PurchaseItem(
+            purchase_id=purchase.id, sku=sku, name=name, category=category, quantity=quantity, unit_price=price
+        )
+        for purchase, lines in items
+        for sku, name, category, price, quantity in lines
+    )
+    shop.set_setting(uow=uow, key="shop.name", value="Kizuna Coffee")
+    contact = "Kizuna Coffee お客様窓口 privacy@kizuna-coffee.example"
+    shop.set_setting(uow=uow, key="shop.privacy_contact", value=contact)
+    shop.set_setting(uow=uow, key=SEED_KEY, value=SEED_VERSION)
+    return added

@@ -1,0 +1,64 @@
+"""Domain errors, worded for a shop owner. Messages are Babel message ids, translated by the caller."""
+
+from __future__ import annotations
+
+
+def N_(message: str) -> str:
+    """Mark a message for extraction; the bot layer translates it."""
+    return message
+
+
+class KizunaError(Exception):
+    """Base of every domain error: `code` for machines, `message` (+ `params`) for people."""
+
+    code = "error"
+    message = N_("Something went wrong.")
+
+    def __init__(self, message: str | None = None, **params):
+        self.message = message or self.message
+        self.params = params
+        super().__init__(self.message % params if params else self.message)
+
+
+class ConfigurationError(KizunaError):
+    code = "configuration"
+
+
+class NotFound(KizunaError):
+    code = "not_found"
+    message = N_("Not found.")
+
+
+class InvalidInput(KizunaError):
+    code = "invalid"
+    message = N_("The input is not valid.")
+
+
+class Conflict(KizunaError):
+    code = "conflict"
+    message = N_("This conflicts with existing data.")
+
+
+class LinkLocked(KizunaError):
+    code = "link_locked"
+    message = N_("Too many wrong tries. Linking is locked until %(until)s.")
+
+
+class LinkFailed(KizunaError):
+    code = "link_failed"
+    message = N_("The member number and the birth date or phone digits do not match.")
+
+
+class AlreadyLinked(KizunaError):
+    code = "already_linked"
+    message = N_("This membership is already linked to another LINE account.")
+
+
+class NotConsented(KizunaError):
+    code = "not_consented"
+    message = N_("Please agree to the privacy notice first.")
+
+
+class Erased(KizunaError):
+    code = "erased"
+    message = N_("This customer's data was erased on request.")

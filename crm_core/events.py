@@ -1,0 +1,147 @@
+"""Webhook events: stored once by webhookEventId, then processed in order per LINE user (lane).
+
+A lane is leased in the database, so any number of web processes can work on events while each
+LINE user's events still run one after another, in the order LINE sent them.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import func, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import select
+
+from crm_core.models import EventLane, WebhookEvent
+from crm_core.uow import UnitOfWork
+
+LEASE = timedelta(seconds=60)
+MAX_ERROR_LENGTH = 4000
+
+
+def lane_of(event: dict) -> str:
+    """Events from one LINE user (or group, or room) share a lane."""
+    source = event.get("source") or {}
+    return source.get("userId") or source.get("groupId") or source.get("roomId") or "-"
+
+
+def _insert(uow: UnitOfWork, table):
+    dialect = uow.session.get_bind().dialect.name
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+
+
+def store_events(*, uow: UnitOfWork, events: list[dict]) -> list[str]:
+    """Store the events not seen before; return the lanes that got new events (in first-seen order)."""
+    if not events:
+        return []
+    now = uow.now()
+    rows, seen = [], set()
+    for event in events:
+        event_id = event.get("webhookEventId")
+        if not event_id or event_id in seen:
+            continue
+        seen.add(event_id)
+        rows.append(
+            {
+                "webhook_event_id": event_id,
+                "lane": lane_of(event),
+                "event_type": str(event.get("type", "unknown"))[:40],
+                "body": event,
+                "redelivery": bool((event.get("deliveryContext") or {}).get("isRedelivery")),
+                "status": "pending",
+                "attempts": 0,
+                "received_at": now,
+            }
+        )
+    if not rows:
+        return []
+    statement = (
+        _insert(uow, WebhookEvent.__table__)
+        .values(rows)
+        .on_conflict_do_nothing(index_elements=["webhook_event_id"])
+        .returning(WebhookEvent.__table__.c.lane)
+    )
+    lanes = list(dict.fromkeys(uow.session.execute(statement).scalars()))
+    if lanes:
+        uow.session.execute(
+            _insert(uow, EventLane.__table__)
+            .values([{"key": lane} for lane in lanes])
+            .on_conflict_do_nothing(index_elements=["key"])
+        )
+    return lanes
+
+
+def acquire_lane(*, uow: UnitOfWork, lane: str, owner: str) -> bool:
+    """Lease the lane for `owner` if nobody holds it; commits at once."""
+    now = uow.now()
+    result = uow.session.execute(
+        update(EventLane)
+        .where(EventLane.key == lane)
+        .where((EventLane.leased_until.is_(None)) | (EventLane.leased_until < now))
+        .values(leased_until=now + LEASE, lease_owner=owner)
+    )
+    uow.commit()
+    return result.rowcount == 1
+
+
+def release_lane(*, uow: UnitOfWork, lane: str, owner: str) -> None:
+    uow.session.execute(
+        update(EventLane)
+        .where(EventLane.key == lane, EventLane.lease_owner == owner)
+        .values(leased_until=None, lease_owner=None)
+    )
+    uow.commit()
+
+
+def next_pending(*, uow: UnitOfWork, lane: str) -> WebhookEvent | None:
+    query = (
+        select(WebhookEvent)
+        .where(WebhookEvent.lane == lane, WebhookEvent.status == "pending")
+        .order_by(WebhookEvent.id)
+        .limit(1)
+    )
+    return uow.session.exec(query).first()
+
+
+def has_pending(*, uow: UnitOfWork, lane: str) -> bool:
+    return next_pending(uow=uow, lane=lane) is not None
+
+
+def pending_lanes(*, uow: UnitOfWork, older_than: timedelta = timedelta(0), limit: int = 500) -> list[str]:
+    """Lanes with events still waiting (a crashed worker's, or ones nobody picked up)."""
+    cutoff = uow.now() - older_than
+    query = (
+        select(WebhookEvent.lane, func.min(WebhookEvent.id))
+        .where(WebhookEvent.status == "pending", WebhookEvent.received_at <= cutoff)
+        .group_by(WebhookEvent.lane)
+        .order_by(func.min(WebhookEvent.id))
+        .limit(limit)
+    )
+    return [lane for lane, _ in uow.session.exec(query)]
+
+
+def mark_done(*, uow: UnitOfWork, event: WebhookEvent) -> None:
+    event.status, event.processed_at = "done", uow.now()
+    event.attempts += 1
+    event.last_error = None
+
+
+def mark_failed(*, uow: UnitOfWork, event_id: int, error: str) -> None:
+    """Record the failure with the event; it stays stored and can be re-run."""
+    event = uow.session.get(WebhookEvent, event_id)
+    event.status, event.processed_at = "failed", uow.now()
+    event.attempts += 1
+    event.last_error = error[:MAX_ERROR_LENGTH]
+
+
+def rerun(*, uow: UnitOfWork, event_id: int) -> WebhookEvent | None:
+    """Put a failed event back in its lane's queue."""
+    event = uow.session.get(WebhookEvent, event_id)
+    if event is not None and event.status == "failed":
+        event.status = "pending"
+    return event
+
+
+def failed_events(*, uow: UnitOfWork, limit: int = 100) -> list[WebhookEvent]:
+    query = select(WebhookEvent).where(WebhookEvent.status == "failed").order_by(WebhookEvent.id.desc())
+    return list(uow.session.exec(query.limit(limit)))

@@ -1,0 +1,237 @@
+"""Tables. Money is integer yen; every timestamp is aware UTC (UTCDateTime)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import JSON, CheckConstraint, Column, ForeignKey, Index, Integer, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from crm_core.db import UTCDateTime
+
+
+def _ts(*, nullable: bool = False, index: bool = False):
+    return Field(default=None, sa_type=UTCDateTime, nullable=nullable, index=index)
+
+
+def _fk(target: str, *, nullable: bool = True, index: bool = True, ondelete: str | None = None):
+    return Field(
+        default=None,
+        sa_column=Column(Integer, ForeignKey(target, ondelete=ondelete), nullable=nullable, index=index),
+    )
+
+
+class Store(SQLModel, table=True):
+    __tablename__ = "stores"
+
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(max_length=32, unique=True)
+    name: str = Field(max_length=200)
+    created_at: datetime = _ts()
+
+
+class Customer(SQLModel, table=True):
+    """A person the shop knows, whatever channel they came from."""
+
+    __tablename__ = "customers"
+
+    id: int | None = Field(default=None, primary_key=True)
+    member_number: str = Field(max_length=20, unique=True)
+    external_id: str | None = Field(default=None, max_length=100, unique=True)
+    name: str = Field(max_length=200)
+    name_kana: str | None = Field(default=None, max_length=200)
+    birth_date: date | None = None
+    phone: str | None = Field(default=None, max_length=40)
+    email: str | None = Field(default=None, max_length=254)
+    locale: str = Field(default="ja", max_length=5)
+    tier: str = Field(default="regular", max_length=20)
+    consented_at: datetime | None = _ts(nullable=True)
+    marketing_opt_out: bool = False
+    erased_at: datetime | None = _ts(nullable=True)
+    web_email: str | None = Field(default=None, max_length=254, unique=True)
+    web_password_hash: str | None = Field(default=None, max_length=200)
+    created_at: datetime = _ts()
+    updated_at: datetime = _ts()
+
+
+class ChannelIdentity(SQLModel, table=True):
+    """One address of a customer on one channel (a LINE user id today, an e-mail address later)."""
+
+    __tablename__ = "channel_identities"
+    __table_args__ = (
+        UniqueConstraint("channel", "address", name="uq_identity_channel_address"),
+        UniqueConstraint("channel", "customer_id", name="uq_identity_channel_customer"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=20)
+    address: str = Field(max_length=100)
+    customer_id: int | None = _fk("customers.id")
+    display_name: str | None = Field(default=None, max_length=200)
+    language: str | None = Field(default=None, max_length=10)
+    followed: bool = False
+    blocked_at: datetime | None = _ts(nullable=True)
+    consented_at: datetime | None = _ts(nullable=True)
+    link_failures: int = 0
+    link_locked_until: datetime | None = _ts(nullable=True)
+    conversation: dict | None = Field(default=None, sa_type=JSON)
+    created_at: datetime = _ts()
+    updated_at: datetime = _ts()
+
+
+class WebhookEvent(SQLModel, table=True):
+    """A LINE webhook event, stored once by its webhookEventId before anything is done with it."""
+
+    __tablename__ = "webhook_events"
+    __table_args__ = (Index("ix_webhook_events_lane_status", "lane", "status", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    webhook_event_id: str = Field(max_length=64, unique=True)
+    lane: str = Field(max_length=100)
+    event_type: str = Field(max_length=40)
+    body: dict = Field(sa_type=JSON)
+    redelivery: bool = False
+    status: str = Field(default="pending", max_length=10, index=True)
+    attempts: int = 0
+    last_error: str | None = Field(default=None, sa_type=Text)
+    received_at: datetime = _ts()
+    processed_at: datetime | None = _ts(nullable=True)
+
+
+class EventLane(SQLModel, table=True):
+    """A lease that lets one worker at a time process one LINE user's events, in order."""
+
+    __tablename__ = "event_lanes"
+
+    key: str = Field(primary_key=True, max_length=100)
+    leased_until: datetime | None = _ts(nullable=True)
+    lease_owner: str | None = Field(default=None, max_length=64)
+
+
+class OutboxMessage(SQLModel, table=True):
+    """A message to send, written in the same transaction as the change that caused it."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        Index("ix_outbox_status_not_before", "status", "not_before"),
+        CheckConstraint("status in ('pending', 'sent', 'failed', 'cancelled')", name="ck_outbox_status"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    customer_id: int | None = _fk("customers.id")
+    channel: str = Field(default="line", max_length=20)
+    address: str = Field(max_length=100)
+    category: str = Field(max_length=20)
+    messages: list = Field(sa_type=JSON)
+    reply_token: str | None = Field(default=None, max_length=100)
+    reply_token_expires_at: datetime | None = _ts(nullable=True)
+    retry_key: str = Field(max_length=36, unique=True)
+    dedupe_key: str | None = Field(default=None, max_length=200, unique=True)
+    status: str = Field(default="pending", max_length=10)
+    sent_via: str | None = Field(default=None, max_length=10)
+    attempts: int = 0
+    last_error: str | None = Field(default=None, sa_type=Text)
+    not_before: datetime | None = _ts(nullable=True)
+    claimed_until: datetime | None = _ts(nullable=True)
+    created_at: datetime = _ts()
+    sent_at: datetime | None = _ts(nullable=True)
+
+
+class TimelineEntry(SQLModel, table=True):
+    """Something that happened with a customer (or a LINE user not yet a customer)."""
+
+    __tablename__ = "timeline"
+
+    id: int | None = Field(default=None, primary_key=True)
+    customer_id: int | None = _fk("customers.id")
+    identity_id: int | None = _fk("channel_identities.id")
+    kind: str = Field(max_length=40)
+    summary: str | None = Field(default=None, sa_type=Text)
+    data: dict | None = Field(default=None, sa_type=JSON)
+    staff_user_id: int | None = _fk("staff_users.id", index=False)
+    occurred_at: datetime = _ts(index=True)
+
+
+class StaffUser(SQLModel, table=True):
+    __tablename__ = "staff_users"
+    __table_args__ = (CheckConstraint("role in ('staff', 'marketer', 'admin')", name="ck_staff_role"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(max_length=254, unique=True)
+    display_name: str | None = Field(default=None, max_length=200)
+    password_hash: str = Field(max_length=200)
+    role: str = Field(max_length=20)
+    active: bool = True
+    created_at: datetime = _ts()
+    last_login_at: datetime | None = _ts(nullable=True)
+
+
+class ApiToken(SQLModel, table=True):
+    """A REST API token; only its SHA-256 is stored, the raw token is shown once."""
+
+    __tablename__ = "api_tokens"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=100)
+    token_hash: str = Field(max_length=64, unique=True)
+    prefix: str = Field(max_length=16)
+    created_at: datetime = _ts()
+    last_used_at: datetime | None = _ts(nullable=True)
+    revoked_at: datetime | None = _ts(nullable=True)
+
+
+class AccountLinkNonce(SQLModel, table=True):
+    """LINE account link: the nonce we hand LINE for a customer who logged in on our page."""
+
+    __tablename__ = "account_link_nonces"
+
+    id: int | None = Field(default=None, primary_key=True)
+    nonce: str = Field(max_length=128, unique=True)
+    customer_id: int = _fk("customers.id", nullable=False)
+    created_at: datetime = _ts()
+    expires_at: datetime = _ts()
+    used_at: datetime | None = _ts(nullable=True)
+
+
+class Product(SQLModel, table=True):
+    __tablename__ = "products"
+
+    id: int | None = Field(default=None, primary_key=True)
+    sku: str = Field(max_length=64, unique=True)
+    name: str = Field(max_length=200)
+    category: str = Field(max_length=100)
+    price: int = Field(ge=0)
+
+
+class Purchase(SQLModel, table=True):
+    __tablename__ = "purchases"
+    __table_args__ = (CheckConstraint("total >= 0", name="ck_purchase_total"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    external_id: str | None = Field(default=None, max_length=100, unique=True)
+    customer_id: int = _fk("customers.id", nullable=False)
+    store_id: int = _fk("stores.id", nullable=False)
+    total: int
+    occurred_at: datetime = _ts(index=True)
+    created_at: datetime = _ts()
+
+
+class PurchaseItem(SQLModel, table=True):
+    __tablename__ = "purchase_items"
+
+    id: int | None = Field(default=None, primary_key=True)
+    purchase_id: int = _fk("purchases.id", nullable=False, ondelete="CASCADE")
+    sku: str = Field(max_length=64)
+    name: str = Field(max_length=200)
+    category: str = Field(max_length=100)
+    quantity: int
+    unit_price: int
+
+
+class ShopSetting(SQLModel, table=True):
+    """Shop-wide settings changed in the console (quiet hours, privacy contact, ...)."""
+
+    __tablename__ = "shop_settings"
+
+    key: str = Field(primary_key=True, max_length=100)
+    value: dict | list | str | int | None = Field(default=None, sa_type=JSON)

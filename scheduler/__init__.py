@@ -1,0 +1,1 @@
+"""The scheduler: APScheduler wiring around jobs with stable ids (see scheduler.jobs)."""

@@ -1,0 +1,60 @@
+"""Scheduled jobs. Ids are stable (PRODUCT.md); each job gets the services from its composition root.
+
+A job is `fn(services) -> str`: it does its work through crm_core and the gateway and returns a
+one-line summary that `kizuna jobs run ID` prints.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from apscheduler.schedulers.base import BaseScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+
+
+@dataclass(frozen=True)
+class Job:
+    id: str
+    description: str
+    run: Callable[[Any], str]
+    every_seconds: int
+
+
+def deliver_outbox(services) -> str:
+    report = services.delivery.deliver_due()
+    return (
+        f"sent {report.sent}, retry later {report.retry_later}, failed {report.failed}, "
+        f"cancelled {report.cancelled}, skipped {report.skipped}"
+    )
+
+
+def sweep_webhook_events(services) -> str:
+    processed = services.pump.sweep()
+    return f"processed {processed} waiting webhook event(s)"
+
+
+JOBS: dict[str, Job] = {
+    job.id: job
+    for job in (
+        Job("outbox.deliver", "deliver what the outbox holds that may go now", deliver_outbox, 10),
+        Job("webhook.sweep", "process webhook events no web worker finished (after a crash)", sweep_webhook_events, 30),
+    )
+}
+
+
+def install(scheduler: BaseScheduler, services) -> BaseScheduler:
+    """Add every job to `scheduler` under its stable id; one instance of each at a time."""
+    for job in JOBS.values():
+        scheduler.add_job(
+            job.run,
+            IntervalTrigger(seconds=job.every_seconds),
+            args=[services],
+            id=job.id,
+            name=job.description,
+            replace_existing=True,
+            max_instances=1,
+            coalesce=True,
+        )
+    return scheduler
