@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import secrets
@@ -210,10 +211,8 @@ def run_scheduler() -> None:
     services = _services(settings)
     scheduler = install(BlockingScheduler(timezone="UTC"), services)
     click.echo("scheduler running; Ctrl+C stops it")
-    try:
+    with contextlib.suppress(KeyboardInterrupt, SystemExit):
         scheduler.start()
-    except (KeyboardInterrupt, SystemExit):
-        pass
 
 
 # --- serving ------------------------------------------------------------------------------------

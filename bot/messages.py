@@ -22,7 +22,7 @@ class MessageRenderer:
         self.env = Environment(
             loader=FileSystemLoader(MESSAGE_TEMPLATES),
             undefined=StrictUndefined,
-            autoescape=False,
+            autoescape=False,  # noqa: S701  (LINE JSON, not HTML: strings go through |tojson)
             extensions=["jinja2.ext.i18n"],
             trim_blocks=True,
             lstrip_blocks=True,
