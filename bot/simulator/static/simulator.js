@@ -136,13 +136,14 @@ function appendItem(item) {
     row = el("div", { class: "row system", "data-testid": "system-note" },
       el("span", { class: "system-note", text: item.message.text }));
   } else if (item.from === "user") {
-    row = el("div", { class: "row user", "data-testid": "user-message" },
+    row = el("div", { class: "row user", "data-testid": "user-row" },
       el("span", { class: "time", text: timeOf(item) }),
-      el("div", { class: "msg-stack" }, renderMessage(item.message)));
+      el("div", { class: "msg-stack", "data-testid": "user-message" }, renderMessage(item.message)));
   } else {
-    row = el("div", { class: "row bot", "data-testid": "bot-message", "data-message-type": item.message.type },
+    row = el("div", { class: "row bot", "data-testid": "bot-row" },
       el("div", { class: "avatar", text: "Bot" }),
-      el("div", { class: "msg-stack" }, renderMessage(item.message)),
+      el("div", { class: "msg-stack", "data-testid": "bot-message", "data-message-type": item.message.type },
+        renderMessage(item.message)),
       el("span", { class: "time", text: timeOf(item) }));
   }
   chat.append(row);
