@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 import secrets
+import unicodedata
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import or_
+from sqlalchemy import func, or_
 from sqlmodel import select
 
 from crm_core import timeline
 from crm_core.errors import N_, Erased, InvalidInput, NotFound
-from crm_core.models import ChannelIdentity, Customer
+from crm_core.models import ChannelIdentity, Customer, Purchase, PurchaseItem, Store
 from crm_core.uow import UnitOfWork
 
 LINE = "line"
 MEMBER_NUMBER_LENGTH = 10
+
+
+def digits_of(text: str) -> str:
+    """The ASCII digits in `text`, after folding full-width ones (０-９) typed on Japanese keyboards."""
+    return "".join(c for c in unicodedata.normalize("NFKC", text or "") if c in "0123456789")
 
 
 def luhn_digit(digits: str) -> str:
@@ -28,7 +34,7 @@ def luhn_digit(digits: str) -> str:
 
 def is_member_number(text: str) -> bool:
     """Ten digits whose last is a Luhn check digit, so most typos are caught before a lookup."""
-    return len(text) == MEMBER_NUMBER_LENGTH and text.isdigit() and luhn_digit(text[:-1]) == text[-1]
+    return len(text) == MEMBER_NUMBER_LENGTH and text.isascii() and text.isdigit() and luhn_digit(text[:-1]) == text[-1]
 
 
 def new_member_number(*, uow: UnitOfWork) -> str:
@@ -195,7 +201,7 @@ def search(*, uow: UnitOfWork, text: str = "", after_id: int = 0, limit: int = 5
     text = text.strip()
     if text:
         pattern = f"%{text}%"
-        digits = "".join(c for c in text if c.isdigit())
+        digits = digits_of(text)
         conditions = [
             Customer.name.ilike(pattern),
             Customer.name_kana.ilike(pattern),
@@ -211,3 +217,61 @@ def search(*, uow: UnitOfWork, text: str = "", after_id: int = 0, limit: int = 5
         conditions.append(Customer.id.in_(identity_match))
         query = query.where(or_(*conditions))
     return list(uow.session.exec(query.order_by(Customer.id).limit(limit)))
+
+
+@dataclass(frozen=True)
+class PurchaseLine:
+    """One purchase as the console lists it."""
+
+    id: int
+    occurred_at: datetime
+    store_code: str
+    store_name: str
+    total: int
+    item_count: int
+
+
+def recent_purchases(*, uow: UnitOfWork, customer_id: int, limit: int = 10) -> list[PurchaseLine]:
+    """The customer's latest purchases, newest first, with their store and number of items."""
+    items = (
+        select(func.coalesce(func.sum(PurchaseItem.quantity), 0))
+        .where(PurchaseItem.purchase_id == Purchase.id)
+        .correlate(Purchase)
+        .scalar_subquery()
+    )
+    query = (
+        select(Purchase.id, Purchase.occurred_at, Store.code, Store.name, Purchase.total, items)
+        .join(Store, Store.id == Purchase.store_id)
+        .where(Purchase.customer_id == customer_id)
+        .order_by(Purchase.occurred_at.desc(), Purchase.id.desc())
+        .limit(limit)
+    )
+    return [PurchaseLine(*row) for row in uow.session.exec(query)]
+
+
+@dataclass(frozen=True)
+class CustomerCounts:
+    customers: int
+    line_friends: int
+    linked_members: int
+
+
+def counts(*, uow: UnitOfWork) -> CustomerCounts:
+    """Customers (not erased), LINE friends (following now) and members linked to LINE."""
+    customers = uow.session.exec(select(func.count()).select_from(Customer).where(Customer.erased_at.is_(None))).one()
+    friends = uow.session.exec(
+        select(func.count())
+        .select_from(ChannelIdentity)
+        .where(ChannelIdentity.channel == LINE, ChannelIdentity.followed.is_(True))
+    ).one()
+    linked = uow.session.exec(
+        select(func.count())
+        .select_from(ChannelIdentity)
+        .where(ChannelIdentity.channel == LINE, ChannelIdentity.customer_id.is_not(None))
+    ).one()
+    return CustomerCounts(customers=customers, line_friends=friends, linked_members=linked)
+
+
+def list_stores(*, uow: UnitOfWork) -> list[Store]:
+    """Every store, by code (the API's `GET /stores`; move beside purchases once they have a module)."""
+    return list(uow.session.exec(select(Store).order_by(Store.code)))

@@ -12,7 +12,7 @@ from sqlalchemy import func, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import select
 
-from crm_core.models import EventLane, WebhookEvent
+from crm_core.models import EventLane, OutboxMessage, WebhookEvent
 from crm_core.uow import UnitOfWork
 
 LEASE = timedelta(seconds=60)
@@ -145,3 +145,26 @@ def rerun(*, uow: UnitOfWork, event_id: int) -> WebhookEvent | None:
 def failed_events(*, uow: UnitOfWork, limit: int = 100) -> list[WebhookEvent]:
     query = select(WebhookEvent).where(WebhookEvent.status == "failed").order_by(WebhookEvent.id.desc())
     return list(uow.session.exec(query.limit(limit)))
+
+
+def get_event(*, uow: UnitOfWork, event_id: int) -> WebhookEvent | None:
+    return uow.session.get(WebhookEvent, event_id)
+
+
+def backlog(*, uow: UnitOfWork) -> dict[str, int]:
+    """What waits or failed: webhook events failed, outbox messages pending and failed (the console dashboard)."""
+    failed_events = uow.session.exec(
+        select(func.count()).select_from(WebhookEvent).where(WebhookEvent.status == "failed")
+    ).one()
+    outbox = dict(
+        uow.session.exec(
+            select(OutboxMessage.status, func.count())
+            .where(OutboxMessage.status.in_(("pending", "failed")))
+            .group_by(OutboxMessage.status)
+        ).all()
+    )
+    return {
+        "events_failed": failed_events,
+        "outbox_pending": outbox.get("pending", 0),
+        "outbox_failed": outbox.get("failed", 0),
+    }

@@ -13,7 +13,7 @@ from datetime import date, datetime, timedelta
 from sqlmodel import select
 
 from crm_core import timeline
-from crm_core.customers import create_customer, get_by_member_number, line_identity_of
+from crm_core.customers import create_customer, digits_of, get_by_member_number, line_identity_of
 from crm_core.errors import N_, AlreadyLinked, InvalidInput, LinkFailed, LinkLocked, NotConsented, NotFound
 from crm_core.models import AccountLinkNonce, ChannelIdentity, Customer
 from crm_core.passwords import verify_password
@@ -55,7 +55,7 @@ def register_new_member(*, uow: UnitOfWork, identity: ChannelIdentity, name: str
 
 
 def parse_birth_date(text: str) -> date | None:
-    digits = "".join(c for c in text if c.isdigit())
+    digits = digits_of(text)
     if len(digits) != 8:
         return None
     try:
@@ -78,8 +78,8 @@ def link_existing_member(*, uow: UnitOfWork, identity: ChannelIdentity, member_n
     if identity.consented_at is None:
         raise NotConsented()
     check_link_allowed(uow=uow, identity=identity)
-    member_number = "".join(c for c in member_number if c.isdigit())
-    proof_digits = "".join(c for c in proof if c.isdigit())
+    member_number = digits_of(member_number)
+    proof_digits = digits_of(proof)
     if len(proof_digits) not in (4, 8):
         raise InvalidInput(N_("Enter your birth date as 8 digits (19850412) or the last 4 digits of your phone."))
     customer = get_by_member_number(uow=uow, member_number=member_number) if member_number else None
@@ -103,7 +103,7 @@ def link_existing_member(*, uow: UnitOfWork, identity: ChannelIdentity, member_n
 def _proof_matches(customer: Customer, proof_digits: str) -> bool:
     if len(proof_digits) == 8:
         return customer.birth_date is not None and customer.birth_date.strftime("%Y%m%d") == proof_digits
-    phone_digits = "".join(c for c in (customer.phone or "") if c.isdigit())
+    phone_digits = digits_of(customer.phone or "")
     return len(phone_digits) >= 4 and secrets.compare_digest(phone_digits[-4:], proof_digits)
 
 

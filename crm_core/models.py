@@ -235,3 +235,14 @@ class ShopSetting(SQLModel, table=True):
 
     key: str = Field(primary_key=True, max_length=100)
     value: dict | list | str | int | None = Field(default=None, sa_type=JSON)
+
+
+class LoginAttempt(SQLModel, table=True):
+    """A failed console login, kept briefly so wrong passwords can be throttled across processes."""
+
+    __tablename__ = "login_attempts"
+    __table_args__ = (Index("ix_login_attempts_email_occurred_at", "email", "occurred_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(max_length=254)
+    occurred_at: datetime = _ts()

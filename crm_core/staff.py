@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete
 from sqlmodel import select
 
-from crm_core.errors import N_, Conflict, InvalidInput
-from crm_core.models import StaffUser
+from crm_core.errors import N_, Conflict, InvalidInput, KizunaError
+from crm_core.models import LoginAttempt, StaffUser
 from crm_core.passwords import MIN_LENGTH, hash_password, verify_password
 from crm_core.uow import UnitOfWork
 
@@ -60,3 +63,66 @@ def authenticate(*, uow: UnitOfWork, email: str, password: str) -> StaffUser | N
 
 def has_role(user: StaffUser, needed: str) -> bool:
     return ROLE_RANK.get(user.role, 0) >= ROLE_RANK[needed]
+
+
+MAX_LOGIN_FAILURES = 5
+LOGIN_WINDOW = timedelta(minutes=15)
+LOGIN_LOCK = timedelta(minutes=15)
+
+
+class LoginFailed(KizunaError):
+    code = "login_failed"
+    message = N_("The e-mail address or password is wrong.")
+
+
+class LoginLocked(KizunaError):
+    code = "login_locked"
+    message = N_("Too many wrong passwords for this e-mail address. Try again after %(until)s.")
+
+
+def login_locked_until(*, uow: UnitOfWork, email: str) -> datetime | None:
+    """The end of the lock after five wrong passwords within fifteen minutes, or None when not locked.
+
+    Refused tries are not counted, so once the lock ends five new wrong passwords are needed to lock again.
+    """
+    now = uow.now()
+    email = (email or "").strip().lower()
+    since = now - LOGIN_WINDOW - LOGIN_LOCK
+    query = (
+        select(LoginAttempt.occurred_at)
+        .where(LoginAttempt.email == email, LoginAttempt.occurred_at > since)
+        .order_by(LoginAttempt.occurred_at)
+    )
+    times = list(uow.session.exec(query))
+    first = MAX_LOGIN_FAILURES - 1
+    for index in range(first, len(times)):
+        if times[index] - times[index - first] <= LOGIN_WINDOW and times[index] + LOGIN_LOCK > now:
+            return times[index] + LOGIN_LOCK
+    return None
+
+
+def log_in(*, uow: UnitOfWork, email: str, password: str) -> StaffUser:
+    """Authenticate with throttling; raises LoginLocked or LoginFailed.
+
+    A wrong password is recorded even though this raises: the caller commits either way.
+    """
+    email = (email or "").strip().lower()[:254]
+    until = login_locked_until(uow=uow, email=email)
+    if until is not None:
+        raise LoginLocked(until=until)
+    user = authenticate(uow=uow, email=email, password=password)
+    if user is None:
+        now = uow.now()
+        uow.session.execute(delete(LoginAttempt).where(LoginAttempt.occurred_at < now - LOGIN_WINDOW - LOGIN_LOCK))
+        uow.session.add(LoginAttempt(email=email, occurred_at=now))
+        uow.session.flush()
+        until = login_locked_until(uow=uow, email=email)
+        if until is not None:
+            raise LoginLocked(until=until)
+        raise LoginFailed()
+    uow.session.execute(delete(LoginAttempt).where(LoginAttempt.email == email))
+    return user
+
+
+def get_staff_user(*, uow: UnitOfWork, staff_user_id: int) -> StaffUser | None:
+    return uow.session.get(StaffUser, staff_user_id)

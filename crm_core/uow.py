@@ -25,11 +25,11 @@ class UnitOfWork:
         return self
 
     def __exit__(self, *exc_info) -> None:
-        try:
-            self.session.rollback()
-        finally:
-            self.session.close()
-            self.session = None
+        # close() rolls back what was not committed and detaches the objects without expiring them,
+        # so what a caller read stays readable after the block
+        self.session.close()
+        self.session = None
+        self._after_commit = []
 
     def commit(self) -> None:
         self.session.commit()

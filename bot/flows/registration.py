@@ -7,7 +7,7 @@ from urllib.parse import urlencode
 from bot.handlers.context import EventContext
 from bot.line_gateway import SendError
 from crm_core import channels, membership
-from crm_core.customers import is_member_number
+from crm_core.customers import digits_of, is_member_number
 from crm_core.errors import AlreadyLinked, InvalidInput, LinkFailed, LinkLocked, NotFound
 
 LINK_FLOW = "link"
@@ -89,7 +89,7 @@ def continue_link(ctx: EventContext, text: str) -> None:
     """A text typed while linking: first the member number, then the birth date or phone digits."""
     state = ctx.identity.conversation or {}
     if state.get("step") == "number":
-        number = "".join(c for c in text if c.isdigit())
+        number = digits_of(text)
         if not is_member_number(number):
             ctx.reply("link_invalid_number")
             return

@@ -1,0 +1,217 @@
+"""A customer on LINE follows, agrees, and becomes a member (or links an existing membership)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlmodel import select
+
+from crm_core import customers
+from crm_core.models import ChannelIdentity, Customer, OutboxMessage
+from tests.e2e.conftest import postback_data, texts
+
+
+def _existing_member(uow_factory, **fields) -> Customer:
+    with uow_factory() as uow:
+        customer = customers.create_customer(uow=uow, name="佐藤 健", **fields)
+        uow.commit()
+        return customer
+
+
+def test_follow_greets_by_name_and_shows_the_privacy_notice(chat):
+    hanako = chat("山田 花子")
+    messages = hanako.follow()
+    shown = texts(messages)
+    assert "山田 花子" in shown
+    assert "個人情報" in shown  # the notice, in Japanese
+    assert "action=consent&v=2026-11" in postback_data(messages)
+
+
+def test_english_profile_gets_english(chat):
+    alex = chat("Alex", language="en")
+    shown = texts(alex.follow())
+    assert "Hello Alex" in shown and "personal information" in shown
+
+
+def test_new_member_registration(chat, uow_factory):
+    hanako = chat("山田 花子")
+    hanako.follow()
+    choice = hanako.tap("action=consent&v=2026-11")
+    assert "action=register_new" in postback_data(choice)
+    done = texts(hanako.tap("action=register_new"))
+    with uow_factory() as uow:
+        customer = customers.get_by_line_user_id(uow=uow, line_user_id=hanako.line_user_id)
+        assert customer.name == "山田 花子"
+        assert customer.consented_at is not None
+        assert customers.is_member_number(customer.member_number)
+    assert customer.member_number in done
+    # tapping the old button again creates nothing new
+    again = texts(hanako.tap("action=register_new"))
+    assert customer.member_number in again
+    with uow_factory() as uow:
+        assert len(uow.session.exec(select(Customer)).all()) == 1
+
+
+def test_register_before_agreeing_shows_the_notice_again(chat, uow_factory):
+    hanako = chat()
+    hanako.follow()
+    messages = hanako.tap("action=register_new")
+    assert "action=consent&v=2026-11" in postback_data(messages)
+    with uow_factory() as uow:
+        assert uow.session.exec(select(Customer)).all() == []
+
+
+def test_link_existing_member_by_birth_date(chat, uow_factory):
+    member = _existing_member(uow_factory, birth_date=date(1985, 4, 12), phone="090-1234-5678")
+    ken = chat("けん")
+    ken.follow()
+    ken.tap("action=consent&v=2026-11")
+    assert "10" in texts(ken.tap("action=link_member"))
+    assert "生年月日" in texts(ken.say(member.member_number))
+    assert member.member_number in texts(ken.say("1985/04/12"))
+    with uow_factory() as uow:
+        linked = customers.get_by_line_user_id(uow=uow, line_user_id=ken.line_user_id)
+        assert linked.id == member.id
+        assert linked.consented_at is not None
+
+
+def test_link_existing_member_by_phone_digits(chat, uow_factory):
+    member = _existing_member(uow_factory, phone="090-1234-5678")
+    ken = chat()
+    ken.follow()
+    ken.tap("action=consent&v=2026-11")
+    ken.tap("action=link_member")
+    ken.say(member.member_number)
+    ken.say("５６７８")  # full-width digits typed on a Japanese keyboard
+    with uow_factory() as uow:
+        assert customers.get_by_line_user_id(uow=uow, line_user_id=ken.line_user_id).id == member.id
+
+
+def test_mistyped_member_number_is_caught_without_counting_a_try(chat, uow_factory):
+    member = _existing_member(uow_factory, phone="090-1234-5678")
+    ken = chat()
+    ken.follow()
+    ken.tap("action=consent&v=2026-11")
+    ken.tap("action=link_member")
+    wrong = member.member_number[:-1] + str((int(member.member_number[-1]) + 1) % 10)
+    assert "10" in texts(ken.say(wrong))
+    with uow_factory() as uow:
+        identity = uow.session.exec(select(ChannelIdentity)).one()
+        assert identity.link_failures == 0
+
+
+def test_five_wrong_tries_lock_linking_for_thirty_minutes(chat, uow_factory, clock):
+    member = _existing_member(uow_factory, birth_date=date(1985, 4, 12))
+    ken = chat()
+    ken.follow()
+    ken.tap("action=consent&v=2026-11")
+    ken.tap("action=link_member")
+    for attempt in range(4):
+        ken.say(member.member_number)
+        reply = texts(ken.say("19990101"))
+        assert f"{4 - attempt}" in reply
+    ken.say(member.member_number)
+    locked = texts(ken.say("19990101"))
+    assert "12:30" in locked  # locked until 30 minutes after 12:00 JST
+    # even the right answer is refused while locked
+    ken.tap("action=link_member")
+    with uow_factory() as uow:
+        assert customers.get_by_line_user_id(uow=uow, line_user_id=ken.line_user_id) is None
+    clock.advance(minutes=31)
+    ken.tap("action=link_member")
+    ken.say(member.member_number)
+    ken.say("19850412")
+    with uow_factory() as uow:
+        assert customers.get_by_line_user_id(uow=uow, line_user_id=ken.line_user_id).id == member.id
+
+
+def test_a_membership_links_to_one_line_account_only(chat, uow_factory):
+    member = _existing_member(uow_factory, birth_date=date(1985, 4, 12))
+    first, second = chat("one"), chat("two")
+    for person in (first, second):
+        person.follow()
+        person.tap("action=consent&v=2026-11")
+        person.tap("action=link_member")
+        person.say(member.member_number)
+    first.say("19850412")
+    refused = texts(second.say("19850412"))
+    assert "別のLINE" in refused
+    with uow_factory() as uow:
+        assert customers.get_by_line_user_id(uow=uow, line_user_id=second.line_user_id) is None
+
+
+def test_keyword_leaves_the_linking_conversation(chat):
+    ken = chat()
+    ken.follow()
+    ken.tap("action=consent&v=2026-11")
+    ken.tap("action=link_member")
+    menu = ken.say("メニュー")
+    assert menu[0]["type"] == "flex"
+    assert "わかりませんでした" in texts(ken.say("1985"))  # no longer inside the flow
+
+
+def test_unfollow_marks_blocked_and_refollow_restores_without_duplicate(chat, uow_factory):
+    hanako = chat()
+    hanako.follow()
+    hanako.tap("action=consent&v=2026-11")
+    hanako.tap("action=register_new")
+    assert hanako.unfollow() == []
+    with uow_factory() as uow:
+        view = customers.view(
+            uow=uow, customer=customers.get_by_line_user_id(uow=uow, line_user_id=hanako.line_user_id)
+        )
+        assert view.blocked
+    back = texts(hanako.follow(unblocked=True))
+    assert "おかえりなさい" in back
+    with uow_factory() as uow:
+        assert len(uow.session.exec(select(Customer)).all()) == 1
+        assert len(uow.session.exec(select(ChannelIdentity)).all()) == 1
+        customer = customers.get_by_line_user_id(uow=uow, line_user_id=hanako.line_user_id)
+        assert not customers.view(uow=uow, customer=customer).blocked
+
+
+def test_keywords_answer_and_coming_features_say_so(chat):
+    hanako = chat()
+    hanako.follow()
+    hanako.tap("action=consent&v=2026-11")
+    hanako.tap("action=register_new")
+    for keyword in ("ポイント", "クーポン", "予約", "履歴"):
+        reply = hanako.say(keyword)
+        assert "準備中" in texts(reply)
+        assert reply[-1]["quickReply"]["items"], "every reply offers a next step"
+    assert "配信" in texts(hanako.say("配信停止"))
+    assert "お届け" in texts(hanako.say("配信再開"))
+
+
+def test_marketing_opt_out_is_recorded(chat, uow_factory):
+    hanako = chat()
+    hanako.follow()
+    hanako.tap("action=consent&v=2026-11")
+    hanako.tap("action=register_new")
+    hanako.say("配信停止")
+    with uow_factory() as uow:
+        assert customers.get_by_line_user_id(uow=uow, line_user_id=hanako.line_user_id).marketing_opt_out
+    hanako.say("Resume offers")
+    with uow_factory() as uow:
+        assert not customers.get_by_line_user_id(uow=uow, line_user_id=hanako.line_user_id).marketing_opt_out
+
+
+def test_unknown_postback_gets_a_clear_answer(chat):
+    hanako = chat()
+    hanako.follow()
+    reply = hanako.tap("action=launch_rockets")
+    assert "このボタン" in texts(reply)
+
+
+def test_expired_reply_token_falls_back_to_a_push_with_a_retry_key(chat, line, uow_factory):
+    hanako = chat()
+    hanako.follow()
+    line.fail_next("/v2/bot/message/reply", 400, message="Invalid reply token")
+    reply = hanako.say("メニュー")
+    assert reply and reply[0]["type"] == "flex"
+    pushes = [r for r in line.requests if r.path.endswith("/push")]
+    assert len(pushes) == 1
+    assert pushes[0].headers.get("x-line-retry-key")
+    with uow_factory() as uow:
+        sent = uow.session.exec(select(OutboxMessage).where(OutboxMessage.sent_via == "push")).one()
+        assert sent.status == "sent"
