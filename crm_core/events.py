@@ -147,10 +147,6 @@ def failed_events(*, uow: UnitOfWork, limit: int = 100) -> list[WebhookEvent]:
     return list(uow.session.exec(query.limit(limit)))
 
 
-def get_event(*, uow: UnitOfWork, event_id: int) -> WebhookEvent | None:
-    return uow.session.get(WebhookEvent, event_id)
-
-
 def backlog(*, uow: UnitOfWork) -> dict[str, int]:
     """What waits or failed: webhook events failed, outbox messages pending and failed (the console dashboard)."""
     failed_events = uow.session.exec(

@@ -1,0 +1,21 @@
+"""The staff console: session login, customer lookup at the till, failed webhook events."""
+
+from __future__ import annotations
+
+from flask import Blueprint
+
+from bot.console import auth, views
+
+
+def create_console_blueprint() -> Blueprint:
+    """The console's routes, templates and CSS, to be mounted at /console."""
+    bp = Blueprint(
+        "console",
+        __name__,
+        template_folder="templates",
+        static_folder="static",
+        static_url_path="/static",
+    )
+    auth.register(bp)
+    views.register(bp)
+    return bp

@@ -1,0 +1,94 @@
+"""Console pages: dashboard, customer search, the customer screen, failed webhook events."""
+
+from __future__ import annotations
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+
+from bot.console.session import kizuna, login_required
+from bot.console.timeline_labels import label
+from bot.web_i18n import gettext as _
+from crm_core import customers, events, timeline
+
+PAGE_SIZE = 50
+PURCHASES_SHOWN = 10
+TIMELINE_SHOWN = 100
+
+
+def register(bp: Blueprint) -> None:
+    bp.add_url_rule("/", view_func=dashboard)
+    bp.add_url_rule("/customers", view_func=customer_search)
+    bp.add_url_rule("/customers/<int:customer_id>", view_func=customer_detail)
+    bp.add_url_rule("/events", view_func=failed_events)
+    bp.add_url_rule("/events/<int:event_id>/rerun", view_func=rerun_event, methods=["POST"])
+
+
+def _error(status: int, title: str, message: str):
+    return render_template("console/error.html", title=title, message=message), status
+
+
+@login_required
+def dashboard():
+    """Show how many customers and LINE friends there are, and what waits or failed."""
+    with kizuna().uow_factory() as uow:
+        counts = customers.counts(uow=uow)
+        backlog = events.backlog(uow=uow)
+    return render_template("console/dashboard.html", counts=counts, backlog=backlog)
+
+
+@login_required
+def customer_search():
+    """Find customers by name, kana, member number, phone digits, e-mail, external id or LINE user id."""
+    text = request.args.get("q", "").strip()[:200]
+    after = request.args.get("after", "")
+    after_id = int(after) if after.isdigit() else 0
+    with kizuna().uow_factory() as uow:
+        found = customers.search(uow=uow, text=text, after_id=after_id, limit=PAGE_SIZE + 1)
+    page, more = found[:PAGE_SIZE], len(found) > PAGE_SIZE
+    next_url = url_for("console.customer_search", q=text, after=page[-1].id) if more else None
+    return render_template("console/customers.html", q=text, customers=page, next_url=next_url, paged=after_id > 0)
+
+
+@login_required
+def customer_detail(customer_id: int):
+    """The screen that pops up when a customer calls: profile, LINE state, purchases and timeline."""
+    with kizuna().uow_factory() as uow:
+        customer = customers.get_customer(uow=uow, customer_id=customer_id)
+        if customer is None:
+            return _error(404, _("Not found"), _("No customer with this id."))
+        if customer.erased_at is not None:
+            return _error(410, _("Erased"), _("This customer's data was erased on request."))
+        summary = customers.view(uow=uow, customer=customer)
+        identity = customers.line_identity_of(uow=uow, customer_id=customer_id)
+        purchases = customers.recent_purchases(uow=uow, customer_id=customer_id, limit=PURCHASES_SHOWN)
+        entries = timeline.list_for_customer(uow=uow, customer_id=customer_id, limit=TIMELINE_SHOWN)
+    return render_template(
+        "console/customer.html",
+        customer=customer,
+        summary=summary,
+        identity=identity,
+        purchases=purchases,
+        entries=[(entry, label(entry.kind)) for entry in entries],
+    )
+
+
+@login_required(role="admin")
+def failed_events():
+    """List webhook events whose processing failed, with their error."""
+    with kizuna().uow_factory() as uow:
+        failed = events.failed_events(uow=uow)
+    return render_template("console/events.html", events=failed)
+
+
+@login_required(role="admin")
+def rerun_event(event_id: int):
+    """Put a failed event back in its lane and process it now."""
+    services = kizuna()
+    with services.uow_factory() as uow:
+        event = events.rerun(uow=uow, event_id=event_id)
+        if event is None:
+            return _error(404, _("Not found"), _("No webhook event with this id."))
+        lane = event.lane
+        uow.commit()
+    services.pump.submit([lane])
+    flash(_("Event %(id)d is being processed again.", id=event_id), "info")
+    return redirect(url_for("console.failed_events"))
