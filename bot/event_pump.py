@@ -96,7 +96,7 @@ class EventProcessor:
                         messages=ctx.replies,
                         category="reply",
                         reply_token=body.get("replyToken"),
-                        reply_token_issued_at=_event_time(body) or uow.now(),
+                        reply_token_issued_at=min(_event_time(body) or uow.now(), uow.now()),
                         dedupe_key=f"event:{row.webhook_event_id}",
                     )
                     channels.record_message(
