@@ -195,6 +195,13 @@ def view(*, uow: UnitOfWork, customer: Customer) -> CustomerView:
     )
 
 
+def _digits_only(column):
+    """The column without the separators people write in phone numbers (090-1234-5678, (03) 1234 5678)."""
+    for separator in ("-", " ", "(", ")", "+", "\u2010", "\u2212", "\u30fc", "\uff0d", "\u3000"):
+        column = func.replace(column, separator, "")
+    return column
+
+
 def search(*, uow: UnitOfWork, text: str = "", after_id: int = 0, limit: int = 50) -> list[Customer]:
     """Customers whose name, kana, member number, phone, e-mail or external id contains `text`."""
     query = select(Customer).where(Customer.erased_at.is_(None), Customer.id > after_id)
@@ -210,7 +217,7 @@ def search(*, uow: UnitOfWork, text: str = "", after_id: int = 0, limit: int = 5
             Customer.member_number == text,
         ]
         if len(digits) >= 4:
-            conditions.append(Customer.phone.like(f"%{digits}%"))
+            conditions.append(_digits_only(Customer.phone).like(f"%{digits}%"))
         identity_match = select(ChannelIdentity.customer_id).where(
             ChannelIdentity.address == text, ChannelIdentity.customer_id.is_not(None)
         )
