@@ -103,9 +103,7 @@ def create_simulator_blueprint(emulator: LineEmulator, name: str = "simulator") 
         user_or_404(line_user_id)
         data = request.get_json(silent=True) or {}
         params = data.get("params")
-        if params is not None and not (
-            isinstance(params, dict) and all(isinstance(v, str) for v in params.values())
-        ):
+        if params is not None and not (isinstance(params, dict) and all(isinstance(v, str) for v in params.values())):
             return jsonify({"error": "params must be an object of strings"}), 400
         event = emulator.postback(
             line_user_id, str(data.get("data", "")), params=params, display_text=data.get("displayText")
@@ -138,9 +136,7 @@ def create_simulator_blueprint(emulator: LineEmulator, name: str = "simulator") 
         if not link_token or not nonce:
             abort(400)
         try:
-            line_user_id, _ = emulator.complete_account_link(
-                link_token, nonce, line_user_id=request.args.get("user")
-            )
+            line_user_id, _ = emulator.complete_account_link(link_token, nonce, line_user_id=request.args.get("user"))
         except WebhookDeliveryError as exc:
             return Response(str(exc), status=502, mimetype="text/plain")
         target = url_for(f"{bp.name}.page")

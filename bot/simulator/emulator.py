@@ -185,9 +185,7 @@ class LineEmulator:
             self._next_item_id = 1
             self._next_message_id = 500_000_000_000_000_000
 
-    def add_user(
-        self, display_name: str, language: str = "ja", line_user_id: str | None = None
-    ) -> str:
+    def add_user(self, display_name: str, language: str = "ja", line_user_id: str | None = None) -> str:
         """Create a LINE user (not yet a friend of the bot) and return their LINE user id."""
         with self._lock:
             user = LineUser(line_user_id or ids.line_user_id(), display_name, language)
@@ -417,11 +415,7 @@ class LineEmulator:
         """
         with self._lock:
             record = self._link_tokens.get(link_token)
-            ok = (
-                record is not None
-                and not record.used
-                and self.now() - record.issued_at <= LINK_TOKEN_TTL
-            )
+            ok = record is not None and not record.used and self.now() - record.issued_at <= LINK_TOKEN_TTL
             if record is not None:
                 record.used = True
                 line_user_id = record.line_user_id
@@ -607,13 +601,17 @@ class LineEmulator:
         return 200, {"linkToken": token}, {}
 
     def _bot_info(self, **_: Any) -> tuple:
-        return 200, {
-            "userId": self.bot_user_id,
-            "basicId": "@kizuna",
-            "displayName": self.bot_name,
-            "chatMode": "bot",
-            "markAsReadMode": "auto",
-        }, {}
+        return (
+            200,
+            {
+                "userId": self.bot_user_id,
+                "basicId": "@kizuna",
+                "displayName": self.bot_name,
+                "chatMode": "bot",
+                "markAsReadMode": "auto",
+            },
+            {},
+        )
 
     def _followers(self, **_: Any) -> tuple:
         return 200, {"userIds": [u.line_user_id for u in self._users.values() if u.following]}, {}

@@ -104,24 +104,37 @@ def test_push_to_an_unknown_user_is_refused(messaging_api):
 
 
 def test_invalid_body_answers_400_with_details_and_is_recorded(messaging_api, emulator, friend):
-    flex = {"type": "flex", "altText": "card", "contents": {"type": "bubble", "body": {
-        "type": "box", "layout": "vertical",
-        "contents": [{"type": "button", "action": {"type": "uri", "label": "Web"}}]}}}
+    flex = {
+        "type": "flex",
+        "altText": "card",
+        "contents": {
+            "type": "bubble",
+            "body": {
+                "type": "box",
+                "layout": "vertical",
+                "contents": [{"type": "button", "action": {"type": "uri", "label": "Web"}}],
+            },
+        },
+    }
     with pytest.raises(ApiException) as refused:
         messaging_api.push_message(push_raw(friend, flex))
     assert refused.value.status == 400
     assert json.loads(refused.value.body) == {
         "message": "The request body has 1 error(s)",
-        "details": [{"message": "'uri' is a required property",
-                     "property": "messages[0].contents.body.contents[0].action"}],
+        "details": [
+            {"message": "'uri' is a required property", "property": "messages[0].contents.body.contents[0].action"}
+        ],
     }
     assert len(emulator.invalid_requests) == 1
     assert emulator.messages_to(friend) == []
 
 
 def test_http_image_url_is_refused(messaging_api, emulator, friend):
-    image = {"type": "image", "originalContentUrl": "http://shop.example/a.jpg",
-             "previewImageUrl": "https://shop.example/a.jpg"}
+    image = {
+        "type": "image",
+        "originalContentUrl": "http://shop.example/a.jpg",
+        "previewImageUrl": "https://shop.example/a.jpg",
+    }
     with pytest.raises(ApiException) as refused:
         messaging_api.push_message(push_raw(friend, image))
     assert refused.value.status == 400
@@ -244,8 +257,9 @@ def test_account_link_dialog_delivers_the_event(clock):
     try:
         uid = emulator.add_user("花子")
         emulator.follow(uid)
-        link = emulator.handle("POST", f"/v2/bot/user/{uid}/linkToken", headers={"Authorization": "Bearer t"},
-                               body=None).body["linkToken"]
+        link = emulator.handle(
+            "POST", f"/v2/bot/user/{uid}/linkToken", headers={"Authorization": "Bearer t"}, body=None
+        ).body["linkToken"]
         assert emulator.complete_account_link(link, "nonce-1") == (uid, 200)
         assert emulator.complete_account_link(link, "nonce-2") == (uid, 200)
     finally:

@@ -20,15 +20,27 @@ pytestmark = [
 CARD = {
     "type": "flex",
     "altText": "ポイントカード",
-    "contents": {"type": "bubble", "body": {"type": "box", "layout": "vertical", "contents": [
-        {"type": "text", "text": "ポイントカード", "weight": "bold"},
-        {"type": "text", "text": "1,234 pt", "size": "xl"},
-        {"type": "button", "style": "primary",
-         "action": {"type": "postback", "label": "クーポン", "data": "coupons", "displayText": "クーポン"}},
-    ]}},
-    "quickReply": {"items": [
-        {"type": "action", "action": {"type": "message", "label": "メニュー", "text": "メニュー"}},
-    ]},
+    "contents": {
+        "type": "bubble",
+        "body": {
+            "type": "box",
+            "layout": "vertical",
+            "contents": [
+                {"type": "text", "text": "ポイントカード", "weight": "bold"},
+                {"type": "text", "text": "1,234 pt", "size": "xl"},
+                {
+                    "type": "button",
+                    "style": "primary",
+                    "action": {"type": "postback", "label": "クーポン", "data": "coupons", "displayText": "クーポン"},
+                },
+            ],
+        },
+    },
+    "quickReply": {
+        "items": [
+            {"type": "action", "action": {"type": "message", "label": "メニュー", "text": "メニュー"}},
+        ]
+    },
 }
 
 
@@ -79,8 +91,14 @@ def test_chat_in_the_simulator_page(bot_and_line, tmp_path):
     with sync_playwright() as p:
         browser = p.chromium.launch(
             executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync"],
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
         )
         try:
             page = browser.new_page()

@@ -49,8 +49,16 @@ def test_signed_body_parses_with_the_sdk(emulator):
     body = emulator.webhook_body(events)
     parsed = WebhookParser(emulator.channel_secret).parse(body.decode("utf-8"), emulator.signature(body))
     kinds = [type(e) for e in parsed]
-    assert kinds == [FollowEvent, FollowEvent, UnfollowEvent, MessageEvent, PostbackEvent, PostbackEvent,
-                     AccountLinkEvent, AccountLinkEvent]
+    assert kinds == [
+        FollowEvent,
+        FollowEvent,
+        UnfollowEvent,
+        MessageEvent,
+        PostbackEvent,
+        PostbackEvent,
+        AccountLinkEvent,
+        AccountLinkEvent,
+    ]
     assert parsed[3].message.text == "ポイント 😊\n2行目"
     assert parsed[5].postback.params == {"date": "2026-11-22"}
 

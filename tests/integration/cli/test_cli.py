@@ -1,0 +1,86 @@
+"""The `kizuna` command: accounts, tokens, jobs, the demo seed, and one-line errors."""
+
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+from sqlmodel import func, select
+
+from bot.cli import main
+from crm_core import api_tokens, staff
+from crm_core.models import Customer, Purchase, Store
+
+
+@pytest.fixture
+def run(database_url, monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)  # no stray .env
+    env = {"KIZUNA_DATABASE_URL": database_url, "KIZUNA_SECRET_KEY": "", "LINE_CHANNEL_SECRET": ""}
+
+    def invoke(*args, input=None, extra_env=None):
+        return CliRunner().invoke(main, list(args), env={**env, **(extra_env or {})}, input=input)
+
+    return invoke
+
+
+def test_help_says_what_each_command_does(run):
+    result = run("--help")
+    assert result.exit_code == 0
+    for command in ("demo", "serve", "db", "users", "tokens", "jobs", "scheduler"):
+        assert command in result.output
+
+
+def test_users_create_hashes_the_password(run, uow_factory):
+    result = run("users", "create", "--email", "Staff@Shop.example", "--role", "staff", input="long-password-1\n" * 2)
+    assert result.exit_code == 0, result.output
+    with uow_factory() as uow:
+        user = staff.get_staff_user_by_email(uow=uow, email="staff@shop.example")
+        assert user.role == "staff"
+        assert user.password_hash.startswith("$argon2id$")
+        assert staff.authenticate(uow=uow, email="staff@shop.example", password="long-password-1")
+
+
+def test_users_create_refuses_bad_input_in_one_line(run):
+    result = run("users", "create", "--email", "a@b.example", "--role", "staff", input="short\nshort\n")
+    assert result.exit_code != 0
+    assert "Traceback" not in result.output
+    assert "at least 10 characters" in result.output
+    bad_role = run("users", "create", "--email", "a@b.example", "--role", "owner", input="x" * 12 + "\n")
+    assert bad_role.exit_code == 2 and "owner" in bad_role.output
+
+
+def test_tokens_create_prints_the_token_alone_on_the_last_line_and_stores_a_hash(run, uow_factory):
+    result = run("tokens", "create", "--name", "POS Shibuya")
+    assert result.exit_code == 0, result.output
+    raw = result.output.strip().splitlines()[-1]
+    assert raw.startswith("kzn_") and " " not in raw
+    with uow_factory() as uow:
+        token = api_tokens.authenticate(uow=uow, raw=raw)
+        assert token.name == "POS Shibuya" and token.token_hash != raw
+
+
+def test_jobs_lists_stable_ids_and_runs_one(run, line):
+    listing = run("jobs")
+    assert listing.exit_code == 0
+    assert "outbox.deliver" in listing.output
+    result = run("jobs", "run", "outbox.deliver", extra_env={"LINE_API_BASE_URL": line.base_url})
+    assert result.exit_code == 0, result.output
+    assert "outbox.deliver: sent 0" in result.output
+    assert run("jobs", "run", "nope").exit_code != 0
+
+
+def test_serve_without_settings_says_what_is_missing(run):
+    result = run("serve")
+    assert result.exit_code == 1
+    assert "KIZUNA_SECRET_KEY" in result.output and "Traceback" not in result.output
+
+
+def test_demo_no_serve_fills_the_database_once(run, uow_factory):
+    first = run("demo", "--no-serve")
+    assert first.exit_code == 0, first.output
+    assert "300 customers" in first.output
+    second = run("demo", "--no-serve")
+    assert second.exit_code == 0 and "nothing added" in second.output
+    with uow_factory() as uow:
+        assert uow.session.exec(select(func.count()).select_from(Store)).one() == 2
+        assert uow.session.exec(select(func.count()).select_from(Customer)).one() == 300
+        assert uow.session.exec(select(func.count()).select_from(Purchase)).one() > 2000

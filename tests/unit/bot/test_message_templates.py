@@ -1,0 +1,54 @@
+"""Every message template renders in every locale into messages LINE's OpenAPI accepts."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from bot.messages import MessageRenderer
+from bot.simulator import line_openapi
+
+SHOP = {"shop_name": "Kizuna Coffee", "privacy_contact": "privacy@example.com", "notice_version": "2026-11"}
+CONTEXTS = {
+    "welcome": {"name": "山田 花子"},
+    "welcome_back": {"name": "山田 花子"},
+    "registered": {"name": "山田 花子", "member_number": "1000000009"},
+    "link_done": {"name": "山田 花子", "member_number": "1000000009"},
+    "link_failed": {"remaining": 3},
+    "link_locked": {"until": datetime(2026, 11, 22, 3, 30, tzinfo=UTC)},
+    "account_link": {"login_url": "https://kizuna.test/account/link?linkToken=abc"},
+    "menu": {"is_member": True, "name": "山田 花子", "marketing_opt_out": False},
+    "coming_soon": {"feature": "points"},
+}
+renderer = MessageRenderer(public_url="https://kizuna.test")
+
+
+@pytest.mark.parametrize("locale", ["ja", "en"])
+@pytest.mark.parametrize("name", renderer.names())
+def test_template_renders_valid_line_messages(name, locale):
+    messages = renderer.render(name, locale=locale, **SHOP, **CONTEXTS.get(name, {}))
+    assert 1 <= len(messages) <= 5
+    errors = line_openapi().errors_for_request(
+        "POST", "/v2/bot/message/reply", {"replyToken": "x" * 32, "messages": messages}
+    )
+    assert errors == []
+
+
+def test_japanese_is_the_default_and_formats_dates_the_japanese_way():
+    ja = renderer.render("link_locked", locale="ja", **SHOP, **CONTEXTS["link_locked"])
+    en = renderer.render("link_locked", locale="en", **SHOP, **CONTEXTS["link_locked"])
+    assert "2026年11月22日(日) 12:30" in ja[0]["text"]
+    assert "Sun, Nov 22, 2026" in en[0]["text"]
+
+
+def test_plural_forms():
+    one = renderer.render("link_failed", locale="en", **SHOP, remaining=1)[0]["text"]
+    three = renderer.render("link_failed", locale="en", **SHOP, remaining=3)[0]["text"]
+    assert "1 more wrong try," in one and "3 more wrong tries" in three
+    assert "あと3回" in renderer.render("link_failed", locale="ja", **SHOP, remaining=3)[0]["text"]
+
+
+def test_menu_for_a_visitor_offers_membership():
+    messages = renderer.render("menu", locale="ja", **SHOP, is_member=False, name="", marketing_opt_out=False)
+    assert "action=join" in str(messages)
