@@ -126,8 +126,8 @@ def upsert_by_external_id(*, uow: UnitOfWork, external_id: str, fields: dict) ->
         raise InvalidInput(N_("external_id is required."))
     customer = get_by_external_id(uow=uow, external_id=external_id)
     if customer is None:
-        given = {key: fields[key] for key in _UPDATABLE if key in fields}
-        customer = create_customer(uow=uow, external_id=external_id, **given)
+        given = {key: fields[key] for key in _UPDATABLE if key in fields and key != "name"}
+        customer = create_customer(uow=uow, external_id=external_id, name=fields.get("name") or "", **given)
         timeline.record(uow=uow, kind="created", customer_id=customer.id, data={"source": "api"})
         return customer, True
     if customer.erased_at is not None:
