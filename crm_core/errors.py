@@ -62,3 +62,28 @@ class NotConsented(KizunaError):
 class Erased(KizunaError):
     code = "erased"
     message = N_("This customer's data was erased on request.")
+
+
+class InsufficientPoints(KizunaError):
+    code = "insufficient_points"
+    message = N_("Not enough points: %(available)d available.")
+
+
+class AlreadyReversed(KizunaError):
+    code = "already_reversed"
+    message = N_("This entry was already undone.")
+
+
+class TooLateToUndo(KizunaError):
+    code = "too_late"
+    message = N_("Only today's entries can be undone; use a manual adjustment instead.")
+
+
+class InvalidCardToken(KizunaError):
+    code = "invalid_card"
+    message = N_("This point card code is not valid. Ask the customer to show the card again.")
+
+
+class ExpiredCardToken(KizunaError):
+    code = "expired_card"
+    message = N_("This point card code has expired. Ask the customer to refresh the card in LINE.")

@@ -205,14 +205,37 @@ class Product(SQLModel, table=True):
 
 class Purchase(SQLModel, table=True):
     __tablename__ = "purchases"
-    __table_args__ = (CheckConstraint("total >= 0", name="ck_purchase_total"),)
+    __table_args__ = (
+        CheckConstraint("total >= 0", name="ck_purchase_total"),
+        CheckConstraint("refunded_total >= 0 AND refunded_total <= total", name="ck_purchase_refunded"),
+        Index("ix_purchases_customer_occurred", "customer_id", "occurred_at"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     external_id: str | None = Field(default=None, max_length=100, unique=True)
     customer_id: int = _fk("customers.id", nullable=False)
     store_id: int = _fk("stores.id", nullable=False)
     total: int
+    refunded_total: int = 0
+    points_earned: int = 0
+    staff_user_id: int | None = _fk("staff_users.id", index=False)
+    source: str = Field(default="api", max_length=20)
     occurred_at: datetime = _ts(index=True)
+    created_at: datetime = _ts()
+
+
+class Refund(SQLModel, table=True):
+    """Money given back for part or all of a purchase; its points are reversed with it."""
+
+    __tablename__ = "refunds"
+    __table_args__ = (CheckConstraint("amount > 0", name="ck_refund_amount"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    external_id: str = Field(max_length=100, unique=True)
+    purchase_id: int = _fk("purchases.id", nullable=False)
+    amount: int
+    points_reversed: int = 0
+    occurred_at: datetime = _ts()
     created_at: datetime = _ts()
 
 
@@ -246,3 +269,109 @@ class LoginAttempt(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     email: str = Field(max_length=254)
     occurred_at: datetime = _ts()
+
+
+class PointAccount(SQLModel, table=True):
+    """A customer's cached point balance, updated in the same transaction as the ledger.
+
+    The row is also the lock that serializes one customer's spends; the CHECK makes an overdraft
+    impossible whatever the code above it does.
+    """
+
+    __tablename__ = "point_accounts"
+    __table_args__ = (CheckConstraint("balance >= 0", name="ck_point_account_balance"),)
+
+    customer_id: int = Field(sa_column=Column(Integer, ForeignKey("customers.id"), primary_key=True))
+    balance: int = 0
+    stamps: int = 0
+    updated_at: datetime = _ts()
+
+
+class PointEntry(SQLModel, table=True):
+    """One line of the append-only points ledger (signed amount); never updated or deleted."""
+
+    __tablename__ = "point_entries"
+    __table_args__ = (
+        CheckConstraint(
+            "kind in ('grant', 'spend', 'expire', 'reverse', 'adjust', 'refund')",
+            name="ck_point_entry_kind",
+        ),
+        Index("ix_point_entries_customer_occurred", "customer_id", "occurred_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    customer_id: int = _fk("customers.id", nullable=False, index=False)
+    kind: str = Field(max_length=20)
+    amount: int
+    idempotency_key: str = Field(max_length=200, unique=True)
+    purchase_id: int | None = _fk("purchases.id")
+    reverses_entry_id: int | None = Field(
+        default=None,
+        sa_column=Column(Integer, ForeignKey("point_entries.id"), nullable=True, unique=True),
+    )
+    store_id: int | None = _fk("stores.id", index=False)
+    staff_user_id: int | None = _fk("staff_users.id", index=False)
+    reason: str | None = Field(default=None, max_length=500)
+    occurred_at: datetime = _ts()
+    created_at: datetime = _ts()
+
+
+class PointLot(SQLModel, table=True):
+    """The points one grant added, with their own expiry; `remaining` shrinks as they are used."""
+
+    __tablename__ = "point_lots"
+    __table_args__ = (
+        CheckConstraint("remaining >= 0 AND remaining <= amount", name="ck_point_lot_remaining"),
+        Index("ix_point_lots_customer_expiry", "customer_id", "expires_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    entry_id: int = Field(sa_column=Column(Integer, ForeignKey("point_entries.id"), nullable=False, unique=True))
+    customer_id: int = _fk("customers.id", nullable=False, index=False)
+    amount: int = Field(gt=0)
+    remaining: int
+    available_at: datetime = _ts()
+    expires_at: datetime = _ts(index=True)
+
+
+class PointAllocation(SQLModel, table=True):
+    """Which lot an entry took points from (positive) or gave them back to (negative)."""
+
+    __tablename__ = "point_allocations"
+
+    id: int | None = Field(default=None, primary_key=True)
+    entry_id: int = _fk("point_entries.id", nullable=False)
+    lot_id: int = _fk("point_lots.id", nullable=False)
+    amount: int
+
+
+class StampVisit(SQLModel, table=True):
+    """A stamp on a stamp card: at most one per customer per business day."""
+
+    __tablename__ = "stamp_visits"
+    __table_args__ = (UniqueConstraint("customer_id", "visit_date", name="uq_stamp_visit_day"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    customer_id: int = _fk("customers.id", nullable=False, index=False)
+    visit_date: date
+    store_id: int | None = _fk("stores.id", index=False)
+    purchase_id: int | None = _fk("purchases.id", index=False)
+    staff_user_id: int | None = _fk("staff_users.id", index=False)
+    created_at: datetime = _ts()
+
+
+class Reward(SQLModel, table=True):
+    """Something a customer earned and can use once (a stamp-card reward today; coupons build on it)."""
+
+    __tablename__ = "rewards"
+
+    id: int | None = Field(default=None, primary_key=True)
+    customer_id: int = _fk("customers.id", nullable=False)
+    code: str = Field(max_length=32, unique=True)
+    kind: str = Field(max_length=20)
+    title: str = Field(max_length=200)
+    source_key: str = Field(max_length=200, unique=True)
+    issued_at: datetime = _ts()
+    expires_at: datetime = _ts()
+    redeemed_at: datetime | None = _ts(nullable=True)
+    redeemed_store_id: int | None = _fk("stores.id", index=False)

@@ -1,0 +1,381 @@
+"""The points ledger: append-only entries, lots with their own expiry, and a cached balance.
+
+- A grant is an entry plus a lot. Spending, expiry and refunds take points from lots, soonest expiry
+  first, and record which lot gave how much (allocations). A reversal is a new entry that points at
+  the entry it undoes (a unique column: an entry is undone at most once).
+- Every entry has an idempotency key with a unique constraint: the same grant or spend twice is the
+  same entry, even when two requests race.
+- The balance lives in `point_accounts`, updated in the same transaction. Its row is locked first
+  (SELECT ... FOR UPDATE on PostgreSQL; SQLite serializes writers), so one customer's spends run one
+  after another; CHECK constraints keep the balance and every lot's remainder from going negative.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import select
+
+from crm_core.errors import N_, AlreadyReversed, InsufficientPoints, InvalidInput, NotFound, TooLateToUndo
+from crm_core.loyalty import Program, get_program
+from crm_core.models import PointAccount, PointAllocation, PointEntry, PointLot
+from crm_core.uow import UnitOfWork
+
+ADDING = ("grant", "adjust")
+
+
+def _lock_account(uow: UnitOfWork, customer_id: int) -> PointAccount:
+    """The customer's account row, created if needed and locked until the transaction ends."""
+    session = uow.session
+    dialect = session.get_bind().dialect.name
+    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(PointAccount.__table__)
+    session.execute(
+        insert.values(customer_id=customer_id, balance=0, stamps=0, updated_at=uow.now()).on_conflict_do_nothing(
+            index_elements=["customer_id"]
+        )
+    )
+    query = select(PointAccount).where(PointAccount.customer_id == customer_id).with_for_update()
+    return session.exec(query.execution_options(populate_existing=True)).one()
+
+
+def get_entry_by_key(*, uow: UnitOfWork, idempotency_key: str) -> PointEntry | None:
+    return uow.session.exec(select(PointEntry).where(PointEntry.idempotency_key == idempotency_key)).first()
+
+
+def _check_amount(amount: int) -> None:
+    if not isinstance(amount, int) or isinstance(amount, bool) or amount <= 0:
+        raise InvalidInput(N_("Points must be a whole number above zero."))
+
+
+def _new_entry(uow: UnitOfWork, *, customer_id: int, kind: str, amount: int, key: str, **fields) -> PointEntry:
+    now = uow.now()
+    entry = PointEntry(
+        customer_id=customer_id,
+        kind=kind,
+        amount=amount,
+        idempotency_key=key,
+        occurred_at=fields.pop("occurred_at", None) or now,
+        created_at=now,
+        **fields,
+    )
+    uow.session.add(entry)
+    uow.session.flush()
+    return entry
+
+
+def grant(
+    *,
+    uow: UnitOfWork,
+    customer_id: int,
+    amount: int,
+    idempotency_key: str,
+    kind: str = "grant",
+    program: Program | None = None,
+    zone: ZoneInfo | None = None,
+    occurred_at: datetime | None = None,
+    **fields,
+) -> PointEntry:
+    """Add `amount` points as a new lot; the same key again returns the first entry and adds nothing."""
+    _check_amount(amount)
+    existing = get_entry_by_key(uow=uow, idempotency_key=idempotency_key)
+    if existing is not None:
+        return existing
+    account = _lock_account(uow, customer_id)
+    existing = get_entry_by_key(uow=uow, idempotency_key=idempotency_key)  # a racer may have won meanwhile
+    if existing is not None:
+        return existing
+    program = program or get_program(uow=uow)
+    granted_at = occurred_at or uow.now()
+    entry = _new_entry(
+        uow, customer_id=customer_id, kind=kind, amount=amount, key=idempotency_key, occurred_at=granted_at, **fields
+    )
+    uow.session.add(
+        PointLot(
+            entry_id=entry.id,
+            customer_id=customer_id,
+            amount=amount,
+            remaining=amount,
+            available_at=program.available_from(granted_at),
+            expires_at=program.expiry_for(granted_at, zone or ZoneInfo("Asia/Tokyo")),
+        )
+    )
+    account.balance += amount
+    account.updated_at = uow.now()
+    uow.session.flush()
+    return entry
+
+
+def _usable_lots(uow: UnitOfWork, customer_id: int, *, include_pending: bool = False) -> list[PointLot]:
+    now = uow.now()
+    query = select(PointLot).where(
+        PointLot.customer_id == customer_id, PointLot.remaining > 0, PointLot.expires_at > now
+    )
+    if not include_pending:
+        query = query.where(PointLot.available_at <= now)
+    return list(uow.session.exec(query.order_by(PointLot.expires_at, PointLot.id)))
+
+
+def _take(uow: UnitOfWork, entry: PointEntry, lots: list[PointLot], amount: int) -> int:
+    """Take up to `amount` from `lots` in order, recording allocations; returns what was taken."""
+    taken = 0
+    for lot in lots:
+        if taken == amount:
+            break
+        part = min(lot.remaining, amount - taken)
+        if part <= 0:
+            continue
+        lot.remaining -= part
+        uow.session.add(PointAllocation(entry_id=entry.id, lot_id=lot.id, amount=part))
+        taken += part
+    return taken
+
+
+def spend(*, uow: UnitOfWork, customer_id: int, amount: int, idempotency_key: str, **fields) -> PointEntry:
+    """Use `amount` available points, soonest-expiring first; InsufficientPoints when there are fewer."""
+    _check_amount(amount)
+    existing = get_entry_by_key(uow=uow, idempotency_key=idempotency_key)
+    if existing is not None:
+        return existing
+    account = _lock_account(uow, customer_id)
+    existing = get_entry_by_key(uow=uow, idempotency_key=idempotency_key)
+    if existing is not None:
+        return existing
+    lots = _usable_lots(uow, customer_id)
+    available = sum(lot.remaining for lot in lots)
+    if available < amount:
+        raise InsufficientPoints(available=available)
+    kind = fields.pop("kind", "spend")
+    entry = _new_entry(uow, customer_id=customer_id, kind=kind, amount=-amount, key=idempotency_key, **fields)
+    _take(uow, entry, lots, amount)
+    account.balance -= amount
+    account.updated_at = uow.now()
+    uow.session.flush()
+    return entry
+
+
+def take_back(
+    *, uow: UnitOfWork, customer_id: int, amount: int, idempotency_key: str, from_entry_id: int | None, **fields
+) -> PointEntry | None:
+    """Remove up to `amount` points (a refund): first from the lot `from_entry_id` created, then any lot.
+
+    Never below zero: when the customer already used the points, what is left is taken and the entry
+    says how much; returns None when there was nothing to take.
+    """
+    existing = get_entry_by_key(uow=uow, idempotency_key=idempotency_key)
+    if existing is not None:
+        return existing
+    account = _lock_account(uow, customer_id)
+    lots = _usable_lots(uow, customer_id, include_pending=True)
+    if from_entry_id is not None:
+        lots.sort(key=lambda lot: (lot.entry_id != from_entry_id, lot.expires_at, lot.id))
+    possible = min(amount, sum(lot.remaining for lot in lots))
+    if possible <= 0:
+        return None
+    entry = _new_entry(uow, customer_id=customer_id, kind="refund", amount=-possible, key=idempotency_key, **fields)
+    _take(uow, entry, lots, possible)
+    account.balance -= possible
+    account.updated_at = uow.now()
+    uow.session.flush()
+    return entry
+
+
+def _day(moment: datetime, zone: ZoneInfo):
+    return moment.astimezone(zone).date()
+
+
+def reverse(
+    *,
+    uow: UnitOfWork,
+    entry_id: int,
+    idempotency_key: str,
+    reason: str,
+    staff_user_id: int | None = None,
+    same_day_in: ZoneInfo | None = None,
+) -> PointEntry:
+    """Undo a grant or a spend with a new entry that points at it (never by deleting anything).
+
+    `same_day_in`: only an entry from today (in that time zone) may be undone (the till's rule).
+    """
+    existing = get_entry_by_key(uow=uow, idempotency_key=idempotency_key)
+    if existing is not None:
+        return existing
+    original = uow.session.get(PointEntry, entry_id)
+    if original is None:
+        raise NotFound(N_("No such points entry."))
+    account = _lock_account(uow, original.customer_id)
+    if uow.session.exec(select(PointEntry.id).where(PointEntry.reverses_entry_id == entry_id)).first():
+        raise AlreadyReversed()
+    if same_day_in is not None and _day(original.created_at, same_day_in) != _day(uow.now(), same_day_in):
+        raise TooLateToUndo()
+    if original.kind in ADDING:
+        lot = uow.session.exec(select(PointLot).where(PointLot.entry_id == original.id)).one()
+        if lot.remaining < lot.amount:
+            raise InsufficientPoints(
+                N_("These points were already used (%(available)d left of them); adjust by hand instead."),
+                available=lot.remaining,
+            )
+        entry = _new_entry(
+            uow,
+            customer_id=original.customer_id,
+            kind="reverse",
+            amount=-lot.amount,
+            key=idempotency_key,
+            reverses_entry_id=original.id,
+            reason=reason,
+            staff_user_id=staff_user_id,
+            store_id=original.store_id,
+            purchase_id=original.purchase_id,
+        )
+        _take(uow, entry, [lot], lot.amount)
+        account.balance -= lot.amount
+    elif original.kind in ("spend",) or (original.kind == "adjust" and original.amount < 0):
+        allocations = uow.session.exec(select(PointAllocation).where(PointAllocation.entry_id == original.id)).all()
+        entry = _new_entry(
+            uow,
+            customer_id=original.customer_id,
+            kind="reverse",
+            amount=-original.amount,
+            key=idempotency_key,
+            reverses_entry_id=original.id,
+            reason=reason,
+            staff_user_id=staff_user_id,
+            store_id=original.store_id,
+            purchase_id=original.purchase_id,
+        )
+        for allocation in allocations:
+            lot = uow.session.get(PointLot, allocation.lot_id)
+            lot.remaining += allocation.amount
+            uow.session.add(PointAllocation(entry_id=entry.id, lot_id=lot.id, amount=-allocation.amount))
+        account.balance += -original.amount
+    else:
+        raise InvalidInput(N_("This kind of entry cannot be undone."))
+    account.updated_at = uow.now()
+    uow.session.flush()
+    return entry
+
+
+def adjust(
+    *, uow: UnitOfWork, customer_id: int, amount: int, reason: str, idempotency_key: str, staff_user_id: int | None
+) -> PointEntry:
+    """A manual correction by staff; the reason is required and kept."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise InvalidInput(N_("A manual adjustment needs a reason."))
+    if not isinstance(amount, int) or amount == 0:
+        raise InvalidInput(N_("Points must be a whole number other than zero."))
+    if amount > 0:
+        return grant(
+            uow=uow,
+            customer_id=customer_id,
+            amount=amount,
+            idempotency_key=idempotency_key,
+            kind="adjust",
+            reason=reason,
+            staff_user_id=staff_user_id,
+        )
+    return spend(
+        uow=uow,
+        customer_id=customer_id,
+        amount=-amount,
+        idempotency_key=idempotency_key,
+        kind="adjust",
+        reason=reason,
+        staff_user_id=staff_user_id,
+    )
+
+
+def expire_due(*, uow: UnitOfWork, limit: int = 1000) -> int:
+    """Expire what is left of lots past their validity; returns the points expired. Idempotent."""
+    now = uow.now()
+    due = uow.session.exec(
+        select(PointLot.customer_id)
+        .where(PointLot.remaining > 0, PointLot.expires_at <= now)
+        .group_by(PointLot.customer_id)
+        .limit(limit)
+    ).all()
+    expired = 0
+    for customer_id in due:
+        account = _lock_account(uow, customer_id)
+        lots = uow.session.exec(
+            select(PointLot)
+            .where(PointLot.customer_id == customer_id, PointLot.remaining > 0, PointLot.expires_at <= now)
+            .order_by(PointLot.expires_at, PointLot.id)
+            .execution_options(populate_existing=True)
+        ).all()
+        for lot in lots:
+            times = uow.session.exec(
+                select(func.count())
+                .select_from(PointAllocation)
+                .join(PointEntry, PointEntry.id == PointAllocation.entry_id)
+                .where(PointAllocation.lot_id == lot.id, PointEntry.kind == "expire")
+            ).one()
+            amount = lot.remaining
+            entry = _new_entry(
+                uow,
+                customer_id=customer_id,
+                kind="expire",
+                amount=-amount,
+                key=f"expire:{lot.id}:{times}",
+                occurred_at=lot.expires_at,
+            )
+            _take(uow, entry, [lot], amount)
+            account.balance -= amount
+            expired += amount
+        account.updated_at = now
+    uow.session.flush()
+    return expired
+
+
+@dataclass(frozen=True)
+class Balance:
+    total: int  # every unexpired point, pending ones included (the cached balance)
+    available: int  # usable now
+    pending: int  # granted, usable from a later day
+    expiring: list[tuple[datetime, int]]  # (expiry, points) soonest first, within `horizon`
+
+
+def balance_of(*, uow: UnitOfWork, customer_id: int) -> int:
+    account = uow.session.get(PointAccount, customer_id)
+    return account.balance if account else 0
+
+
+def balances_of(*, uow: UnitOfWork, customer_ids: list[int]) -> dict[int, int]:
+    rows = uow.session.exec(select(PointAccount).where(PointAccount.customer_id.in_(customer_ids))).all()
+    found = {row.customer_id: row.balance for row in rows}
+    return {customer_id: found.get(customer_id, 0) for customer_id in customer_ids}
+
+
+def ledger_balance(*, uow: UnitOfWork, customer_id: int) -> int:
+    """The balance summed from the ledger itself (what the cache must always equal)."""
+    total = uow.session.exec(select(func.sum(PointEntry.amount)).where(PointEntry.customer_id == customer_id)).one()
+    return int(total or 0)
+
+
+def details(*, uow: UnitOfWork, customer_id: int, horizon: timedelta = timedelta(days=60)) -> Balance:
+    now = uow.now()
+    lots = _usable_lots(uow, customer_id, include_pending=True)
+    available = sum(lot.remaining for lot in lots if lot.available_at <= now)
+    pending = sum(lot.remaining for lot in lots if lot.available_at > now)
+    expiring: dict[datetime, int] = {}
+    for lot in lots:
+        if lot.expires_at <= now + horizon:
+            expiring[lot.expires_at] = expiring.get(lot.expires_at, 0) + lot.remaining
+    return Balance(
+        total=balance_of(uow=uow, customer_id=customer_id),
+        available=available,
+        pending=pending,
+        expiring=sorted(expiring.items()),
+    )
+
+
+def entries_of(*, uow: UnitOfWork, customer_id: int, limit: int = 50) -> list[PointEntry]:
+    query = (
+        select(PointEntry)
+        .where(PointEntry.customer_id == customer_id)
+        .order_by(PointEntry.occurred_at.desc(), PointEntry.id.desc())
+    )
+    return list(uow.session.exec(query.limit(limit)))
