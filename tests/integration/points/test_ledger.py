@@ -250,7 +250,7 @@ def test_stamp_card_one_per_day_and_a_reward_when_full(uow_factory, customer_id,
         save_program(uow=uow, program=Program(mode="stamps", stamp_goal=3, stamp_reward_title="Free coffee"))
         uow.commit()
     rewards = []
-    for day in range(4):
+    for _day in range(4):
         for _visit in range(2):
             with uow_factory() as uow:
                 result = purchases.record_purchase(uow=uow, customer_id=customer_id, store_id=_store_id(uow), total=400)
@@ -260,3 +260,18 @@ def test_stamp_card_one_per_day_and_a_reward_when_full(uow_factory, customer_id,
         clock.advance(days=1)
     assert rewards == ["Free coffee"]
     assert result.stamps == 1 and result.points_earned == 0
+
+
+def test_grant_many_skips_known_keys_and_keeps_the_cache_right(uow_factory, customer_id, clock):
+    specs = [
+        points.GrantSpec(customer_id=customer_id, amount=n, idempotency_key=f"import:{n}", occurred_at=clock.now())
+        for n in (1, 2, 3)
+    ]
+    for _ in range(2):
+        with uow_factory() as uow:
+            points.grant_many(uow=uow, grants=specs, program=Program(), zone=TOKYO)
+            uow.commit()
+    with uow_factory() as uow:
+        assert points.balance_of(uow=uow, customer_id=customer_id) == 6
+        _check_cache(uow, customer_id)
+        points.spend(uow=uow, customer_id=customer_id, amount=6, idempotency_key="all")
