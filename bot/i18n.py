@@ -70,3 +70,8 @@ def format_moment(value: datetime, locale: str, tz: ZoneInfo) -> str:
     """2026年11月22日(日) 14:05 / Sun, Nov 22, 2026 2:05 PM, in business time."""
     local = value.astimezone(tz)
     return f"{format_day(local, locale)} {format_time(local, 'short', locale=locale)}"
+
+
+def format_clock(value: datetime, locale: str, tz: ZoneInfo) -> str:
+    """14:05 / 2:05 PM, in business time."""
+    return format_time(value.astimezone(tz), "short", locale=locale)

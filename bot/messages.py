@@ -23,7 +23,7 @@ class MessageRenderer:
             loader=FileSystemLoader(MESSAGE_TEMPLATES),
             undefined=StrictUndefined,
             autoescape=False,  # noqa: S701  (LINE JSON, not HTML: strings go through |tojson)
-            extensions=["jinja2.ext.i18n"],
+            extensions=["jinja2.ext.i18n", "jinja2.ext.do"],
             trim_blocks=True,
             lstrip_blocks=True,
         )
@@ -41,8 +41,10 @@ class MessageRenderer:
             ngettext=lambda s, p, n, **params: tr.ngettext(s, p, n) % {"num": n, **params},
             locale=locale,
             yen=lambda amount: i18n.format_yen(amount, locale),
+            number=lambda value: i18n.format_number(value, locale),
             day=lambda value: i18n.format_day(value, locale, self.zone),
             moment=lambda value: i18n.format_moment(value, locale, self.zone),
+            time_of=lambda value: i18n.format_clock(value, locale, self.zone),
             public_url=self.public_url,
             **context,
         )

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import io
 from urllib.parse import urlencode
 
-from flask import Blueprint, abort, current_app, redirect, render_template, request
+import segno
+from flask import Blueprint, Response, abort, current_app, redirect, render_template, request
 
 from bot.web_i18n import gettext as _
-from crm_core import membership, shop
+from crm_core import cards, membership, shop
+from crm_core.errors import ExpiredCardToken, InvalidCardToken
 
 bp = Blueprint("pages", __name__, template_folder="templates")
 
@@ -18,6 +21,21 @@ def privacy():
     with current_app.extensions["kizuna"].uow_factory() as uow:
         profile = shop.get_profile(uow=uow)
     return render_template("pages/privacy.html", shop=profile)
+
+
+@bp.get("/card/<code>.png")
+def card_qr(code: str):
+    """The QR image of a point-card code, while the code is valid."""
+    kizuna = current_app.extensions["kizuna"]
+    try:
+        cards.read(secret=kizuna.settings.secret_key, purpose=cards.CARD, code=code, now=kizuna.uow_factory.clock.now())
+    except (InvalidCardToken, ExpiredCardToken):
+        abort(404)
+    buffer = io.BytesIO()
+    segno.make(code.upper(), error="m").save(buffer, kind="png", scale=12, border=3)
+    response = Response(buffer.getvalue(), mimetype="image/png")
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @bp.route("/account/link", methods=["GET", "POST"])

@@ -12,7 +12,7 @@ from sqlmodel import select
 
 from crm_core import timeline
 from crm_core.errors import N_, Erased, InvalidInput, NotFound
-from crm_core.models import ChannelIdentity, Customer, Purchase, PurchaseItem, Store
+from crm_core.models import ChannelIdentity, Customer, PointAccount, Purchase, PurchaseItem, Store
 from crm_core.uow import UnitOfWork
 
 LINE = "line"
@@ -176,6 +176,11 @@ class CustomerView:
         }
 
 
+def points_balance(*, uow: UnitOfWork, customer_id: int) -> int:
+    account = uow.session.get(PointAccount, customer_id)
+    return account.balance if account else 0
+
+
 def view(*, uow: UnitOfWork, customer: Customer) -> CustomerView:
     identity = line_identity_of(uow=uow, customer_id=customer.id)
     return CustomerView(
@@ -185,7 +190,7 @@ def view(*, uow: UnitOfWork, customer: Customer) -> CustomerView:
         name=customer.name,
         line_user_id=identity.address if identity else None,
         line_display_name=identity.display_name if identity else None,
-        points_balance=0,
+        points_balance=points_balance(uow=uow, customer_id=customer.id),
         tier=customer.tier,
         consented=customer.consented_at is not None,
         blocked=bool(identity and identity.blocked_at is not None),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import unicodedata
 
-from bot.flows import registration
+from bot.flows import point_card, registration
 from bot.handlers.context import EventContext
 from crm_core import timeline
 
@@ -82,10 +82,10 @@ def set_offers(stop: bool):
 
 ACTIONS = {
     "menu": show_menu,
-    "points": coming_soon("points"),
+    "points": point_card.show_card,
     "coupons": coming_soon("coupons"),
     "reservations": coming_soon("reservations"),
-    "history": coming_soon("history"),
+    "history": point_card.show_history,
     "opt_out": set_offers(stop=True),
     "opt_in": set_offers(stop=False),
     "join": registration.join,

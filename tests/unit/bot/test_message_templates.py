@@ -20,6 +20,38 @@ CONTEXTS = {
     "account_link": {"login_url": "https://kizuna.test/account/link?linkToken=abc"},
     "menu": {"is_member": True, "name": "山田 花子", "marketing_opt_out": False},
     "coming_soon": {"feature": "points"},
+    "point_card": {
+        "mode": "points",
+        "qr_url": "https://kizuna.test/card/KZCABC.png",
+        "valid_until": datetime(2026, 11, 22, 3, 5, tzinfo=UTC),
+        "available": 1234,
+        "pending": 10,
+        "expiring": [(datetime(2026, 12, 31, 14, 59, 59, tzinfo=UTC), 120)],
+        "tier": "silver",
+        "next_tier": "gold",
+        "next_tier_missing": 12000,
+        "member_number": "1000000008",
+        "stamps": 0,
+        "stamp_goal": 10,
+        "rewards": [],
+    },
+    "history": {
+        "purchases": [
+            {"occurred_at": datetime(2026, 11, 21, 3, 0, tzinfo=UTC), "store": "渋谷店", "total": 3240, "points": 32}
+        ]
+    },
+    "receipt": {
+        "mode": "points",
+        "store": "渋谷店",
+        "occurred_at": datetime(2026, 11, 22, 3, 0, tzinfo=UTC),
+        "total": 3240,
+        "points_earned": 32,
+        "points_spent": 100,
+        "balance": 1166,
+        "stamps": 0,
+        "stamp_goal": 10,
+        "reward_title": None,
+    },
 }
 renderer = MessageRenderer(public_url="https://kizuna.test")
 
@@ -52,3 +84,18 @@ def test_plural_forms():
 def test_menu_for_a_visitor_offers_membership():
     messages = renderer.render("menu", locale="ja", **SHOP, is_member=False, name="", marketing_opt_out=False)
     assert "action=join" in str(messages)
+
+
+def test_point_card_reads_well_in_japanese():
+    (card,) = renderer.render("point_card", locale="ja", **SHOP, **CONTEXTS["point_card"])
+    text = str(card)
+    assert "1,234" in text and "シルバー" in text and "¥12,000" in text
+    assert "2026年12月31日(木)まで" in text
+
+
+def test_stamp_card_and_empty_history():
+    context = dict(CONTEXTS["point_card"], mode="stamps", stamps=3, rewards=[])
+    for locale in ("ja", "en"):
+        messages = renderer.render("point_card", locale=locale, **SHOP, **context)
+        assert "●●●○○○○○○○" in str(messages)
+        assert renderer.render("history", locale=locale, **SHOP, purchases=[])

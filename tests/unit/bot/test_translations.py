@@ -21,7 +21,7 @@ def _extracted() -> set[str]:
         ("templates/messages/**.j2", "jinja2"),
         ("bot/**/templates/**.html", "jinja2"),
     ]
-    options = {"**.j2": {"extensions": "jinja2.ext.i18n", "trimmed": "true"},
+    options = {"**.j2": {"extensions": "jinja2.ext.i18n,jinja2.ext.do", "trimmed": "true"},
                "**.html": {"extensions": "jinja2.ext.i18n", "trimmed": "true"}}  # fmt: skip
     keywords = {"_": None, "gettext": None, "ngettext": (1, 2), "N_": None}
     found = set()

@@ -1,0 +1,71 @@
+"""The point card on LINE (`ポイント`) and the purchase history (`履歴`)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from bot.flows import registration
+from bot.handlers.context import EventContext
+from crm_core import cards, loyalty, points, purchases, stamps
+from crm_core.models import PointAccount
+
+
+def _member(ctx: EventContext):
+    if not registration.require_consent(ctx):
+        return None
+    customer = ctx.customer
+    if customer is None:
+        ctx.reply("need_membership")
+    return customer
+
+
+def card_code(ctx: EventContext, customer_id: int) -> str:
+    return cards.issue(secret=ctx.settings.secret_key, purpose=cards.CARD, customer_id=customer_id, now=ctx.uow.now())
+
+
+def show_card(ctx: EventContext, params: dict | None = None) -> None:
+    """Balance, tier, expiring points and a fresh QR code (a new one on every tap)."""
+    customer = _member(ctx)
+    if customer is None:
+        return
+    program = loyalty.get_program(uow=ctx.uow)
+    code = card_code(ctx, customer.id)
+    balance = points.details(uow=ctx.uow, customer_id=customer.id)
+    spend = purchases.rolling_spend(uow=ctx.uow, customer_id=customer.id)
+    upcoming = program.next_tier(spend)
+    account = ctx.uow.session.get(PointAccount, customer.id)
+    ctx.reply(
+        "point_card",
+        mode=program.mode,
+        qr_url=f"{ctx.settings.public_url}/card/{code}.png",
+        valid_until=cards.expires_at(code),
+        available=balance.available,
+        pending=balance.pending,
+        expiring=[(expiry - timedelta(seconds=1), amount) for expiry, amount in balance.expiring[:2]],
+        tier=customer.tier,
+        next_tier=upcoming[0].name if upcoming else None,
+        next_tier_missing=upcoming[1] if upcoming else 0,
+        member_number=customer.member_number,
+        stamps=account.stamps if account else 0,
+        stamp_goal=program.stamp_goal,
+        rewards=stamps.open_rewards(uow=ctx.uow, customer_id=customer.id),
+    )
+
+
+def show_history(ctx: EventContext, params: dict | None = None) -> None:
+    customer = _member(ctx)
+    if customer is None:
+        return
+    recent = purchases.recent_purchases(uow=ctx.uow, customer_id=customer.id, limit=5)
+    ctx.reply(
+        "history",
+        purchases=[
+            {
+                "occurred_at": purchase.occurred_at,
+                "store": store.name,
+                "total": purchase.total - purchase.refunded_total,
+                "points": purchase.points_earned,
+            }
+            for purchase, store in recent
+        ],
+    )
