@@ -180,22 +180,26 @@ class EventPump:
             lanes = events.pending_lanes(uow=uow)
         return sum(self.drain(lane) for lane in lanes)
 
-    def sweep_in_background(self) -> None:
-        """Pick up what a previous process left waiting, without delaying start-up."""
+    def run_in_background(self, task) -> None:
+        """Run `task` on the worker threads (delivery after a commit, a start-up sweep); errors are logged."""
         with self._idle:
             self._busy += 1
 
         def run():
             try:
-                self.sweep()
+                task()
             except Exception:
-                log.exception("start-up sweep failed; the scheduler's sweep will retry")
+                log.exception("background task failed; the scheduler will retry what it left")
             finally:
                 with self._idle:
                     self._busy -= 1
                     self._idle.notify_all()
 
         self._pool().submit(run)
+
+    def sweep_in_background(self) -> None:
+        """Pick up what a previous process left waiting, without delaying start-up."""
+        self.run_in_background(self.sweep)
 
     def wait_idle(self, timeout: float = 10.0) -> bool:
         with self._idle:

@@ -1,0 +1,51 @@
+"""Transactional LINE messages that follow a change made outside a conversation (till, API).
+
+Each is an outbox row written in the caller's transaction and delivered in the background after
+the commit, so a slow LINE never slows the till; blocked customers get nothing.
+"""
+
+from __future__ import annotations
+
+from bot.i18n import normalize_locale
+from crm_core import customers, loyalty, outbox, shop
+from crm_core.models import PointAccount, Store
+from crm_core.purchases import PurchaseResult
+from crm_core.uow import UnitOfWork
+
+
+def queue_receipt(*, services, uow: UnitOfWork, result: PurchaseResult, points_spent: int = 0) -> list[int]:
+    """A receipt on LINE for a new purchase (amount, points earned, new balance), once per purchase."""
+    purchase = result.purchase
+    identity = customers.line_identity_of(uow=uow, customer_id=purchase.customer_id)
+    if identity is None or identity.blocked_at is not None or not identity.followed or not result.created:
+        return []
+    program = loyalty.get_program(uow=uow)
+    store = uow.session.get(Store, purchase.store_id)
+    account = uow.session.get(PointAccount, purchase.customer_id)
+    profile = shop.get_profile(uow=uow)
+    messages = services.renderer.render(
+        "receipt",
+        locale=normalize_locale(identity.language, services.settings.locale),
+        shop_name=profile.name,
+        mode=program.mode,
+        store=store.name,
+        occurred_at=purchase.occurred_at,
+        total=purchase.total,
+        points_earned=result.points_earned,
+        points_spent=points_spent,
+        balance=account.balance if account else 0,
+        stamps=result.stamps or 0,
+        stamp_goal=program.stamp_goal,
+        reward_title=result.reward.title if result.reward else None,
+    )
+    rows = outbox.enqueue(
+        uow=uow,
+        address=identity.address,
+        customer_id=purchase.customer_id,
+        messages=messages,
+        category="transactional",
+        dedupe_key=f"receipt:{purchase.id}",
+    )
+    ids = [row.id for row in rows]
+    uow.after_commit(lambda: services.pump.run_in_background(lambda: services.delivery.deliver(ids)))
+    return ids
