@@ -51,6 +51,8 @@ def build_demo_app(settings: Settings, *, services=None):
         channel_secret=settings.line_channel_secret,
         channel_access_token=settings.line_channel_access_token,
         webhook_url=f"{settings.public_url}/callback",
+        # LINE refuses http:// images; the local demo serves its QR codes and images over plain http.
+        insecure_url_prefixes=(settings.public_url,),
     )
     csrf = app.extensions["csrf"]
     for blueprint, prefix in (

@@ -211,7 +211,15 @@ function openUri(uri) {
       "user=" + encodeURIComponent(state.userId);
     return;
   }
-  window.open(uri, "_blank", "noopener");
+  let target;
+  try { target = new URL(uri, window.location.href); } catch (e) { return showStatus(`URL: ${uri}`); }
+  if (target.origin === window.location.origin) {
+    // The shop's own pages (login for account link, privacy notice): open them here, as LINE's in-app
+    // browser would; the account link dialog comes back to this chat, and Back returns from the others.
+    window.location.href = target.href;
+    return;
+  }
+  window.open(target.href, "_blank", "noopener");
 }
 
 function doAction(action) {
