@@ -14,6 +14,7 @@ from bot.api.errors import ApiError
 from crm_core import customers
 
 PAGE_SIZE = 50
+MAX_ID = 2**31 - 1  # ids are 32-bit integers in the database; a larger one names no customer
 MAX_PAGE_SIZE = 100
 # field -> (what it must be, longest length); every field but external_id may be null except name and locale
 CUSTOMER_FIELDS = {
@@ -113,6 +114,8 @@ def _upsert(external_id: str, fields: dict) -> tuple[bool, dict]:
 
 def get_customer(customer_id: int):
     """One customer: 404 when unknown, 410 when their data was erased."""
+    if customer_id > MAX_ID:
+        raise ApiError(404, "not_found", "No customer with this id.")
     with _uow() as uow:
         customer = customers.check_customer(uow=uow, customer_id=customer_id)
         return jsonify(customers.view(uow=uow, customer=customer).as_dict())
@@ -129,7 +132,7 @@ def decode_cursor(cursor: str) -> int:
         text = ""
     if not text.isdigit() or len(text) > 18:
         raise ApiError(400, "invalid_cursor", "The cursor is not one this API handed out.")
-    return int(text)
+    return min(int(text), MAX_ID)
 
 
 def _limit() -> int:

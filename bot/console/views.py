@@ -10,6 +10,7 @@ from bot.web_i18n import gettext as _
 from crm_core import customers, events, timeline
 
 PAGE_SIZE = 50
+MAX_ID = 2**31 - 1  # ids are 32-bit integers in the database
 PURCHASES_SHOWN = 10
 TIMELINE_SHOWN = 100
 
@@ -40,7 +41,7 @@ def customer_search():
     """Find customers by name, kana, member number, phone digits, e-mail, external id or LINE user id."""
     text = request.args.get("q", "").strip()[:200]
     after = request.args.get("after", "")
-    after_id = int(after) if after.isdigit() else 0
+    after_id = min(int(after), MAX_ID) if after.isdigit() and len(after) <= 18 else 0
     with kizuna().uow_factory() as uow:
         found = customers.search(uow=uow, text=text, after_id=after_id, limit=PAGE_SIZE + 1)
     page, more = found[:PAGE_SIZE], len(found) > PAGE_SIZE
@@ -52,7 +53,7 @@ def customer_search():
 def customer_detail(customer_id: int):
     """The screen that pops up when a customer calls: profile, LINE state, purchases and timeline."""
     with kizuna().uow_factory() as uow:
-        customer = customers.get_customer(uow=uow, customer_id=customer_id)
+        customer = customers.get_customer(uow=uow, customer_id=customer_id) if customer_id <= MAX_ID else None
         if customer is None:
             return _error(404, _("Not found"), _("No customer with this id."))
         if customer.erased_at is not None:
@@ -84,7 +85,7 @@ def rerun_event(event_id: int):
     """Put a failed event back in its lane and process it now."""
     services = kizuna()
     with services.uow_factory() as uow:
-        event = events.rerun(uow=uow, event_id=event_id)
+        event = events.rerun(uow=uow, event_id=event_id) if event_id <= MAX_ID else None
         if event is None:
             return _error(404, _("Not found"), _("No webhook event with this id."))
         lane = event.lane

@@ -205,3 +205,9 @@ def test_cursor_paging_over_120_customers(api, uow_factory):
     assert len(small["items"]) == 7 and small["next"]
     assert_error(api.get("/customers", query_string={"cursor": "!!nope"}), 400, "invalid_cursor")
     assert_error(api.get("/customers", query_string={"limit": 0}), 400)
+
+
+def test_ids_and_cursors_out_of_range_are_not_a_server_error(api):
+    assert_error(api.get("/customers/" + "9" * 30), 404)
+    huge = base64.urlsafe_b64encode(b"9" * 18).decode()
+    assert api.get("/customers", query_string={"cursor": huge}).get_json() == {"items": [], "next": None}

@@ -138,6 +138,8 @@ def test_customer_screen_shows_a_block(as_role, hanako, uow_factory):
 def test_unknown_and_erased_customers(as_role, hanako, uow_factory, clock):
     client = as_role("staff")
     assert client.get("/console/customers/999999").status_code == 404
+    assert client.get("/console/customers/" + "9" * 30).status_code == 404
+    assert client.get("/console/customers?after=" + "9" * 30).status_code == 200
     with uow_factory() as uow:
         customers.get_customer(uow=uow, customer_id=hanako["id"]).erased_at = clock.now()
         uow.commit()
