@@ -11,6 +11,7 @@ from crm_core.config import Settings
 log = logging.getLogger("kizuna")
 
 DEMO_ADMIN_EMAIL = "admin@kizuna.example"
+DEMO_LINE_USER = "鈴木 さくら"  # a LINE user waiting in the simulator, so a newcomer can press Follow at once
 
 
 def prepare_demo(settings: Settings, *, admin_password: str) -> str:
@@ -54,6 +55,7 @@ def build_demo_app(settings: Settings, *, services=None):
         # LINE refuses http:// images; the local demo serves its QR codes and images over plain http.
         insecure_url_prefixes=(settings.public_url,),
     )
+    emulator.add_user(DEMO_LINE_USER, "ja")
     csrf = app.extensions["csrf"]
     for blueprint, prefix in (
         (create_line_api_blueprint(emulator), "/simulator/line"),

@@ -1,7 +1,9 @@
 // The LINE simulator page: a LINE-like chat driven by the emulator's JSON endpoints (api/...).
 "use strict";
 
-const state = { users: [], userId: null, lastId: 0, lastBotItem: null, dismissedInvalid: 0, pickerAction: null };
+const state = {
+  users: [], userId: null, lastId: 0, lastBotItem: null, dismissedInvalid: 0, pickerAction: null, stickToBottom: true,
+};
 const $ = (id) => document.getElementById(id);
 
 function el(tag, attrs, ...children) {
@@ -70,12 +72,35 @@ function renderHeader() {
   $("unblock-button").hidden = !user || !user.blocked;
   $("block-button").hidden = !user || !user.following;
   $("text-input").disabled = $("send-button").disabled = !user || user.blocked;
+  renderHint();
+}
+
+// What to do next, while the chat is still empty (a newcomer's first look at the page).
+function renderHint() {
+  const user = currentUser();
+  const hint = $("chat-hint");
+  let text = "";
+  if (!user) {
+    text = state.users.length
+      ? "左のリストからユーザーを選んでください / Pick a LINE user on the left"
+      : "左の「ユーザー追加」で LINE ユーザーを作成してください / Create a LINE user on the left";
+  } else if (!$("chat").childElementCount) {
+    text = user.blocked
+      ? "ブロック中です。「ブロック解除 / Unblock」で再開できます / Blocked: press Unblock to talk again"
+      : !user.following
+        ? "右上の「友だち追加 / Follow」を押すと、ショップから最初のメッセージが届きます / " +
+          "Press Follow (top right) to add the shop as a friend"
+        : "メッセージを送ってみましょう（例: メニュー） / Say something, e.g. メニュー";
+  }
+  hint.textContent = text;
+  hint.hidden = !text;
 }
 
 function selectUser(lineUserId) {
   state.userId = lineUserId;
   state.lastId = 0;
   state.lastBotItem = null;
+  state.stickToBottom = true;
   $("chat").replaceChildren();
   $("quick-replies").replaceChildren();
   $("picker").hidden = true;
@@ -102,6 +127,8 @@ async function poll() {
       renderUsers();
     }
     for (const item of data.items) appendItem(item);
+    state.stickToBottom = false;
+    if (!data.items.length && !$("chat").childElementCount) renderHint();
     renderRichMenu(data.rich_menu);
     renderInvalid(data);
   } catch (e) {
@@ -131,6 +158,9 @@ function timeOf(item) {
 function appendItem(item) {
   state.lastId = Math.max(state.lastId, item.id);
   const chat = $("chat");
+  // Follow new messages unless the reader scrolled up to read older ones (own messages always scroll).
+  const nearBottom = chat.scrollHeight - chat.scrollTop - chat.clientHeight < 80;
+  const stick = state.stickToBottom || nearBottom || item.from === "user";
   let row;
   if (item.from === "system") {
     row = el("div", { class: "row system", "data-testid": "system-note" },
@@ -151,6 +181,16 @@ function appendItem(item) {
     state.lastBotItem = item.from === "bot" ? item : null;
     renderQuickReplies();
   }
+  $("chat-hint").hidden = true;
+  if (stick) {
+    scrollToBottom();
+    // Images (QR codes, Flex heroes) get their height once loaded: keep the newest message in view.
+    for (const img of row.querySelectorAll("img")) img.addEventListener("load", scrollToBottom, { once: true });
+  }
+}
+
+function scrollToBottom() {
+  const chat = $("chat");
   chat.scrollTop = chat.scrollHeight;
 }
 

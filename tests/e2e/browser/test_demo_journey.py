@@ -9,6 +9,7 @@ import pytest
 from playwright.sync_api import Page, expect
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
+from bot.server import DEMO_LINE_USER
 from tests.e2e.browser.conftest import STEP_TIMEOUT_MS
 
 pytestmark = pytest.mark.browser
@@ -41,6 +42,7 @@ class Simulator:
         return item.get_attribute("data-user-id")
 
     def follow(self) -> None:
+        expect(self.page.get_by_test_id("chat-hint")).to_contain_text("友だち追加")
         self.page.get_by_test_id("follow-button").click()
         expect(self.page.get_by_test_id("block-button")).to_be_visible()
 
@@ -106,6 +108,9 @@ def open_login_page(sim: Simulator) -> Page:
 def test_newcomer_follows_agrees_registers_and_reads_the_menu(demo, page, tmp_path):
     sim = Simulator(page, demo.url)
     sim.open()
+    # the demo has a LINE user waiting, selected, with a hint to press Follow
+    expect(page.get_by_test_id("user-item").filter(has_text=DEMO_LINE_USER)).to_have_class(re.compile(r"\bselected\b"))
+    expect(page.get_by_test_id("chat-hint")).to_be_visible()
     sim.create_user("佐藤 健")
     agree_to_privacy(sim, "佐藤 健")
 
