@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
 from crm_core import points, stamps, timeline
@@ -210,6 +211,26 @@ def record_purchase(
         data={"purchase_id": purchase.id, "total": total, "points": result.points_earned, "store_id": store_id},
     )
     return result
+
+
+def record_purchase_once(*, uow_factory, before_commit=None, **kwargs) -> PurchaseResult:
+    """record_purchase in its own transaction, safe when the same external_id arrives many times at once.
+
+    The losers of the unique-constraint race are retried once and then answer like the winner.
+    `before_commit(uow, result)` runs inside the transaction (to queue a receipt, say).
+    """
+    for attempt in (1, 2):
+        with uow_factory() as uow:
+            try:
+                result = record_purchase(uow=uow, **kwargs)
+                if before_commit is not None and result.created:
+                    before_commit(uow, result)
+                uow.commit()
+                return result
+            except IntegrityError:
+                if attempt == 2 or not kwargs.get("external_id"):
+                    raise
+    raise AssertionError("unreachable")
 
 
 @dataclass
