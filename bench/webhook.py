@@ -277,6 +277,28 @@ def _tree_cpu_seconds(root: int) -> float:
     return total
 
 
+def _machine_jiffies() -> tuple[int, int]:
+    """(busy, total) jiffies of the whole machine, from /proc/stat."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = values[3] + values[4]
+    return sum(values) - idle, sum(values)
+
+
+def _postgres_cpu_seconds() -> float:
+    """CPU time of the live PostgreSQL processes on this machine (server-side cost of the run)."""
+    total = 0.0
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            if stat.split("(", 1)[1].startswith("postgres)"):
+                fields = stat.rsplit(")", 1)[1].split()
+                total += (int(fields[11]) + int(fields[12])) / CLK_TCK
+    return total
+
+
 # --- database ------------------------------------------------------------------------------------------
 
 
@@ -430,6 +452,10 @@ def main(argv: list[str] | None = None) -> int:
     emulator_pipe = emulator_proc = None
     secret, token = secrets.token_hex(16), secrets.token_hex(32)
     try:
+        load1 = os.getloadavg()[0]
+        print(f"{time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} cores, load average {load1:.1f} before the run")
+        if load1 > 1.0:
+            print("  warning: the machine is busy; figures will be lower and noisier than on an idle machine")
         print(f"database {args.database_url}: reset + migrate", flush=True)
         reset_database(args.database_url)
         progress = Progress(args.database_url)
@@ -509,21 +535,28 @@ def main(argv: list[str] | None = None) -> int:
         bodies = ask("text", args.requests)
         before = progress.counts()
         cpu0, emu0 = _tree_cpu_seconds(kizuna.pid), _tree_cpu_seconds(emulator_proc.pid)
+        pg0, machine0 = _postgres_cpu_seconds(), _machine_jiffies()
         kizuna_load = load(kizuna_port, bodies, phase)
         at_end = progress.counts()
+        kizuna_answer_cpu = _tree_cpu_seconds(kizuna.pid) - cpu0
+        machine1 = _machine_jiffies()
         drained_at, after = progress.wait_drained(hard_deadline - 3)
         kizuna_cpu = _tree_cpu_seconds(kizuna.pid) - cpu0
         emulator_cpu = _tree_cpu_seconds(emulator_proc.pid) - emu0
+        postgres_cpu = _postgres_cpu_seconds() - pg0
+        machine2 = _machine_jiffies()
+        busy_load = (machine1[0] - machine0[0]) / max(1, machine1[1] - machine0[1])
+        busy_drain = (machine2[0] - machine1[0]) / max(1, machine2[1] - machine1[1])
         kizuna_result = summarize("kizuna serve", len(bodies), kizuna_load)
         api_calls = ask("stats")
 
         # --- report ---
         print()
-        print(f"{'target':<14}{'requests':>9}{'errors':>8}{'events/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'CPU s':>8}")
-        for result, cpu in ((bare_result, bare_cpu), (kizuna_result, kizuna_cpu)):
+        print(f"{'target':<14}{'requests':>9}{'errors':>8}{'events/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'srv CPU s':>10}")
+        for result, cpu in ((bare_result, bare_cpu), (kizuna_result, kizuna_answer_cpu)):
             print(
                 f"{result['target']:<14}{result['requests']:>9}{result['errors']:>8}{result['rate']:>10.0f}"
-                f"{result['p50']:>9.1f}{result['p99']:>9.1f}{cpu:>8.1f}"
+                f"{result['p50']:>9.1f}{result['p99']:>9.1f}{cpu:>10.1f}"
             )
             if result["errors"]:
                 print(f"  errors: {result['error_kinds']}")
@@ -550,7 +583,11 @@ def main(argv: list[str] | None = None) -> int:
                 f"{took:.1f} s after the first request = {delta('event_done') / took:.0f} events/s processed "
                 f"(answered in {kizuna_result['elapsed']:.1f} s)"
             )
-        print(f"CPU seconds during kizuna's run: kizuna {kizuna_cpu:.1f}, LINE emulator {emulator_cpu:.1f}")
+        print(
+            f"CPU seconds from kizuna's first request until drained: kizuna {kizuna_cpu:.1f}, "
+            f"PostgreSQL {postgres_cpu:.1f}, LINE emulator {emulator_cpu:.1f}; machine busy "
+            f"{busy_load:.0%} while answering, {busy_drain:.0%} while draining ({os.cpu_count()} cores)"
+        )
         print(f"Messaging API calls seen by the emulator (whole run): {dict(sorted(api_calls.items()))}")
         print(f"total {time.time() - began:.0f} s")
         met = ratio >= AIM_RATIO and p99_ok and drained_at is not None
