@@ -332,3 +332,46 @@ def recent_purchases(*, uow: UnitOfWork, customer_id: int, limit: int = 10) -> l
         .limit(limit)
     )
     return list(uow.session.exec(query))
+
+
+def get_purchase(*, uow: UnitOfWork, purchase_id: int) -> Purchase | None:
+    return uow.session.get(Purchase, purchase_id)
+
+
+def list_purchases(
+    *, uow: UnitOfWork, customer_id: int, before_id: int | None = None, limit: int = 50
+) -> list[Purchase]:
+    """Newest first (by id, so paging is stable)."""
+    query = select(Purchase).where(Purchase.customer_id == customer_id)
+    if before_id is not None:
+        query = query.where(Purchase.id < before_id)
+    return list(uow.session.exec(query.order_by(Purchase.id.desc()).limit(limit)))
+
+
+def purchase_view(*, uow: UnitOfWork, purchase: Purchase) -> dict:
+    store = uow.session.get(Store, purchase.store_id)
+    items = uow.session.exec(select(PurchaseItem).where(PurchaseItem.purchase_id == purchase.id)).all()
+    refunds = uow.session.exec(select(Refund).where(Refund.purchase_id == purchase.id).order_by(Refund.id)).all()
+    return {
+        "id": purchase.id,
+        "external_id": purchase.external_id,
+        "customer_id": purchase.customer_id,
+        "store_code": store.code,
+        "occurred_at": purchase.occurred_at.isoformat(),
+        "total": purchase.total,
+        "refunded_total": purchase.refunded_total,
+        "points_earned": purchase.points_earned,
+        "items": [
+            {
+                "sku": item.sku,
+                "name": item.name,
+                "category": item.category,
+                "quantity": item.quantity,
+                "unit_price": item.unit_price,
+            }
+            for item in items
+        ],
+        "refunds": [
+            {"external_id": r.external_id, "amount": r.amount, "points_reversed": r.points_reversed} for r in refunds
+        ],
+    }

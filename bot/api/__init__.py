@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from bot.api import auth, customers, errors, openapi
+from bot.api import auth, customers, errors, openapi, purchases
 
 
 def create_api_blueprint() -> Blueprint:
@@ -13,5 +13,6 @@ def create_api_blueprint() -> Blueprint:
     errors.register(bp)
     auth.register(bp)
     customers.register(bp)
+    purchases.register(bp)
     openapi.register(bp)
     return bp

@@ -7,12 +7,20 @@ import logging
 from flask import Blueprint, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from crm_core.errors import Conflict, Erased, InvalidInput, KizunaError, NotFound
+from crm_core.errors import (
+    AlreadyReversed,
+    Conflict,
+    Erased,
+    InsufficientPoints,
+    InvalidInput,
+    KizunaError,
+    NotFound,
+)
 
 log = logging.getLogger(__name__)
 API_PREFIX = "/api/"
 
-_STATUS = {NotFound: 404, Erased: 410, Conflict: 409, InvalidInput: 422}
+_STATUS = {NotFound: 404, Erased: 410, Conflict: 409, InsufficientPoints: 409, AlreadyReversed: 409, InvalidInput: 422}
 _HTTP_CODES = {
     400: "bad_request",
     401: "unauthorized",

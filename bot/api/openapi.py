@@ -181,6 +181,192 @@ DOCUMENT = {
 }
 
 
+_PURCHASE_ID = {"name": "purchase_id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}
+_PAGING = [
+    {"name": "cursor", "in": "query", "schema": {"type": "string"}},
+    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100}},
+]
+
+
+def _body(ref: str) -> dict:
+    return {"required": True, "content": {"application/json": {"schema": {"$ref": ref}}}}
+
+
+DOCUMENT["paths"].update(
+    {
+        "/purchases": {
+            "post": {
+                "operationId": "createPurchase",
+                "summary": "Record a purchase and grant its points (idempotent on external_id)",
+                "description": "The same external_id again answers 200 with the same body and grants nothing more. "
+                "A receipt goes to the customer on LINE unless they blocked the account.",
+                "requestBody": _body("#/components/schemas/PurchaseInput"),
+                "responses": {
+                    "200": _json({"$ref": "#/components/schemas/PurchaseResult"}, "Already recorded"),
+                    "201": _json({"$ref": "#/components/schemas/PurchaseResult"}, "Recorded"),
+                    "400": _ERROR,
+                    "401": _ERROR,
+                    "404": _ERROR,
+                    "409": _ERROR,
+                    "410": _ERROR,
+                    "415": _ERROR,
+                    "422": _ERROR,
+                },
+            }
+        },
+        "/purchases/{purchase_id}": {
+            "get": {
+                "operationId": "getPurchase",
+                "summary": "One purchase with its items and refunds",
+                "parameters": [_PURCHASE_ID],
+                "responses": {
+                    "200": _json({"$ref": "#/components/schemas/Purchase"}, "The purchase"),
+                    "401": _ERROR,
+                    "404": _ERROR,
+                },
+            }
+        },
+        "/refunds": {
+            "post": {
+                "operationId": "createRefund",
+                "summary": "Refund part or all of a purchase; its points are reversed (idempotent on external_id)",
+                "requestBody": _body("#/components/schemas/RefundInput"),
+                "responses": {
+                    "200": _json({"$ref": "#/components/schemas/RefundResult"}, "Already recorded"),
+                    "201": _json({"$ref": "#/components/schemas/RefundResult"}, "Recorded"),
+                    "400": _ERROR,
+                    "401": _ERROR,
+                    "404": _ERROR,
+                    "409": _ERROR,
+                    "422": _ERROR,
+                },
+            }
+        },
+        "/customers/{customer_id}/points": {
+            "get": {
+                "operationId": "getPoints",
+                "summary": "Points balance, what expires soon, tier",
+                "parameters": [_CUSTOMER_ID],
+                "responses": {
+                    "200": _json({"$ref": "#/components/schemas/Points"}, "Points"),
+                    "401": _ERROR,
+                    "404": _ERROR,
+                    "410": _ERROR,
+                },
+            }
+        },
+        "/customers/{customer_id}/purchases": {
+            "get": {
+                "operationId": "listPurchases",
+                "summary": "The customer's purchases, newest first",
+                "parameters": [_CUSTOMER_ID, *_PAGING],
+                "responses": {
+                    "200": _json(_list_of("#/components/schemas/Purchase"), "Purchases"),
+                    "400": _ERROR,
+                    "401": _ERROR,
+                    "404": _ERROR,
+                    "410": _ERROR,
+                },
+            }
+        },
+    }
+)
+_ITEM = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["sku", "name", "quantity", "unit_price"],
+    "properties": {
+        "sku": {"type": "string", "maxLength": 64},
+        "name": {"type": "string", "maxLength": 200},
+        "category": {"type": "string", "maxLength": 100},
+        "quantity": {"type": "integer", "minimum": 1},
+        "unit_price": {"type": "integer", "minimum": 0, "description": "Yen"},
+    },
+}
+DOCUMENT["components"]["schemas"].update(
+    {
+        "PurchaseItem": _ITEM,
+        "PurchaseInput": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["external_id", "store_code", "total"],
+            "properties": {
+                "external_id": {"type": "string", "maxLength": 100},
+                "customer_id": {"type": "integer"},
+                "card_code": {"type": "string", "description": "Member number, or the code of the LINE point card"},
+                "store_code": {"type": "string"},
+                "occurred_at": {"type": "string", "format": "date-time"},
+                "total": {"type": "integer", "minimum": 0, "description": "Yen; equals the items' sum when given"},
+                "items": {"type": "array", "items": {"$ref": "#/components/schemas/PurchaseItem"}},
+            },
+        },
+        "PurchaseResult": {
+            "type": "object",
+            "required": ["id", "points_earned", "points_balance"],
+            "properties": {
+                "id": {"type": "integer"},
+                "points_earned": {"type": "integer"},
+                "points_balance": {"type": "integer"},
+            },
+        },
+        "Purchase": {
+            "type": "object",
+            "properties": {
+                "id": {"type": "integer"},
+                "external_id": _nullable("string"),
+                "customer_id": {"type": "integer"},
+                "store_code": {"type": "string"},
+                "occurred_at": {"type": "string", "format": "date-time"},
+                "total": {"type": "integer"},
+                "refunded_total": {"type": "integer"},
+                "points_earned": {"type": "integer"},
+                "items": {"type": "array", "items": {"$ref": "#/components/schemas/PurchaseItem"}},
+                "refunds": {"type": "array", "items": {"type": "object"}},
+            },
+        },
+        "RefundInput": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["external_id", "amount"],
+            "properties": {
+                "external_id": {"type": "string", "maxLength": 100},
+                "purchase_id": {"type": "integer"},
+                "purchase_external_id": {"type": "string"},
+                "amount": {"type": "integer", "minimum": 1, "description": "Yen refunded"},
+                "occurred_at": {"type": "string", "format": "date-time"},
+            },
+        },
+        "RefundResult": {
+            "type": "object",
+            "properties": {
+                "id": {"type": "integer"},
+                "purchase_id": {"type": "integer"},
+                "amount": {"type": "integer"},
+                "points_reversed": {"type": "integer"},
+                "points_not_reversed": {
+                    "type": "integer",
+                    "description": "Points the customer had already used; never taken below zero",
+                },
+                "points_balance": {"type": "integer"},
+            },
+        },
+        "Points": {
+            "type": "object",
+            "properties": {
+                "customer_id": {"type": "integer"},
+                "points_balance": {"type": "integer"},
+                "available": {"type": "integer"},
+                "pending": {"type": "integer"},
+                "expiring": {"type": "array", "items": {"type": "object"}},
+                "tier": {"type": "string"},
+                "rolling_12_month_spend": {"type": "integer"},
+                "next_tier": {"type": ["object", "null"]},
+            },
+        },
+    }
+)
+
+
 def openapi_document():
     """This API's OpenAPI document."""
     return jsonify(DOCUMENT)
