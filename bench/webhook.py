@@ -573,19 +573,18 @@ def main(argv: list[str] | None = None) -> int:
 
         backlog, replies = at_end.get("event_pending", 0), at_end.get("outbox_pending", 0)
         print(f"kizuna backlog when the load ended: {backlog} events pending, {replies} replies pending")
+        took = (drained_at or time.time()) - kizuna_load["started"]
+        print(
+            f"kizuna end to end: {delta('event_done')} events done, {delta('event_failed')} failed, "
+            f"{delta('outbox_sent')} replies sent ({delta('outbox_failed')} failed) "
+            f"{took:.1f} s after the first request = {delta('event_done') / took:.0f} events/s processed "
+            f"(answered in {kizuna_result['elapsed']:.1f} s)"
+        )
         if drained_at is None:
-            print(f"kizuna did NOT drain before --max-seconds: {after}")
-        else:
-            took = drained_at - kizuna_load["started"]
-            print(
-                f"kizuna end to end: {delta('event_done')} events done, {delta('event_failed')} failed, "
-                f"{delta('outbox_sent')} replies sent ({delta('outbox_failed')} failed) "
-                f"{took:.1f} s after the first request = {delta('event_done') / took:.0f} events/s processed "
-                f"(answered in {kizuna_result['elapsed']:.1f} s)"
-            )
+            print(f"kizuna did NOT drain before --max-seconds; still waiting: {after}")
         print(
             f"CPU seconds from kizuna's first request until drained: kizuna {kizuna_cpu:.1f}, "
-            f"PostgreSQL {postgres_cpu:.1f}, LINE emulator {emulator_cpu:.1f}; machine busy "
+            f"PostgreSQL (all backends) {postgres_cpu:.1f}, LINE emulator {emulator_cpu:.1f}; machine busy "
             f"{busy_load:.0%} while answering, {busy_drain:.0%} while draining ({os.cpu_count()} cores)"
         )
         print(f"Messaging API calls seen by the emulator (whole run): {dict(sorted(api_calls.items()))}")
