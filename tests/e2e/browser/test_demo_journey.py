@@ -121,7 +121,13 @@ def test_newcomer_follows_agrees_registers_and_reads_the_menu(demo, page, tmp_pa
     sim.say("メニュー")
     sim.expect_bot_says("ポイント")
     sim.say("ポイント")
-    sim.expect_bot_says("準備中")
+    sim.expect_bot_says("ポイントカード", re.compile(r"\d\s*pt"))
+    qr = page.locator("[data-testid=bot-message]:not([data-read]) [data-testid=flex-image]").first
+    expect(qr).to_be_visible()
+    page.wait_for_function("(img) => img.complete && img.naturalWidth > 0", arg=qr.element_handle())
+    sim.screenshot(tmp_path / "point-card.png")
+    sim.say("クーポン")
+    sim.expect_bot_says("準備中")  # not built yet, and the bot says so
     sim.expect_no_invalid_request()
     sim.screenshot(tmp_path / "newcomer.png")
 
