@@ -1,0 +1,62 @@
+"""A member shows the point card on LINE, the till or the POS credits a purchase, a receipt arrives."""
+
+from __future__ import annotations
+
+from crm_core import api_tokens, cards, customers
+from crm_core.models import Store
+from tests.e2e.conftest import texts
+
+
+def _member(chat):
+    hanako = chat("山田 花子")
+    hanako.follow()
+    hanako.tap("action=consent&v=2026-11")
+    hanako.tap("action=register_new")
+    return hanako
+
+
+def _card_code(card: dict) -> str:
+    url = card["contents"]["hero"]["url"]
+    return url.rsplit("/", 1)[1].removesuffix(".png")
+
+
+def test_point_card_shows_balance_and_a_fresh_signed_qr_code(chat, live_app, settings, clock):
+    hanako = _member(chat)
+    (card,) = hanako.say("ポイント")
+    assert card["type"] == "flex"
+    shown = texts([card])
+    assert "ポイントカード" in shown and "有効" in shown
+    code = _card_code(card)
+    assert card["contents"]["hero"]["url"].startswith("https://kizuna.test/card/")
+    client = live_app.test_client()
+    image = client.get(f"/card/{code}.png")
+    assert image.status_code == 200 and image.data[:8] == b"\x89PNG\r\n\x1a\n"
+    (refreshed,) = hanako.tap("action=points")
+    assert refreshed["type"] == "flex"
+    clock.advance(minutes=6)
+    assert client.get(f"/card/{code}.png").status_code == 404  # a screenshot is useless later
+
+
+def test_pos_purchase_by_card_code_sends_a_receipt_and_history_shows_it(
+    chat, live_app, uow_factory, settings, clock, settle
+):
+    hanako = _member(chat)
+    with uow_factory() as uow:
+        uow.session.add(Store(code="SHIBUYA", name="渋谷店", created_at=uow.now()))
+        _, token = api_tokens.create_token(uow=uow, name="POS")
+        uow.commit()
+    code = _card_code(hanako.say("ポイント")[0])
+    response = live_app.test_client().post(
+        "/api/v1/purchases",
+        json={"external_id": "POS-1", "card_code": code, "store_code": "SHIBUYA", "total": 3240},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert response.status_code == 201, response.json
+    settle()
+    receipt = texts(hanako.new_messages())
+    assert "¥3,240" in receipt and "32" in receipt and "渋谷店" in receipt
+    history = texts(hanako.say("履歴"))
+    assert "¥3,240" in history and "+32" in history
+    with uow_factory() as uow:
+        customer = customers.get_by_line_user_id(uow=uow, line_user_id=hanako.line_user_id)
+        assert cards.read(secret=settings.secret_key, purpose=cards.CARD, code=code, now=clock.now()) == customer.id
