@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from bot.console import auth, views
+from bot.console import auth, program, till, views
 
 
 def create_console_blueprint() -> Blueprint:
@@ -18,4 +18,6 @@ def create_console_blueprint() -> Blueprint:
     )
     auth.register(bp)
     views.register(bp)
+    till.register(bp)
+    program.register(bp)
     return bp

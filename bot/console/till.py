@@ -1,0 +1,384 @@
+"""The till: pick the store, scan the card (or type the member number), record the sale, undo today's mistakes.
+
+After a scan every form carries a TILL ticket (signed, short-lived, bound to the logged-in staff member)
+instead of a customer id, so a form cannot be pointed at another customer; each sale form carries its
+own idempotency key, so a double tap or a reload records the sale once.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+import uuid
+
+from flask import Blueprint, flash, redirect, render_template, request, session, url_for
+
+from bot import i18n
+from bot.console.session import current_user, kizuna, login_required
+from bot.notifications import queue_receipt
+from bot.web_i18n import current_locale
+from bot.web_i18n import gettext as _
+from crm_core import cards, customers, loyalty, points, purchases, staff, stamps, till
+from crm_core.errors import N_, ExpiredCardToken, InvalidCardToken, InvalidInput, KizunaError
+from crm_core.models import PointAccount, Store
+
+VISITS_SHOWN = 5
+MAX_ITEMS = 50
+MAX_ID = 2**31 - 1
+_KEY = re.compile(r"[0-9a-f]{32}")
+TIER_LABELS = {"regular": N_("Regular"), "silver": N_("Silver"), "gold": N_("Gold")}
+
+
+class TicketExpired(KizunaError):
+    code = "ticket_expired"
+    message = N_("This customer screen has timed out. Scan the card again.")
+
+
+def register(bp: Blueprint) -> None:
+    bp.add_url_rule("/till", view_func=till_home)
+    bp.add_url_rule("/till/store", view_func=choose_store, methods=["POST"])
+    bp.add_url_rule("/till/scan", view_func=scan, methods=["POST"])
+    bp.add_url_rule("/till/customer", view_func=till_customer)
+    bp.add_url_rule("/till/sale", view_func=record_sale, methods=["POST"])
+    bp.add_url_rule("/till/undo", view_func=undo, methods=["POST"])
+    bp.add_url_rule("/till/adjust", view_func=adjust_points, methods=["POST"])
+
+
+# -- reading the request ---------------------------------------------------------------------------
+
+
+def _message(error: KizunaError) -> str:
+    return _(error.message, **error.params)
+
+
+def _now():
+    return kizuna().uow_factory.clock.now()
+
+
+def _staff_id() -> int:
+    return current_user().id
+
+
+def _store() -> Store | None:
+    """The store this device works for (chosen once, kept in the session), if it still exists."""
+    store_id = session.get("till_store_id")
+    if not isinstance(store_id, int):
+        return None
+    with kizuna().uow_factory() as uow:
+        return uow.session.get(Store, store_id)
+
+
+def _issue_ticket(customer_id: int) -> str:
+    secret = kizuna().settings.secret_key
+    return cards.issue(secret=secret, purpose=cards.TILL, customer_id=customer_id, now=_now(), bound_to=_staff_id())
+
+
+def _read_ticket(code: str | None) -> int:
+    """The customer a ticket names; InvalidCardToken for a forged or foreign one, TicketExpired when old."""
+    try:
+        return cards.read(
+            secret=kizuna().settings.secret_key, purpose=cards.TILL, code=code or "", now=_now(), bound_to=_staff_id()
+        )
+    except ExpiredCardToken:
+        raise TicketExpired() from None
+
+
+def _customer_from_scan(text: str) -> int:
+    """The customer id a scanned point-card code or a typed member number names."""
+    text = unicodedata.normalize("NFKC", text or "").strip()
+    if text.upper().startswith("KZC"):
+        return cards.read(secret=kizuna().settings.secret_key, purpose=cards.CARD, code=text, now=_now())
+    digits = customers.digits_of(text)
+    if len(text) <= 20 and customers.is_member_number(digits):
+        with kizuna().uow_factory() as uow:
+            customer = customers.get_by_member_number(uow=uow, member_number=digits)
+            if customer is None:
+                raise InvalidInput(N_("No member has the number %(number)s."), number=digits)
+            return customer.id
+    if text.upper().startswith("KZ"):
+        raise InvalidCardToken()
+    raise InvalidInput(N_("Scan the point card, or type the 10-digit member number."))
+
+
+def parse_yen(text: str | None, *, what: str = N_("Amounts")) -> int | None:
+    """Whole yen as people type them (3240, 3,240, ¥3,240, full-width digits); None when left empty."""
+    text = unicodedata.normalize("NFKC", text or "").strip()
+    text = text.removeprefix("¥").removesuffix("円").replace(",", "").strip()
+    if not text:
+        return None
+    if not text.isascii() or not text.isdigit() or len(text) > 9:
+        raise InvalidInput(N_("%(what)s must be whole numbers, like 3,240."), what=_(what))
+    return int(text)
+
+
+def _items_from_form(form) -> list[purchases.Item]:
+    rows = zip(
+        form.getlist("item_sku"),
+        form.getlist("item_name"),
+        form.getlist("item_qty"),
+        form.getlist("item_price"),
+        strict=False,
+    )
+    items = []
+    for sku, name, quantity, price in list(rows)[:MAX_ITEMS]:
+        if not any(value.strip() for value in (sku, name, quantity, price)):
+            continue
+        items.append(
+            purchases.Item(
+                sku=sku.strip()[:64] or name.strip()[:64],
+                name=name.strip()[:200] or sku.strip()[:200],
+                category="",
+                quantity=parse_yen(quantity, what=N_("Quantities")) or 1,
+                unit_price=parse_yen(price, what=N_("Prices")) or 0,
+            )
+        )
+    return items
+
+
+def _sale_from_form(form) -> tuple[int, list[purchases.Item], int]:
+    items = _items_from_form(form)
+    total = parse_yen(form.get("total"), what=N_("The total"))
+    if total is None and items:
+        total = sum(item.quantity * item.unit_price for item in items)
+    if not total:
+        raise InvalidInput(N_("Enter the total in yen (more than ¥0)."))
+    points_to_spend = parse_yen(form.get("points"), what=N_("Points")) or 0
+    if points_to_spend > total:
+        raise InvalidInput(N_("Points used cannot be more than the total."))
+    return total, items, points_to_spend
+
+
+def _id_from_form(name: str) -> int:
+    value = request.form.get(name, "")
+    if not value.isdigit() or len(value) > 10 or int(value) > MAX_ID:
+        raise InvalidInput(N_("The input is not valid."))
+    return int(value)
+
+
+# -- pages ----------------------------------------------------------------------------------------
+
+
+def _stores() -> list[Store]:
+    with kizuna().uow_factory() as uow:
+        return customers.list_stores(uow=uow)
+
+
+def _home(*, error: str | None = None, status: int = 200, code: str = ""):
+    store = _store()
+    choosing = store is None or request.args.get("change") == "1"
+    stores = _stores() if choosing else []
+    page = render_template("console/till.html", store=store, stores=stores, choosing=choosing, error=error, code=code)
+    return page, status
+
+
+@login_required
+def till_home():
+    """The till's start: choose the store once, then scan a card or type a member number."""
+    return _home()
+
+
+@login_required
+def choose_store():
+    """Remember which store this device works for; an unknown store changes nothing."""
+    store_id = request.form.get("store_id", "")
+    with kizuna().uow_factory() as uow:
+        store = uow.session.get(Store, int(store_id)) if store_id.isdigit() and int(store_id) <= MAX_ID else None
+    if store is None:
+        return _home(error=_("There is no such store. Please choose one from the list."), status=400)
+    session["till_store_id"] = store.id
+    flash(_("This till now works for %(store)s.", store=store.name), "info")
+    return redirect(url_for("console.till_home"))
+
+
+@login_required
+def scan():
+    """Look up the customer from a scanned card code or member number and open their screen."""
+    if _store() is None:
+        return _home(error=_("Choose the store first."), status=400)
+    code = request.form.get("code", "")
+    try:
+        customer_id = _customer_from_scan(code)
+        with kizuna().uow_factory() as uow:
+            customers.check_customer(uow=uow, customer_id=customer_id)
+    except KizunaError as error:
+        return _home(error=_message(error), status=400, code=code[:80])
+    return redirect(url_for("console.till_customer", t=_issue_ticket(customer_id)))
+
+
+@login_required
+def till_customer():
+    """The customer at a glance, the sale form and today's sales here."""
+    store = _store()
+    if store is None:
+        return _home(error=_("Choose the store first."), status=400)
+    try:
+        customer_id = _read_ticket(request.args.get("t"))
+    except KizunaError as error:
+        return _home(error=_message(error), status=400)
+    return _panel(customer_id, store)
+
+
+def _tier_label(name: str) -> str:
+    return _(TIER_LABELS[name]) if name in TIER_LABELS else name
+
+
+def _panel(customer_id: int, store: Store, *, error: str | None = None, status: int = 200, form=None):
+    settings = kizuna().settings
+    with kizuna().uow_factory() as uow:
+        try:
+            customer = customers.check_customer(uow=uow, customer_id=customer_id)
+        except KizunaError as failure:
+            return _home(error=_message(failure), status=400)
+        program = loyalty.get_program(uow=uow)
+        balance = points.details(uow=uow, customer_id=customer_id)
+        visits = customers.recent_purchases(uow=uow, customer_id=customer_id, limit=VISITS_SHOWN)
+        rewards = stamps.open_rewards(uow=uow, customer_id=customer_id)
+        card = uow.session.get(PointAccount, customer_id)
+        sales = till.todays_sales(uow=uow, customer_id=customer_id, store_id=store.id, zone=settings.zone)
+    page = render_template(
+        "console/till_customer.html",
+        store=store,
+        customer=customer,
+        tier=_tier_label(customer.tier),
+        program=program,
+        balance=balance,
+        visits=visits,
+        rewards=rewards,
+        stamps_now=card.stamps if card else 0,
+        sales=sales,
+        ticket=_issue_ticket(customer_id),
+        sale_key=uuid.uuid4().hex,
+        adjust_key=uuid.uuid4().hex,
+        can_adjust=staff.has_role(current_user(), "marketer"),
+        error=error,
+        form=form or {},
+    )
+    return page, status
+
+
+def _customer_or_home():
+    """(customer id, store) from the posted ticket and the session, or (None, error response)."""
+    store = _store()
+    if store is None:
+        return None, _home(error=_("Choose the store first."), status=400)
+    try:
+        return (_read_ticket(request.form.get("ticket")), store), None
+    except KizunaError as error:
+        return None, _home(error=_message(error), status=400)
+
+
+def _back_to(customer_id: int):
+    return redirect(url_for("console.till_customer", t=_issue_ticket(customer_id)))
+
+
+@login_required
+def record_sale():
+    """Record the purchase (and the points it is paid with) once per form, and queue the LINE receipt."""
+    found, failure = _customer_or_home()
+    if failure:
+        return failure
+    customer_id, store = found
+    services = kizuna()
+    key = request.form.get("key", "")
+    try:
+        if not _KEY.fullmatch(key):
+            raise InvalidInput(N_("This form is incomplete. Please reload the page and try again."))
+        total, items, points_to_spend = _sale_from_form(request.form)
+        result = till.sell(
+            uow_factory=services.uow_factory,
+            customer_id=customer_id,
+            store_id=store.id,
+            staff_user_id=_staff_id(),
+            key=key,
+            total=total,
+            items=items,
+            points_to_spend=points_to_spend,
+            zone=services.settings.zone,
+            notify=lambda uow, result, spent: queue_receipt(
+                services=services, uow=uow, result=result, points_spent=spent
+            ),
+        )
+    except KizunaError as error:
+        return _panel(customer_id, store, error=_message(error), status=400, form=request.form)
+    locale = current_locale()
+    flash(
+        _(
+            "Recorded %(total)s: %(earned)s points earned, %(spent)s used. Balance: %(balance)s points.",
+            total=i18n.format_yen(result.total, locale),
+            earned=i18n.format_number(result.points_earned, locale),
+            spent=i18n.format_number(result.points_spent, locale),
+            balance=i18n.format_number(result.points_balance, locale),
+        ),
+        "info",
+    )
+    return _back_to(customer_id)
+
+
+@login_required
+def undo():
+    """Undo one of today's sales here (a refund and a reversal, never a deletion), or only its points payment."""
+    found, failure = _customer_or_home()
+    if failure:
+        return failure
+    customer_id, store = found
+    services = kizuna()
+    try:
+        with services.uow_factory() as uow:
+            common = {
+                "uow": uow,
+                "customer_id": customer_id,
+                "store_id": store.id,
+                "staff_user_id": _staff_id(),
+                "reason": request.form.get("reason", ""),
+                "zone": services.settings.zone,
+            }
+            if request.form.get("what") == "points":
+                entry = till.give_back_points(entry_id=_id_from_form("entry_id"), **common)
+                message = _("%(points)d points given back.", points=entry.amount)
+            else:
+                done = till.undo_sale(purchase_id=_id_from_form("purchase_id"), **common)
+                message = _(
+                    "The sale was undone: %(taken)d points taken back, %(returned)d points given back.",
+                    taken=done.points_reversed,
+                    returned=done.points_returned,
+                )
+                if done.shortfall:
+                    message += " " + _(
+                        "%(points)d earned points were already used and could not be taken back.",
+                        points=done.shortfall,
+                    )
+            uow.commit()
+    except KizunaError as error:
+        return _panel(customer_id, store, error=_message(error), status=400)
+    flash(message, "info")
+    return _back_to(customer_id)
+
+
+@login_required(role="marketer")
+def adjust_points():
+    """A manual correction of the points (plus or minus) with a required reason; marketers and admins only."""
+    found, failure = _customer_or_home()
+    if failure:
+        return failure
+    customer_id, store = found
+    key = request.form.get("key", "")
+    try:
+        if not _KEY.fullmatch(key):
+            raise InvalidInput(N_("This form is incomplete. Please reload the page and try again."))
+        text = unicodedata.normalize("NFKC", request.form.get("amount", "")).strip().replace(",", "")
+        sign = -1 if text.startswith(("-", "−")) else 1
+        amount = parse_yen(text.lstrip("+-−"), what=N_("Points"))
+        with kizuna().uow_factory() as uow:
+            points.adjust(
+                uow=uow,
+                customer_id=customer_id,
+                amount=sign * (amount or 0),
+                reason=request.form.get("reason", "")[:400],
+                idempotency_key=f"adjust:{key}",
+                staff_user_id=_staff_id(),
+            )
+            uow.commit()
+    except KizunaError as error:
+        return _panel(customer_id, store, error=_message(error), status=400)
+    flash(_("The points were adjusted."), "info")
+    return _back_to(customer_id)

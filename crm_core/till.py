@@ -1,0 +1,262 @@
+"""The till: a sale (purchase, optionally paid in part with points) and undoing today's mistaken sale.
+
+A sale is one transaction: the purchase is recorded (earning its points), the points the customer
+pays with are spent, and the caller's `notify` queues the receipt, all or nothing. The purchase is
+idempotent on `till:<key>` and the spend on `till-spend:<key>`, so the same form posted twice (a double
+tap, a reload) records and credits once and answers the same.
+
+Recording first and spending second keeps the race handling of `record_purchase_once`; the spend then
+counts only points the customer had before this sale (the new lot is excluded), so points earned by a
+purchase never pay for that same purchase. Earned points are on the full total.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, time
+from zoneinfo import ZoneInfo
+
+from sqlmodel import select
+
+from crm_core import points, purchases, timeline
+from crm_core.errors import N_, AlreadyReversed, InsufficientPoints, InvalidInput, NotFound, TooLateToUndo
+from crm_core.loyalty import get_program
+from crm_core.models import PointEntry, Purchase, Refund
+from crm_core.uow import UnitOfWork
+
+SOURCE = "till"
+
+
+@dataclass(frozen=True)
+class SaleResult:
+    purchase_id: int
+    total: int
+    points_earned: int
+    points_spent: int
+    points_balance: int
+    created: bool
+
+
+def sell(
+    *,
+    uow_factory,
+    customer_id: int,
+    store_id: int,
+    staff_user_id: int,
+    key: str,
+    total: int,
+    items: list[purchases.Item] | None = None,
+    points_to_spend: int = 0,
+    zone: ZoneInfo,
+    notify: Callable[[UnitOfWork, purchases.PurchaseResult, int], object] | None = None,
+) -> SaleResult:
+    """Record a till sale once per `key`; InsufficientPoints (nothing recorded) when the points are not there."""
+    spend_key = f"till-spend:{key}"
+
+    def spend_then_notify(uow: UnitOfWork, result: purchases.PurchaseResult) -> None:
+        if points_to_spend > 0:
+            usable = points.details(uow=uow, customer_id=customer_id).available
+            if get_program(uow=uow).pending_days == 0:
+                usable -= result.points_earned  # this sale's own points cannot pay for it
+            if points_to_spend > usable:
+                raise InsufficientPoints(available=max(usable, 0))
+            points.spend(
+                uow=uow,
+                customer_id=customer_id,
+                amount=points_to_spend,
+                idempotency_key=spend_key,
+                purchase_id=result.purchase.id,
+                store_id=store_id,
+                staff_user_id=staff_user_id,
+            )
+        if notify is not None:
+            notify(uow, result, points_to_spend)
+
+    result = purchases.record_purchase_once(
+        uow_factory=uow_factory,
+        before_commit=spend_then_notify,
+        customer_id=customer_id,
+        store_id=store_id,
+        total=total,
+        items=items or [],
+        external_id=f"till:{key}",
+        staff_user_id=staff_user_id,
+        source=SOURCE,
+        zone=zone,
+    )
+    with uow_factory() as uow:
+        spent = points.get_entry_by_key(uow=uow, idempotency_key=spend_key)
+        balance = points.balance_of(uow=uow, customer_id=customer_id)
+    return SaleResult(
+        purchase_id=result.purchase.id,
+        total=result.purchase.total,
+        points_earned=result.points_earned,
+        points_spent=-spent.amount if spent is not None else 0,
+        points_balance=balance,
+        created=result.created,
+    )
+
+
+@dataclass(frozen=True)
+class TodaysSale:
+    purchase_id: int
+    occurred_at: datetime
+    total: int
+    points_earned: int
+    points_spent: int
+    spend_entry_id: int | None  # the points payment, while it can still be given back
+    undone: bool
+
+
+def _start_of_today(uow: UnitOfWork, zone: ZoneInfo) -> datetime:
+    return datetime.combine(uow.now().astimezone(zone).date(), time(0), zone)
+
+
+def _is_today(uow: UnitOfWork, moment: datetime, zone: ZoneInfo) -> bool:
+    return moment.astimezone(zone).date() == uow.now().astimezone(zone).date()
+
+
+def _spends_of(uow: UnitOfWork, purchase_id: int) -> list[PointEntry]:
+    query = select(PointEntry).where(PointEntry.purchase_id == purchase_id, PointEntry.kind == "spend")
+    return list(uow.session.exec(query.order_by(PointEntry.id)))
+
+
+def _reversed_ids(uow: UnitOfWork, entry_ids: list[int]) -> set[int]:
+    if not entry_ids:
+        return set()
+    query = select(PointEntry.reverses_entry_id).where(PointEntry.reverses_entry_id.in_(entry_ids))
+    return set(uow.session.exec(query))
+
+
+def todays_sales(*, uow: UnitOfWork, customer_id: int, store_id: int, zone: ZoneInfo) -> list[TodaysSale]:
+    """The till sales recorded today for this customer at this store, newest first."""
+    query = select(Purchase).where(
+        Purchase.customer_id == customer_id,
+        Purchase.store_id == store_id,
+        Purchase.source == SOURCE,
+        Purchase.created_at >= _start_of_today(uow, zone),
+    )
+    sales = []
+    for purchase in uow.session.exec(query.order_by(Purchase.created_at.desc(), Purchase.id.desc())):
+        spends = _spends_of(uow, purchase.id)
+        given_back = _reversed_ids(uow, [entry.id for entry in spends])
+        open_spends = [entry for entry in spends if entry.id not in given_back]
+        sales.append(
+            TodaysSale(
+                purchase_id=purchase.id,
+                occurred_at=purchase.occurred_at,
+                total=purchase.total,
+                points_earned=purchase.points_earned,
+                points_spent=-sum(entry.amount for entry in open_spends),
+                spend_entry_id=open_spends[0].id if open_spends else None,
+                undone=purchase.refunded_total >= purchase.total,
+            )
+        )
+    return sales
+
+
+def _check_reason(reason: str) -> str:
+    reason = (reason or "").strip()
+    if not reason:
+        raise InvalidInput(N_("Please give a reason for the undo."))
+    return reason[:200]
+
+
+def _todays_sale(uow: UnitOfWork, *, purchase_id: int, customer_id: int, store_id: int, zone: ZoneInfo) -> Purchase:
+    purchase = uow.session.get(Purchase, purchase_id)
+    if purchase is None or (purchase.customer_id, purchase.store_id, purchase.source) != (
+        customer_id,
+        store_id,
+        SOURCE,
+    ):
+        raise NotFound(N_("No such sale for this customer at this store."))
+    if not _is_today(uow, purchase.created_at, zone):
+        raise TooLateToUndo()
+    return purchase
+
+
+@dataclass(frozen=True)
+class UndoResult:
+    points_reversed: int  # points taken back from what the sale earned
+    points_returned: int  # points given back from what the sale spent
+    shortfall: int  # earned points the customer already used, so not taken back
+    points_balance: int
+
+
+def undo_sale(
+    *,
+    uow: UnitOfWork,
+    customer_id: int,
+    store_id: int,
+    purchase_id: int,
+    staff_user_id: int,
+    reason: str,
+    zone: ZoneInfo,
+) -> UndoResult:
+    """Undo today's mistaken till sale: a full refund (taking back its points) and its points payment given back."""
+    reason = _check_reason(reason)
+    purchase = _todays_sale(uow, purchase_id=purchase_id, customer_id=customer_id, store_id=store_id, zone=zone)
+    external_id = f"till-undo:{purchase.id}"
+    if uow.session.exec(select(Refund.id).where(Refund.external_id == external_id)).first() is not None:
+        raise AlreadyReversed()
+    if purchase.refunded_total >= purchase.total:
+        raise AlreadyReversed()
+    returned = 0
+    spends = _spends_of(uow, purchase.id)
+    given_back = _reversed_ids(uow, [entry.id for entry in spends])
+    for entry in spends:
+        if entry.id not in given_back:
+            points.reverse(
+                uow=uow,
+                entry_id=entry.id,
+                idempotency_key=f"till-undo:{entry.id}",
+                reason=reason,
+                staff_user_id=staff_user_id,
+                same_day_in=zone,
+            )
+            returned += -entry.amount
+    refund = purchases.refund_purchase(
+        uow=uow, purchase=purchase, amount=purchase.total - purchase.refunded_total, external_id=external_id
+    )
+    timeline.record(
+        uow=uow,
+        kind="till_undo",
+        customer_id=customer_id,
+        staff_user_id=staff_user_id,
+        data={"purchase_id": purchase.id, "store_id": store_id, "reason": reason, "points_returned": returned},
+    )
+    return UndoResult(
+        points_reversed=refund.points_reversed,
+        points_returned=returned,
+        shortfall=refund.shortfall,
+        points_balance=points.balance_of(uow=uow, customer_id=customer_id),
+    )
+
+
+def give_back_points(
+    *,
+    uow: UnitOfWork,
+    customer_id: int,
+    store_id: int,
+    entry_id: int,
+    staff_user_id: int,
+    reason: str,
+    zone: ZoneInfo,
+) -> PointEntry:
+    """Undo only the points payment of today's till sale (the purchase stays)."""
+    reason = _check_reason(reason)
+    entry = uow.session.get(PointEntry, entry_id)
+    if entry is None or entry.kind != "spend" or entry.customer_id != customer_id or entry.purchase_id is None:
+        raise NotFound(N_("No such sale for this customer at this store."))
+    _todays_sale(uow, purchase_id=entry.purchase_id, customer_id=customer_id, store_id=store_id, zone=zone)
+    if _reversed_ids(uow, [entry.id]):
+        raise AlreadyReversed()
+    return points.reverse(
+        uow=uow,
+        entry_id=entry.id,
+        idempotency_key=f"till-undo:{entry.id}",
+        reason=reason,
+        staff_user_id=staff_user_id,
+        same_day_in=zone,
+    )
