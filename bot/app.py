@@ -32,6 +32,7 @@ class Kizuna:
     gateway: LineGateway
     delivery: OutboxDelivery
     pump: EventPump
+    process_events: bool = True  # False in gunicorn workers: the event worker process does it
 
 
 def build_services(settings: Settings, *, clock=None, engine: Engine | None = None, workers: int = 4) -> Kizuna:
@@ -48,14 +49,21 @@ def build_services(settings: Settings, *, clock=None, engine: Engine | None = No
     return Kizuna(settings, engine, uow_factory, renderer, gateway, delivery, pump)
 
 
-def create_app(settings: Settings | None = None, *, clock=None, services: Kizuna | None = None) -> Flask:
-    """Build the Flask app; nothing connects or starts until a request or job needs it."""
+def create_app(
+    settings: Settings | None = None, *, clock=None, services: Kizuna | None = None, process_events: bool = True
+) -> Flask:
+    """Build the Flask app; nothing connects or starts until a request or job needs it.
+
+    `process_events=False`: the webhook only stores events; an event worker (`kizuna scheduler`,
+    which `kizuna serve` starts) processes them, so web processes spend their CPU on answering.
+    """
     settings = settings or Settings.from_env()
     if not settings.secret_key:
         raise ConfigurationError("set KIZUNA_SECRET_KEY (or run `kizuna demo`)")
     if not settings.line_channel_secret:
         raise ConfigurationError("set LINE_CHANNEL_SECRET (or run `kizuna demo`)")
     services = services or build_services(settings, clock=clock)
+    services.process_events = process_events
 
     app = Flask(__name__)
     app.config.update(

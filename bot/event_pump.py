@@ -49,16 +49,17 @@ class EventProcessor:
         self.delivery = delivery
         self.settings = settings
 
-    def process(self, event_id: int) -> str:
+    def process(self, event_id: int, event_type: str | None = None, lane: str | None = None) -> str:
         """Run one stored event; returns its new status (`done`, `failed`, or `skipped`)."""
-        with self.uow_factory() as uow:
-            row = uow.session.get(WebhookEvent, event_id)
-            if row is None or row.status != "pending":
-                return "skipped"
-            body, event_type, lane = row.body, row.event_type, row.lane
+        if event_type is None or lane is None:
+            with self.uow_factory() as uow:
+                row = uow.session.get(WebhookEvent, event_id)
+                if row is None:
+                    return "skipped"
+                event_type, lane = row.event_type, row.lane
         profile = self.gateway.get_profile(lane) if event_type in NEEDS_PROFILE and lane.startswith("U") else None
         try:
-            outbox_ids = self._run(event_id, body, event_type, profile)
+            outbox_ids = self._run(event_id, event_type, profile)
         except Exception as error:  # recorded with the event; the next event goes on
             log.exception("webhook event %s (%s) failed", event_id, event_type)
             with self.uow_factory() as uow:
@@ -66,13 +67,18 @@ class EventProcessor:
                 events.mark_failed(uow=uow, event_id=event_id, error=detail)
                 uow.commit()
             return "failed"
+        if outbox_ids is None:
+            return "skipped"
         if outbox_ids:
             self.delivery.deliver(outbox_ids)
         return "done"
 
-    def _run(self, event_id: int, body: dict, event_type: str, profile) -> list[int]:
+    def _run(self, event_id: int, event_type: str, profile) -> list[int] | None:
         with self.uow_factory() as uow:
             row = uow.session.get(WebhookEvent, event_id)
+            if row is None or row.status != "pending":
+                return None
+            body = row.body
             source = body.get("source") or {}
             handler = HANDLERS.get(event_type)
             queued: list[int] = []
@@ -160,12 +166,12 @@ class EventPump:
             try:
                 while True:
                     with self.uow_factory() as uow:
-                        pending = events.next_pending(uow=uow, lane=lane)
-                        event_id = pending.id if pending else None
-                    if event_id is None:
+                        batch = events.pending_in_lane(uow=uow, lane=lane)
+                    if not batch:
                         break
-                    self.processor.process(event_id)
-                    processed += 1
+                    for event_id, event_type in batch:
+                        self.processor.process(event_id, event_type, lane)
+                        processed += 1
             finally:
                 with self.uow_factory() as uow:
                     events.release_lane(uow=uow, lane=lane, owner=self.owner)
@@ -209,3 +215,72 @@ class EventPump:
         if self._executor is not None:
             self._executor.shutdown(wait=True)
             self._executor = None
+
+
+class EventWorker:
+    """Processes stored events outside the web processes: wakes on PostgreSQL NOTIFY, else polls.
+
+    Runs in the scheduler process (`kizuna scheduler`, started by `kizuna serve`), so the web
+    workers only store and answer, and processing never competes with them for a request thread.
+    """
+
+    def __init__(self, *, pump: EventPump, uow_factory: UnitOfWorkFactory, database_url: str, poll: float = 1.0):
+        self.pump = pump
+        self.uow_factory = uow_factory
+        self.database_url = database_url
+        self.poll = poll
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="kizuna-event-worker", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def drain_once(self) -> None:
+        with self.uow_factory() as uow:
+            lanes = events.pending_lanes(uow=uow)
+        if lanes:
+            self.pump.submit(lanes)
+            self.pump.wait_idle(timeout=300)
+
+    def _run(self) -> None:
+        listener = self._listener()
+        while not self._stop.is_set():
+            try:
+                self.drain_once()
+            except Exception:
+                log.exception("event worker pass failed; trying again")
+            self._wait(listener)
+
+    def _listener(self):
+        if not self.database_url.startswith(("postgresql", "postgres")):
+            return None
+        try:
+            import psycopg
+            from sqlalchemy.engine import make_url
+
+            from crm_core.db import normalize_url
+
+            url = make_url(normalize_url(self.database_url)).set(drivername="postgresql")
+            connection = psycopg.connect(url.render_as_string(hide_password=False), autocommit=True)
+            connection.execute(f"LISTEN {events.NOTIFY_CHANNEL}")
+            return connection
+        except Exception:
+            log.warning("cannot LISTEN for new events; polling every %s s", self.poll)
+            return None
+
+    def _wait(self, listener) -> None:
+        if listener is None:
+            self._stop.wait(self.poll)
+            return
+        try:
+            for _ in listener.notifies(timeout=self.poll, stop_after=1):
+                break
+        except Exception:
+            log.warning("lost the LISTEN connection; polling")
+            self._stop.wait(self.poll)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import subprocess
 import sys
 
@@ -105,15 +106,13 @@ def run_production(settings: Settings, *, host: str, port: int, workers: int, th
 
     def on_starting(_server):
         if scheduler:
-            child.append(subprocess.Popen([sys.executable, "-m", "bot.cli", "scheduler"]))
+            # the scheduler and event worker run at a lower priority: answering LINE comes first
+            child.append(subprocess.Popen([sys.executable, "-m", "bot.cli", "scheduler"], preexec_fn=_lower_priority))
 
     def on_exit(_server):
         for process in child:
             process.terminate()
             process.wait(timeout=10)
-
-    def post_worker_init(worker):
-        worker.app.callable.extensions["kizuna"].pump.sweep_in_background()
 
     class Gunicorn(BaseApplication):
         def load_config(self):
@@ -126,11 +125,36 @@ def run_production(settings: Settings, *, host: str, port: int, workers: int, th
             self.cfg.set("accesslog", None)
             self.cfg.set("on_starting", on_starting)
             self.cfg.set("on_exit", on_exit)
-            self.cfg.set("post_worker_init", post_worker_init)
 
         def load(self):
             from bot.app import create_app
 
-            return create_app(settings)
+            return create_app(settings, process_events=False)
 
     Gunicorn().run()
+
+
+def _lower_priority() -> None:
+    os.nice(5)
+
+
+def run_scheduler(settings: Settings) -> None:
+    """The scheduler's jobs plus the event worker, in the foreground (`kizuna scheduler`)."""
+    from apscheduler.schedulers.blocking import BlockingScheduler
+
+    from bot.app import build_services
+    from bot.event_pump import EventWorker
+    from scheduler.jobs import install
+
+    services = build_services(settings)
+    worker = EventWorker(pump=services.pump, uow_factory=services.uow_factory, database_url=settings.database_url)
+    worker.start()
+    scheduler = install(BlockingScheduler(timezone="UTC"), services)
+    print("scheduler and event worker running; Ctrl+C stops them", flush=True)
+    try:
+        scheduler.start()
+    except (KeyboardInterrupt, SystemExit):
+        pass
+    finally:
+        worker.stop()
+        services.pump.shutdown()

@@ -45,10 +45,9 @@ def callback():
     received = _events_of(body)
     if received is None:
         return _error(400, "bad_body", "The body is not a LINE webhook payload.")
-    with kizuna.uow_factory() as uow:
-        lanes = events.store_events(uow=uow, events=received)
-        uow.commit()
-    if lanes:
+    with kizuna.uow_factory.transaction() as connection:
+        lanes = events.store_events(connection=connection, events=received, now=kizuna.uow_factory.clock.now())
+    if lanes and kizuna.process_events:
         kizuna.pump.submit(lanes)
     return jsonify({})
 

@@ -6,9 +6,9 @@ LINE user's events still run one after another, in the order LINE sent them.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from sqlalchemy import func, update
+from sqlalchemy import Connection, func, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import select
 
@@ -25,26 +25,29 @@ def lane_of(event: dict) -> str:
     return source.get("userId") or source.get("groupId") or source.get("roomId") or "-"
 
 
-def _insert(uow: UnitOfWork, table):
-    dialect = uow.session.get_bind().dialect.name
+NOTIFY_CHANNEL = "kizuna_events"
+
+
+def _insert(dialect: str, table):
     return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
 
 
-def store_events(*, uow: UnitOfWork, events: list[dict]) -> list[str]:
-    """Store the events not seen before; return the lanes that got new events (in first-seen order)."""
-    if not events:
-        return []
-    now = uow.now()
+def store_events(*, connection: Connection, events: list[dict], now: datetime) -> list[str]:
+    """Store the events not seen before, in the caller's transaction; return the lanes that got new ones.
+
+    The webhook's hot path: one statement on a plain connection (no ORM session). On PostgreSQL the
+    same statement wakes the event workers (NOTIFY, delivered at commit).
+    """
     rows, seen = [], set()
     for event in events:
         event_id = event.get("webhookEventId")
-        if not event_id or event_id in seen:
+        if not isinstance(event_id, str) or not event_id or event_id in seen or len(event_id) > 64:
             continue
         seen.add(event_id)
         rows.append(
             {
                 "webhook_event_id": event_id,
-                "lane": lane_of(event),
+                "lane": lane_of(event)[:100],
                 "event_type": str(event.get("type", "unknown"))[:40],
                 "body": event,
                 "redelivery": bool((event.get("deliveryContext") or {}).get("isRedelivery")),
@@ -55,25 +58,29 @@ def store_events(*, uow: UnitOfWork, events: list[dict]) -> list[str]:
         )
     if not rows:
         return []
-    statement = (
-        _insert(uow, WebhookEvent.__table__)
+    table = WebhookEvent.__table__
+    dialect = connection.dialect.name
+    insert = (
+        _insert(dialect, table)
         .values(rows)
         .on_conflict_do_nothing(index_elements=["webhook_event_id"])
-        .returning(WebhookEvent.__table__.c.lane)
+        .returning(table.c.lane)
     )
-    lanes = list(dict.fromkeys(uow.session.execute(statement).scalars()))
-    if lanes:
-        uow.session.execute(
-            _insert(uow, EventLane.__table__)
-            .values([{"key": lane} for lane in lanes])
-            .on_conflict_do_nothing(index_elements=["key"])
-        )
-    return lanes
+    if dialect == "postgresql":
+        stored = insert.cte("stored")
+        statement = select(stored.c.lane, func.pg_notify(NOTIFY_CHANNEL, "")).select_from(stored)
+    else:
+        statement = insert
+    return list(dict.fromkeys(row[0] for row in connection.execute(statement)))
 
 
 def acquire_lane(*, uow: UnitOfWork, lane: str, owner: str) -> bool:
     """Lease the lane for `owner` if nobody holds it; commits at once."""
     now = uow.now()
+    dialect = uow.session.get_bind().dialect.name
+    uow.session.execute(
+        _insert(dialect, EventLane.__table__).values(key=lane).on_conflict_do_nothing(index_elements=["key"])
+    )
     result = uow.session.execute(
         update(EventLane)
         .where(EventLane.key == lane)
@@ -101,6 +108,17 @@ def next_pending(*, uow: UnitOfWork, lane: str) -> WebhookEvent | None:
         .limit(1)
     )
     return uow.session.exec(query).first()
+
+
+def pending_in_lane(*, uow: UnitOfWork, lane: str, limit: int = 20) -> list[tuple[int, str]]:
+    """The lane's next pending events (id, type), in the order they arrived."""
+    query = (
+        select(WebhookEvent.id, WebhookEvent.event_type)
+        .where(WebhookEvent.lane == lane, WebhookEvent.status == "pending")
+        .order_by(WebhookEvent.id)
+        .limit(limit)
+    )
+    return [(event_id, event_type) for event_id, event_type in uow.session.exec(query)]
 
 
 def has_pending(*, uow: UnitOfWork, lane: str) -> bool:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
+from sqlalchemy import Connection
 from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session
 
@@ -57,3 +59,12 @@ class UnitOfWorkFactory:
 
     def __call__(self) -> UnitOfWork:
         return UnitOfWork(self.session_factory, self.clock)
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """A plain connection in a transaction, committed when the block ends without an error.
+
+        For hot paths that write one statement and need no ORM (the webhook).
+        """
+        with self.session_factory.kw["bind"].begin() as connection:
+            yield connection
