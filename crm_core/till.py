@@ -5,9 +5,9 @@ pays with are spent, and the caller's `notify` queues the receipt, all or nothin
 idempotent on `till:<key>` and the spend on `till-spend:<key>`, so the same form posted twice (a double
 tap, a reload) records and credits once and answers the same.
 
-Recording first and spending second keeps the race handling of `record_purchase_once`; the spend then
-counts only points the customer had before this sale (the new lot is excluded), so points earned by a
-purchase never pay for that same purchase. Earned points are on the full total.
+Recording first and spending second keeps the race handling of `record_purchase_once`; a spend that had
+to dip into the lot this very sale granted is refused (checked under the account lock), so points earned
+by a purchase never pay for that same purchase. Earned points are on the full total.
 """
 
 from __future__ import annotations
@@ -21,8 +21,7 @@ from sqlmodel import select
 
 from crm_core import points, purchases, timeline
 from crm_core.errors import N_, AlreadyReversed, InsufficientPoints, InvalidInput, NotFound, TooLateToUndo
-from crm_core.loyalty import get_program
-from crm_core.models import PointEntry, Purchase, Refund
+from crm_core.models import PointEntry, PointLot, Purchase, Refund
 from crm_core.uow import UnitOfWork
 
 SOURCE = "till"
@@ -36,6 +35,13 @@ class SaleResult:
     points_spent: int
     points_balance: int
     created: bool
+
+
+def _lot_of_purchase(uow: UnitOfWork, purchase_id: int) -> PointLot | None:
+    grant = points.get_entry_by_key(uow=uow, idempotency_key=f"purchase:{purchase_id}")
+    if grant is None:
+        return None
+    return uow.session.exec(select(PointLot).where(PointLot.entry_id == grant.id)).first()
 
 
 def sell(
@@ -56,20 +62,23 @@ def sell(
 
     def spend_then_notify(uow: UnitOfWork, result: purchases.PurchaseResult) -> None:
         if points_to_spend > 0:
-            usable = points.details(uow=uow, customer_id=customer_id).available
-            if get_program(uow=uow).pending_days == 0:
-                usable -= result.points_earned  # this sale's own points cannot pay for it
-            if points_to_spend > usable:
-                raise InsufficientPoints(available=max(usable, 0))
-            points.spend(
-                uow=uow,
-                customer_id=customer_id,
-                amount=points_to_spend,
-                idempotency_key=spend_key,
-                purchase_id=result.purchase.id,
-                store_id=store_id,
-                staff_user_id=staff_user_id,
-            )
+            own = _lot_of_purchase(uow, result.purchase.id)
+            own_usable = own.remaining if own is not None and own.available_at <= uow.now() else 0
+            try:
+                points.spend(
+                    uow=uow,
+                    customer_id=customer_id,
+                    amount=points_to_spend,
+                    idempotency_key=spend_key,
+                    purchase_id=result.purchase.id,
+                    store_id=store_id,
+                    staff_user_id=staff_user_id,
+                )
+            except InsufficientPoints as error:
+                raise InsufficientPoints(available=max(error.params["available"] - own_usable, 0)) from None
+            taken_from_own = own_usable - own.remaining if own_usable else 0
+            if taken_from_own > 0:  # checked under the account lock, so a concurrent sale cannot slip through
+                raise InsufficientPoints(available=points_to_spend - taken_from_own)
         if notify is not None:
             notify(uow, result, points_to_spend)
 

@@ -4,11 +4,15 @@ undoing today's sales, tickets bound to the staff member, receipts on LINE."""
 from __future__ import annotations
 
 import re
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from sqlmodel import select
 
 from crm_core import cards, channels, customers, membership, points
+from crm_core import till as till_service
+from crm_core.errors import InsufficientPoints
 from crm_core.models import OutboxMessage, PointEntry, Purchase, Store, TimelineEntry
 from tests.integration.console.conftest import PASSWORD, csrf_token, log_in
 
@@ -187,9 +191,10 @@ def test_pay_with_points(till, shop, uow_factory, services):
     assert "32 points earned, 300 used. Balance: 232 points." in page
 
 
-def test_too_many_points_are_refused_and_nothing_is_recorded(till, shop, uow_factory):
+@pytest.mark.parametrize("wanted", ["600", "700"])
+def test_too_many_points_are_refused_and_nothing_is_recorded(till, shop, uow_factory, wanted):
     _, fields = open_customer(till, shop["member_number"])
-    response = sell(till, fields, total="10000", points="600")  # 500 held; the sale's own 100 do not count
+    response = sell(till, fields, total="10000", points=wanted)  # 500 held; the sale's own 100 do not count
 
     assert response.status_code == 400
     assert "Not enough points: 500 available." in response.get_data(as_text=True)
@@ -392,3 +397,80 @@ def test_today_lists_only_this_customers_sales_here(till, shop, uow_factory, clo
     till.post("/console/till/store", data={"store_id": shop["stores"]["UMEDA"], "csrf_token": fields["csrf_token"]})
     elsewhere = till.get("/console/till/customer", query_string={"t": fields["ticket"]}).get_data(as_text=True)
     assert "data-sale=" not in elsewhere and "No purchases here today." in elsewhere
+
+
+def _together(count: int, fn):
+    """Run fn(n) on `count` threads released at the same moment; results or the exceptions raised."""
+    barrier = threading.Barrier(count)
+
+    def run(n):
+        barrier.wait(timeout=30)
+        try:
+            return fn(n)
+        except Exception as error:  # noqa: BLE001 - the test inspects what each thread got
+            return error
+
+    with ThreadPoolExecutor(max_workers=count) as pool:
+        return list(pool.map(run, range(count)))
+
+
+def test_the_same_sale_tapped_at_once_on_many_devices_credits_once(shop, uow_factory, services):
+    def tap(n):
+        return till_service.sell(
+            uow_factory=uow_factory,
+            customer_id=shop["customer_id"],
+            store_id=shop["stores"]["SHIBUYA"],
+            staff_user_id=None,
+            key="a" * 32,
+            total=3240,
+            points_to_spend=100,
+            zone=services.settings.zone,
+        )
+
+    results = _together(8, tap)
+
+    assert [r for r in results if isinstance(r, Exception)] == []
+    assert {(r.purchase_id, r.points_earned, r.points_spent, r.points_balance) for r in results} == {
+        (results[0].purchase_id, 32, 100, 432)
+    }
+    assert len(purchases_of(uow_factory, shop["customer_id"])) == 1
+
+
+def test_two_sales_at_once_cannot_spend_the_same_points(shop, uow_factory, services):
+    def sale(n):
+        return till_service.sell(
+            uow_factory=uow_factory,
+            customer_id=shop["customer_id"],
+            store_id=shop["stores"]["SHIBUYA" if n % 2 else "UMEDA"],
+            staff_user_id=None,
+            key=f"{n:032x}",
+            total=3240,
+            points_to_spend=300,
+            zone=services.settings.zone,
+        )
+
+    results = _together(4, sale)
+
+    done = [r for r in results if not isinstance(r, Exception)]
+    refused = [r for r in results if isinstance(r, InsufficientPoints)]
+    assert len(done) == 1 and len(refused) == 3  # 500 held: one sale of 300 fits, the others are refused
+    with uow_factory() as uow:
+        assert points.balance_of(uow=uow, customer_id=shop["customer_id"]) == 500 - 300 + 32
+        assert points.ledger_balance(uow=uow, customer_id=shop["customer_id"]) == 232
+    assert len(purchases_of(uow_factory, shop["customer_id"])) == 1
+
+
+@pytest.mark.parametrize("lang", ["ja", "en"])
+def test_till_pages_render_in_both_languages(till, shop, lang):
+    with till.session_transaction() as session:
+        session["lang"] = lang
+    _, fields = open_customer(till, shop["member_number"])
+    sell(till, fields, total="3240", points="100")
+    pages = [till.get("/console/till"), till.get("/console/till", query_string={"change": "1"})]
+    pages.append(till.get("/console/till/customer", query_string={"t": fields["ticket"]}))
+    pages.append(sell(till, fields, total="-1"))
+    for page in pages:
+        text = page.get_data(as_text=True)
+        assert f'<html lang="{lang}">' in text
+        assert "{{" not in text and "%(" not in text
+    assert "data-sale=" in pages[2].get_data(as_text=True)
