@@ -489,7 +489,7 @@ def main(argv: list[str] | None = None) -> int:
         kizuna_port, bare_port = free_port(), free_port()
         kizuna_cmd = str(bin_dir / "kizuna") if (bin_dir / "kizuna").exists() else None
         kizuna_argv = [kizuna_cmd] if kizuna_cmd else [sys.executable, "-m", "bot.cli"]
-        kizuna_argv += ["serve", "--port", str(kizuna_port), "--no-scheduler"]
+        kizuna_argv += ["serve", "--port", str(kizuna_port)]  # with its scheduler + event worker process
         kizuna_argv += ["--workers", str(args.workers), "--threads", str(args.threads)]
         kizuna = procs.start("kizuna", kizuna_argv, env, cwd=logdir)  # cwd: no stray .env is read
         bare_argv = [sys.executable, "-m", "gunicorn", "--chdir", str(BENCH), "--bind", f"127.0.0.1:{bare_port}"]
