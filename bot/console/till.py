@@ -120,15 +120,16 @@ def _items_from_form(form) -> list[purchases.Item]:
         strict=False,
     )
     items = []
-    for sku, name, quantity, price in list(rows)[:MAX_ITEMS]:
-        if not any(value.strip() for value in (sku, name, quantity, price)):
+    for sku, name, quantity_text, price in list(rows)[:MAX_ITEMS]:
+        if not any(value.strip() for value in (sku, name, quantity_text, price)):
             continue
+        quantity = parse_yen(quantity_text, what=N_("Quantities"))
         items.append(
             purchases.Item(
                 sku=sku.strip()[:64] or name.strip()[:64],
                 name=name.strip()[:200] or sku.strip()[:200],
                 category="",
-                quantity=parse_yen(quantity, what=N_("Quantities")) or 1,
+                quantity=1 if quantity is None else quantity,
                 unit_price=parse_yen(price, what=N_("Prices")) or 0,
             )
         )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from playwright.sync_api import Page, expect
 from sqlmodel import select
@@ -16,7 +18,7 @@ pytestmark = pytest.mark.browser
 expect.set_options(timeout=STEP_TIMEOUT_MS)
 
 
-def test_a_sale_at_the_till(demo, page: Page):
+def test_a_sale_at_the_till(demo, page: Page, tmp_path):
     with demo.services.uow_factory() as uow:
         customer = uow.session.exec(select(Customer).where(Customer.erased_at.is_(None)).order_by(Customer.id)).first()
         before = points.details(uow=uow, customer_id=customer.id).available
@@ -44,3 +46,5 @@ def test_a_sale_at_the_till(demo, page: Page):
     expect(page.locator("[data-sale]")).to_contain_text("¥3,240")
     with demo.services.uow_factory() as uow:
         assert points.details(uow=uow, customer_id=customer.id).available == before + earned
+    page.set_viewport_size({"width": 390, "height": 844})  # a phone at the counter
+    page.screenshot(path=os.environ.get("TILL_SCREENSHOT", str(tmp_path / "till.png")), full_page=True)
