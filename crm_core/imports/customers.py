@@ -172,10 +172,8 @@ def import_customers(
                 created, updated = _write_batch(uow, batch, taken)
                 uow.commit()
         except Exception as error:  # noqa: BLE001 (any failure rolls the whole batch back; the rows are reported)
-            for line, _, _ in batch:
-                report.errors.append(
-                    Problem(line, "", "batch_failed", {"first": batch[0][0], "error": safe_error(error)})
-                )
+            reason = {"error": safe_error(error)}
+            report.errors.extend(Problem(line, "", "batch_failed", reason) for line, _, _ in batch)
         else:
             report.imported += created
             report.updated += updated

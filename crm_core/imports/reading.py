@@ -93,8 +93,8 @@ MESSAGES = {
         "external_id %(value)s で別の購入がすでに記録されています",
     ),
     "batch_failed": (
-        "not imported: the batch from line %(first)d failed (%(error)s)",
-        "取り込んでいません: %(first)d 行目からのバッチが失敗しました（%(error)s）",
+        "not imported: the batch with this row failed and was rolled back (%(error)s)",
+        "取り込んでいません: この行を含むバッチが失敗し、取り消されました（%(error)s）",
     ),
 }
 SUMMARY = {
