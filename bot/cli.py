@@ -210,6 +210,132 @@ def run_scheduler() -> None:
     run(settings)
 
 
+# --- imports ------------------------------------------------------------------------------------
+
+PROGRESS_FROM_ROWS = 2000  # smaller files import without a progress bar
+
+
+@main.group("import")
+def import_() -> None:
+    """Import customers and purchases from CSV files (UTF-8 or Shift_JIS; columns in docs/imports.md)."""
+
+
+def _import_options(command):
+    options = [
+        click.argument("file", type=click.Path(exists=True, dir_okay=False)),
+        click.option("--encoding", default=None, help="Force the file's encoding (utf-8, cp932); detected otherwise."),
+        click.option("--dry-run", is_flag=True, help="Check every row and report; write nothing."),
+        click.option("--errors-csv", type=click.Path(dir_okay=False), help="Also write the bad rows' lines here."),
+        click.option(
+            "--batch-size", default=1000, show_default=True, type=click.IntRange(1), help="Rows per transaction."
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+class _ImportProgress:
+    """A progress bar on stderr, shown once the rows to write are known to be many."""
+
+    def __init__(self):
+        self.bar = None
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.bar is None and total >= PROGRESS_FROM_ROWS:
+            self.bar = click.progressbar(length=total, file=sys.stderr, label="importing")
+            self.bar.__enter__()
+        if self.bar is not None:
+            self.bar.update(done)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+
+
+def _run_import(run, errors_csv: str | None) -> None:
+    """Run one import, then print its notices, bad lines and summary; exit 1 when a row was bad."""
+    import csv
+
+    from crm_core.imports import ImportFileError
+
+    settings = _settings()
+    services = _services(settings)
+    progress = _ImportProgress()
+    try:
+        report = run(services.uow_factory, settings, progress)
+    except ImportFileError as error:
+        raise click.ClickException(error.describe(settings.locale)) from None
+    finally:
+        progress.close()
+        services.engine.dispose()
+    locale = settings.locale
+    for notice in report.notices:
+        click.echo(notice.describe(locale))
+    errors = sorted(report.errors, key=lambda problem: problem.line)
+    shown = 50
+    for problem in errors[:shown]:
+        click.echo(problem.describe(locale), err=True)
+    if len(errors) > shown:
+        more = len(errors) - shown
+        click.echo(
+            f"... {more} more" + (f" in {errors_csv}" if errors_csv else " (--errors-csv FILE lists all)"), err=True
+        )
+    if errors_csv:
+        with open(errors_csv, "w", newline="", encoding="utf-8-sig") as handle:  # the BOM lets Excel read it
+            writer = csv.writer(handle)
+            writer.writerow(["line", "column", "reason"])
+            writer.writerows([p.line, p.column, p.describe(locale).split(": ", 1)[1]] for p in errors)
+    click.echo(report.summary(locale))
+    if errors:
+        sys.exit(1)
+
+
+@import_.command("customers")
+@_import_options
+@_friendly
+def import_customers(file: str, encoding: str | None, dry_run: bool, errors_csv: str | None, batch_size: int) -> None:
+    """Create or update customers by external_id from a CSV file."""
+    from crm_core.imports import import_customers as run_import
+
+    def run(uow_factory, settings, progress):
+        return run_import(
+            uow_factory=uow_factory,
+            path=file,
+            encoding=encoding,
+            dry_run=dry_run,
+            batch_size=batch_size,
+            progress=progress,
+        )
+
+    _run_import(run, errors_csv)
+
+
+@import_.command("purchases")
+@_import_options
+@click.option("--with-points", is_flag=True, help="Grant points at the program's base rate for imported purchases.")
+@_friendly
+def import_purchases(
+    file: str, encoding: str | None, dry_run: bool, errors_csv: str | None, batch_size: int, with_points: bool
+) -> None:
+    """Import purchase history (one row per item) from a CSV file; purchases already imported are skipped."""
+    from crm_core.imports import import_purchases as run_import
+
+    def run(uow_factory, settings, progress):
+        return run_import(
+            uow_factory=uow_factory,
+            path=file,
+            zone=settings.zone,
+            encoding=encoding,
+            with_points=with_points,
+            dry_run=dry_run,
+            batch_size=batch_size,
+            progress=progress,
+        )
+
+    _run_import(run, errors_csv)
+
+
 # --- serving ------------------------------------------------------------------------------------
 
 
