@@ -1,23 +1,30 @@
-"""The demo shop: two stores, ~30 products, ~300 customers with a year of purchases.
+"""The demo shop: two stores, ~30 products, ~300 customers with a year of purchases and their points.
 
-Deterministic (a seeded random generator) and idempotent: a second run adds nothing.
+Deterministic (a seeded random generator) and idempotent: a second run adds nothing. Purchases earn
+points at the program's base rate (keys `purchase:{id}`, as at the till); some regulars also have
+purchases from before the last year, whose points have expired; tiers follow the rolling spend.
 """
 
 from __future__ import annotations
 
 import random
 from datetime import date, timedelta
+from zoneinfo import ZoneInfo
 
+from sqlalchemy import bindparam
 from sqlmodel import select
 
-from crm_core import shop
+from crm_core import points, shop
 from crm_core.customers import luhn_digit
+from crm_core.loyalty import get_program
 from crm_core.models import Customer, Product, Purchase, PurchaseItem, Store
 from crm_core.passwords import hash_password
+from crm_core.purchases import refresh_tier
 from crm_core.uow import UnitOfWork
 
 SEED_KEY = "demo.seeded"
 SEED_VERSION = 1
+POINTS_KEY = "demo.points"  # set once the demo purchases earned their points (a version-1 shop gets them too)
 DEMO_WEB_EMAIL = "hanako@example.com"
 DEMO_WEB_PASSWORD = "kizuna-demo-2026"  # noqa: S105  (a published demo account on a local demo database)
 
@@ -65,11 +72,18 @@ def is_seeded(*, uow: UnitOfWork) -> bool:
     return shop.get_setting(uow=uow, key=SEED_KEY) == SEED_VERSION
 
 
-def seed(*, uow: UnitOfWork) -> dict[str, int]:
+def seed(*, uow: UnitOfWork, zone: ZoneInfo | None = None) -> dict[str, int]:
     """Fill an empty shop with the demo data; returns what was added (all zeros on a second run)."""
-    added = {"stores": 0, "products": 0, "customers": 0, "purchases": 0}
-    if is_seeded(uow=uow):
-        return added
+    added = {"stores": 0, "products": 0, "customers": 0, "purchases": 0, "points": 0}
+    if not is_seeded(uow=uow):
+        _seed_shop(uow=uow, added=added)
+    if shop.get_setting(uow=uow, key=POINTS_KEY) is None:
+        added["points"] = _earn_points(uow=uow, zone=zone or ZoneInfo("Asia/Tokyo"))
+        shop.set_setting(uow=uow, key=POINTS_KEY, value=1)
+    return added
+
+
+def _seed_shop(*, uow: UnitOfWork, added: dict[str, int]) -> None:
     rng = random.Random(20261122)
     now = uow.now()
     session = uow.session
@@ -136,6 +150,22 @@ def seed(*, uow: UnitOfWork) -> dict[str, int]:
             session.add(purchase)
             items.append((purchase, lines))
             added["purchases"] += 1
+    older = random.Random(20251122)  # its own generator: the year above stays as it always was
+    for customer in customers[::5]:
+        for visit in range(older.randint(1, 4)):
+            when = now - timedelta(days=older.randint(380, 700), minutes=older.randint(0, 600))
+            sku, name, category, price = older.choice(PRODUCTS)
+            purchase = Purchase(
+                external_id=f"DEMO-P-{customer.external_id}-OLD-{visit}",
+                customer_id=customer.id,
+                store_id=stores[0].id,
+                total=price,
+                occurred_at=when,
+                created_at=when,
+            )
+            session.add(purchase)
+            items.append((purchase, [(sku, name, category, price, 1)]))
+            added["purchases"] += 1
     session.flush()
     session.add_all(
         PurchaseItem(
@@ -148,4 +178,42 @@ def seed(*, uow: UnitOfWork) -> dict[str, int]:
     contact = "Kizuna Coffee お客様窓口 privacy@kizuna-coffee.example"
     shop.set_setting(uow=uow, key="shop.privacy_contact", value=contact)
     shop.set_setting(uow=uow, key=SEED_KEY, value=SEED_VERSION)
-    return added
+
+
+def _earn_points(*, uow: UnitOfWork, zone: ZoneInfo) -> int:
+    """Points for every demo purchase (base rate), expiry of those past their validity, and tiers."""
+    program = get_program(uow=uow)
+    session = uow.session
+    session.flush()
+    rows = session.exec(
+        select(Purchase.id, Purchase.customer_id, Purchase.store_id, Purchase.total, Purchase.occurred_at)
+        .where(Purchase.external_id.like("DEMO-P-%"))
+        .order_by(Purchase.id)
+    ).all()
+    if program.mode != "points" or not rows:
+        return 0
+    earned = {purchase_id: program.points_for(total) for purchase_id, _, _, total, _ in rows}
+    grants = [
+        points.GrantSpec(
+            customer_id=customer_id,
+            amount=earned[purchase_id],
+            idempotency_key=f"purchase:{purchase_id}",
+            occurred_at=occurred_at,
+            purchase_id=purchase_id,
+            store_id=store_id,
+        )
+        for purchase_id, customer_id, store_id, _, occurred_at in rows
+    ]
+    granted = points.grant_many(uow=uow, grants=grants, program=program, zone=zone)
+    table = Purchase.__table__
+    session.execute(
+        table.update().where(table.c.id == bindparam("b_id")).values(points_earned=bindparam("b_points")),
+        [{"b_id": purchase_id, "b_points": amount} for purchase_id, amount in earned.items() if amount],
+    )
+    while points.expire_due(uow=uow):
+        pass
+    customer_ids = {customer_id for _, customer_id, _, _, _ in rows}
+    for customer in session.exec(select(Customer).where(Customer.id.in_(customer_ids)).order_by(Customer.id)):
+        refresh_tier(uow=uow, customer=customer, program=program)
+    session.flush()
+    return granted
