@@ -15,6 +15,7 @@ from bot.delivery import OutboxDelivery
 from bot.event_pump import EventProcessor, EventPump
 from bot.line_gateway import LineGateway
 from bot.messages import MessageRenderer
+from bot.sessions import KizunaSessionInterface
 from crm_core.config import Settings
 from crm_core.db import make_engine, make_session_factory
 from crm_core.errors import ConfigurationError
@@ -77,6 +78,7 @@ def create_app(
         JSON_AS_ASCII=False,
     )
     app.json.ensure_ascii = False
+    app.session_interface = KizunaSessionInterface()
     app.extensions["kizuna"] = services
     csrf = CSRFProtect(app)
     web_i18n.init_app(app)

@@ -8,7 +8,7 @@ import hmac
 import json
 import logging
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify, request
 
 from crm_core import events
 
@@ -49,7 +49,7 @@ def callback():
         lanes = events.store_events(connection=connection, events=received, now=kizuna.uow_factory.clock.now())
     if lanes and kizuna.process_events:
         kizuna.pump.submit(lanes)
-    return jsonify({})
+    return Response(b"{}", mimetype="application/json")
 
 
 def signature_matches(channel_secret: str, body: bytes, signature: str) -> bool:

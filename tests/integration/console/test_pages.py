@@ -49,8 +49,9 @@ def failed_event(uow_factory) -> int:
     """An unfollow whose processing failed once (re-running it sends nothing to LINE)."""
     body = {"type": "unfollow", "webhookEventId": "01FAILED", "timestamp": 1795000000000, "mode": "active"}
     body["source"] = {"type": "user", "userId": LINE_USER}
+    with uow_factory.transaction() as connection:
+        events.store_events(connection=connection, events=[body], now=uow_factory.clock.now())
     with uow_factory() as uow:
-        events.store_events(uow=uow, events=[body])
         event = events.next_pending(uow=uow, lane=LINE_USER)
         events.mark_failed(uow=uow, event_id=event.id, error="RuntimeError: the till was offline")
         uow.commit()
