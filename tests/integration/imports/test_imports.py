@@ -258,7 +258,10 @@ def test_a_failing_batch_rolls_back_whole_and_the_other_batches_land(uow_factory
     report = _import(uow_factory, path, with_points=True, batch_size=2)
     assert report.imported == 4 and report.points == 40
     assert sorted(p.line for p in report.errors) == [4, 5]
-    assert report.errors[0].describe("en") == "line 4: not imported: the batch with this row failed and was rolled back (RuntimeError)"
+    assert (
+        report.errors[0].describe("en")
+        == "line 4: not imported: the batch with this row failed and was rolled back (RuntimeError)"
+    )
     with uow_factory() as uow:
         landed = uow.session.scalars(select(Purchase.external_id).order_by(Purchase.external_id)).all()
         assert landed == ["F1", "F2", "F5", "F6"]
