@@ -29,6 +29,22 @@ class DeliveryReport:
     details: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class Claimed:
+    """What one delivery attempt needs of an outbox row, read while it was claimed."""
+
+    id: int
+    address: str
+    messages: list
+    retry_key: str
+    reply_token: str | None  # only while still fresh
+
+    @classmethod
+    def of(cls, row: OutboxMessage, *, now) -> Claimed:
+        fresh = row.reply_token and row.reply_token_expires_at and row.reply_token_expires_at > now
+        return cls(row.id, row.address, row.messages, row.retry_key, row.reply_token if fresh else None)
+
+
 def _backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(600, 5 * 2**attempts))
 
@@ -62,12 +78,20 @@ class OutboxDelivery:
                 uow.commit()
                 report.cancelled += 1
                 return
-            reply_fresh = row.reply_token and row.reply_token_expires_at and row.reply_token_expires_at > uow.now()
-            address, messages, retry_key, reply_token = row.address, row.messages, row.retry_key, row.reply_token
+            claimed = Claimed.of(row, now=uow.now())
             uow.rollback()  # hold no transaction while LINE answers
+        self._send_and_record(claimed, report)
 
-        via, error = self._send(address, messages, retry_key, reply_token if reply_fresh else None)
+    def deliver_claimed(self, rows: list[Claimed]) -> DeliveryReport:
+        """Send rows the caller wrote already claimed (`outbox.enqueue(claim=True)`) in the same process."""
+        report = DeliveryReport()
+        for claimed in rows:
+            self._send_and_record(claimed, report)
+        return report
 
+    def _send_and_record(self, claimed: Claimed, report: DeliveryReport) -> None:
+        message_id = claimed.id
+        via, error = self._send(claimed.address, claimed.messages, claimed.retry_key, claimed.reply_token)
         with self.uow_factory() as uow:
             if error is None:
                 outbox.mark_sent(uow=uow, message_id=message_id, via=via)

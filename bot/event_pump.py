@@ -15,7 +15,7 @@ import traceback
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
-from bot.delivery import OutboxDelivery
+from bot.delivery import Claimed, OutboxDelivery
 from bot.handlers import HANDLERS, NEEDS_PROFILE
 from bot.handlers.context import EventContext
 from bot.line_gateway import LineGateway
@@ -70,10 +70,10 @@ class EventProcessor:
         if outbox_ids is None:
             return "skipped"
         if outbox_ids:
-            self.delivery.deliver(outbox_ids)
+            self.delivery.deliver_claimed(outbox_ids)
         return "done"
 
-    def _run(self, event_id: int, event_type: str, profile) -> list[int] | None:
+    def _run(self, event_id: int, event_type: str, profile) -> list[Claimed] | None:
         with self.uow_factory() as uow:
             row = uow.session.get(WebhookEvent, event_id)
             if row is None or row.status != "pending":
@@ -81,7 +81,7 @@ class EventProcessor:
             body = row.body
             source = body.get("source") or {}
             handler = HANDLERS.get(event_type)
-            queued: list[int] = []
+            queued: list[Claimed] = []
             if handler is not None and source.get("type") == "user" and source.get("userId"):
                 identity = channels.ensure_identity(uow=uow, address=source["userId"])
                 ctx = EventContext(
@@ -104,11 +104,13 @@ class EventProcessor:
                         reply_token=body.get("replyToken"),
                         reply_token_issued_at=min(_event_time(body) or uow.now(), uow.now()),
                         dedupe_key=f"event:{row.webhook_event_id}",
+                        claim=True,
                     )
                     channels.record_message(
                         uow=uow, identity=identity, kind="message_out", summary=_summary(ctx.replies)
                     )
-                    queued = [r.id for r in rows]
+                    fresh = [r for r in rows if r.status == "pending" and r.attempts == 0 and r.claimed_until]
+                    queued = [Claimed.of(r, now=uow.now()) for r in fresh]
             events.mark_done(uow=uow, event=row)
             uow.commit()
             return queued
@@ -163,22 +165,21 @@ class EventPump:
             with self.uow_factory() as uow:
                 if not events.acquire_lane(uow=uow, lane=lane, owner=self.owner):
                     return processed  # another worker holds it and will see our events
+                batch = events.pending_in_lane(uow=uow, lane=lane)
             try:
-                while True:
-                    with self.uow_factory() as uow:
-                        batch = events.pending_in_lane(uow=uow, lane=lane)
-                    if not batch:
-                        break
+                while batch:
                     for event_id, event_type in batch:
                         self.processor.process(event_id, event_type, lane)
                         processed += 1
+                    with self.uow_factory() as uow:
+                        batch = events.pending_in_lane(uow=uow, lane=lane)
             finally:
                 with self.uow_factory() as uow:
                     events.release_lane(uow=uow, lane=lane, owner=self.owner)
-            # an event stored while we released would have found the lane taken: look once more
-            with self.uow_factory() as uow:
-                if not events.has_pending(uow=uow, lane=lane):
-                    return processed
+                    # an event stored while we released would have found the lane taken: look once more
+                    again = events.has_pending(uow=uow, lane=lane)
+            if not again:
+                return processed
 
     def sweep(self) -> int:
         """Drain every lane with waiting events (the `webhook.sweep` job, and start-up)."""

@@ -18,6 +18,7 @@ from crm_core.uow import UnitOfWork
 REPLY_TOKEN_LIFETIME = timedelta(seconds=50)  # LINE allows one minute; keep a margin for the request
 MAX_MESSAGES_PER_REQUEST = 5
 CATEGORIES = ("reply", "transactional", "marketing")
+CLAIM = timedelta(seconds=60)
 
 
 def enqueue(
@@ -31,8 +32,13 @@ def enqueue(
     reply_token_issued_at=None,
     dedupe_key: str | None = None,
     channel: str = "line",
+    claim: bool = False,
 ) -> list[OutboxMessage]:
-    """Queue messages (split into LINE's 5-per-request batches); a dedupe key makes it idempotent."""
+    """Queue messages (split into LINE's 5-per-request batches); a dedupe key makes it idempotent.
+
+    `claim=True`: the caller delivers the rows itself right after the commit, so they are written
+    already claimed and the scheduler's delivery job leaves them alone meanwhile.
+    """
     if category not in CATEGORIES:
         raise ValueError(f"unknown outbox category {category!r}")
     if dedupe_key is not None:
@@ -56,6 +62,7 @@ def enqueue(
             reply_token_expires_at=issued + REPLY_TOKEN_LIFETIME if (first and reply_token) else None,
             retry_key=str(uuid.uuid4()),
             dedupe_key=f"{dedupe_key}#{index // MAX_MESSAGES_PER_REQUEST}" if dedupe_key else None,
+            claimed_until=uow.now() + CLAIM if claim else None,
             created_at=uow.now(),
         )
         uow.session.add(row)
@@ -75,9 +82,6 @@ def due(*, uow: UnitOfWork, limit: int = 100) -> list[OutboxMessage]:
         .limit(limit)
     )
     return list(uow.session.exec(query))
-
-
-CLAIM = timedelta(seconds=60)
 
 
 def claim(*, uow: UnitOfWork, message_id: int) -> bool:
