@@ -375,3 +375,19 @@ def purchase_view(*, uow: UnitOfWork, purchase: Purchase) -> dict:
             {"external_id": r.external_id, "amount": r.amount, "points_reversed": r.points_reversed} for r in refunds
         ],
     }
+
+
+def refresh_tiers(*, uow: UnitOfWork, limit: int = 5000) -> int:
+    """Move customers down whose last 12 months no longer earn their tier (upgrades happen at purchase).
+
+    Returns how many changed; run daily by the `tiers.refresh` job.
+    """
+    program = get_program(uow=uow)
+    base = min(program.tiers, key=lambda tier: tier.min_spend).name
+    changed = 0
+    above_base = uow.session.exec(select(Customer).where(Customer.tier != base).order_by(Customer.id).limit(limit))
+    for customer in list(above_base):
+        before = customer.tier
+        if refresh_tier(uow=uow, customer=customer, program=program) != before:
+            changed += 1
+    return changed

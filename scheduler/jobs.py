@@ -35,11 +35,36 @@ def sweep_webhook_events(services) -> str:
     return f"processed {processed} waiting webhook event(s)"
 
 
+def expire_points(services) -> str:
+    from crm_core import points
+
+    with services.uow_factory() as uow:
+        expired = points.expire_due(uow=uow)
+        uow.commit()
+    return f"expired {expired} point(s)"
+
+
+def refresh_tiers(services) -> str:
+    from crm_core import purchases
+
+    with services.uow_factory() as uow:
+        changed = purchases.refresh_tiers(uow=uow)
+        uow.commit()
+    return f"{changed} customer(s) changed tier"
+
+
 JOBS: dict[str, Job] = {
     job.id: job
     for job in (
         Job("outbox.deliver", "deliver what the outbox holds that may go now", deliver_outbox, 10),
         Job("webhook.sweep", "process webhook events no web worker finished (after a crash)", sweep_webhook_events, 30),
+        Job("points.expire", "expire point lots past their validity", expire_points, 3600),
+        Job(
+            "tiers.refresh",
+            "move customers down whose 12-month spend no longer earns their tier",
+            refresh_tiers,
+            6 * 3600,
+        ),
     )
 }
 

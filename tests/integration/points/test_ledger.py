@@ -275,3 +275,20 @@ def test_grant_many_skips_known_keys_and_keeps_the_cache_right(uow_factory, cust
         assert points.balance_of(uow=uow, customer_id=customer_id) == 6
         _check_cache(uow, customer_id)
         points.spend(uow=uow, customer_id=customer_id, amount=6, idempotency_key="all")
+
+
+def test_jobs_expire_points_and_move_tiers_down(uow_factory, customer_id, clock, services):
+    from scheduler.jobs import JOBS
+
+    with uow_factory() as uow:
+        purchases.record_purchase(uow=uow, customer_id=customer_id, store_id=_store_id(uow), total=40000)
+        uow.commit()
+        assert customers.get_customer(uow=uow, customer_id=customer_id).tier == "silver"
+    assert JOBS["points.expire"].run(services) == "expired 0 point(s)"
+    clock.advance(days=367)
+    assert JOBS["points.expire"].run(services) == "expired 400 point(s)"
+    assert JOBS["tiers.refresh"].run(services) == "1 customer(s) changed tier"
+    assert JOBS["tiers.refresh"].run(services) == "0 customer(s) changed tier"
+    with uow_factory() as uow:
+        assert customers.get_customer(uow=uow, customer_id=customer_id).tier == "regular"
+        assert points.balance_of(uow=uow, customer_id=customer_id) == 0
