@@ -36,9 +36,19 @@ def _settings(**overrides) -> Settings:
 
 
 def _services(settings: Settings, **kwargs):
+    """The shared services for one command; their database connections close when the command ends."""
     from bot.app import build_services
 
-    return build_services(settings, **kwargs)
+    services = build_services(settings, **kwargs)
+
+    def close() -> None:
+        services.pump.shutdown()
+        services.engine.dispose()
+
+    context = click.get_current_context(silent=True)
+    if context is not None:
+        context.call_on_close(close)
+    return services
 
 
 def _logging(verbose: bool = False) -> None:

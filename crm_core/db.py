@@ -51,6 +51,7 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
             url,
             connect_args={"check_same_thread": False, "timeout": 30},
             poolclass=StaticPool if memory else None,
+            hide_parameters=True,  # errors and logs never show the values (names, phones, messages)
         )
 
         @event.listens_for(engine, "connect")
@@ -72,7 +73,7 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
         return engine
     # No pre-ping (a round trip on every checkout, the webhook's largest cost after its INSERT):
     # connections are recycled every 30 minutes, and a disconnect invalidates the whole pool.
-    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800)
+    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800, hide_parameters=True)
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -319,11 +319,23 @@ def reverse(
             store_id=original.store_id,
             purchase_id=original.purchase_id,
         )
+        lapsed = 0
         for allocation in allocations:
             lot = uow.session.get(PointLot, allocation.lot_id)
             lot.remaining += allocation.amount
             uow.session.add(PointAllocation(entry_id=entry.id, lot_id=lot.id, amount=-allocation.amount))
+            if lot.expires_at <= uow.now():
+                lapsed += allocation.amount
         account.balance += -original.amount
+        if lapsed:  # points given back to a lot that has expired meanwhile expire again at once
+            gone = _new_entry(
+                uow, customer_id=original.customer_id, kind="expire", amount=-lapsed, key=f"expire:reversal:{entry.id}"
+            )
+            for allocation in allocations:
+                lot = uow.session.get(PointLot, allocation.lot_id)
+                if lot.expires_at <= uow.now():
+                    _take(uow, gone, [lot], allocation.amount)
+            account.balance -= lapsed
     else:
         raise InvalidInput(N_("This kind of entry cannot be undone."))
     account.updated_at = uow.now()
@@ -380,19 +392,13 @@ def expire_due(*, uow: UnitOfWork, limit: int = 1000) -> int:
             .execution_options(populate_existing=True)
         ).all()
         for lot in lots:
-            times = uow.session.exec(
-                select(func.count())
-                .select_from(PointAllocation)
-                .join(PointEntry, PointEntry.id == PointAllocation.entry_id)
-                .where(PointAllocation.lot_id == lot.id, PointEntry.kind == "expire")
-            ).one()
             amount = lot.remaining
             entry = _new_entry(
                 uow,
                 customer_id=customer_id,
                 kind="expire",
                 amount=-amount,
-                key=f"expire:{lot.id}:{times}",
+                key=f"expire:{lot.id}",  # a lot expires once: points given back to it later expire with the reversal
                 occurred_at=lot.expires_at,
             )
             _take(uow, entry, [lot], amount)

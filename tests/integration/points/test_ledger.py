@@ -292,3 +292,18 @@ def test_jobs_expire_points_and_move_tiers_down(uow_factory, customer_id, clock,
     with uow_factory() as uow:
         assert customers.get_customer(uow=uow, customer_id=customer_id).tier == "regular"
         assert points.balance_of(uow=uow, customer_id=customer_id) == 0
+
+
+def test_undoing_a_spend_after_its_points_expired_does_not_revive_them(uow_factory, customer_id, clock):
+    with uow_factory() as uow:
+        points.grant(uow=uow, customer_id=customer_id, amount=10, idempotency_key="g")
+        spent = points.spend(uow=uow, customer_id=customer_id, amount=4, idempotency_key="s")
+        uow.commit()
+    clock.advance(days=367)
+    with uow_factory() as uow:
+        points.expire_due(uow=uow)
+        points.reverse(uow=uow, entry_id=spent.id, idempotency_key="late-undo", reason="customer complaint")
+        points.expire_due(uow=uow)
+        uow.commit()
+        assert points.balance_of(uow=uow, customer_id=customer_id) == 0
+        _check_cache(uow, customer_id)
