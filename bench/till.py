@@ -44,7 +44,6 @@ from webhook import (  # noqa: E402  (bench/ is not a package)
     BenchError,
     Processes,
     _machine_jiffies,
-    _postgres_cpu_seconds,
     _tree_cpu_seconds,
     free_port,
     reset_database,
@@ -55,6 +54,7 @@ DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/kizuna_bench_till"
 AIM_P99_MS = 50.0
 STAFF_PASSWORD = "bench-till-2026"  # noqa: S105  (accounts of a throw-away bench database)
 STEPS = ("scan", "page", "sale", "credit")
+CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 _TICKET = re.compile(r'name="ticket" value="([^"]+)"')
@@ -192,6 +192,32 @@ def _till_main(conn, base: str, email: str, store_id: int, secret: str, customer
     conn.send({"times": times, "errors": errors, "credited": credited, "first": first, "last": time.time()})
 
 
+def _postgres_cpu_seconds(database: str) -> float:
+    """CPU time of the live PostgreSQL backends connected to `database` (this run's server-side cost)."""
+    total = 0.0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
+            if not cmdline.startswith(b"postgres: ") or f" {database} ".encode() not in cmdline:
+                continue
+            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / CLK_TCK
+    return total
+
+
+def _cpu_seconds(pids: list[int]) -> float:
+    total = 0.0
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / CLK_TCK
+    return total
+
+
 # --- the shop ------------------------------------------------------------------------------------------------
 
 
@@ -326,6 +352,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from sqlalchemy.engine import make_url
+
+    from crm_core.db import normalize_url
+
     args = parse_args(argv)
     began = time.time()
     hard_deadline = began + args.max_seconds
@@ -416,7 +446,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{args.tills} tills logged in, each chose its store; {args.sales} sales each", flush=True)
 
         deadline = hard_deadline - 15  # time left for the checks
-        cpu0, pg0, machine0 = _tree_cpu_seconds(kizuna.pid), _postgres_cpu_seconds(), _machine_jiffies()
+        database = make_url(normalize_url(args.database_url)).database or ""
+        till_pids = [proc.pid for proc, _ in tills]
+        cpu0, pg0, machine0 = _tree_cpu_seconds(kizuna.pid), _postgres_cpu_seconds(database), _machine_jiffies()
+        tills0 = _cpu_seconds(till_pids)
         started = time.time()
         for _, pipe in tills:
             pipe.send(deadline)
@@ -427,7 +460,8 @@ def main(argv: list[str] | None = None) -> int:
             results.append(pipe.recv())
         ended = max(result["last"] for result in results)
         server_cpu = _tree_cpu_seconds(kizuna.pid) - cpu0
-        postgres_cpu, machine1 = _postgres_cpu_seconds() - pg0, _machine_jiffies()
+        postgres_cpu, machine1 = _postgres_cpu_seconds(database) - pg0, _machine_jiffies()
+        tills_cpu = _cpu_seconds(till_pids) - tills0
         load_after = os.getloadavg()
         busy = (machine1[0] - machine0[0]) / max(1, machine1[1] - machine0[1])
         check = check_database(args.database_url, wait_outbox_until=min(hard_deadline - 3, time.time() + 10))
@@ -466,7 +500,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"scan-to-credit p99 = {p99:.1f} ms (aim < {AIM_P99_MS:g} ms: {'MET' if met else 'MISSED'})")
         print(
             f"CPU seconds while selling: kizuna serve {server_cpu:.1f} "
-            f"({server_cpu / max(credited, 1) * 1000:.0f} ms per sale), PostgreSQL (all backends) {postgres_cpu:.1f}; "
+            f"({server_cpu / max(credited, 1) * 1000:.0f} ms per sale), PostgreSQL backends of {database} "
+            f"{postgres_cpu:.1f} ({postgres_cpu / max(credited, 1) * 1000:.0f} ms per sale), "
+            f"tills {tills_cpu:.1f} ({tills_cpu / max(credited, 1) * 1000:.0f} ms per sale); "
             f"machine busy {busy:.0%} ({os.cpu_count()} cores); load average {load_after[0]:.1f} after"
         )
         purchases_ok = check["purchases"] == credited
