@@ -263,11 +263,18 @@ class _ImportProgress:
             self.bar.__exit__(None, None, None)
 
 
+def _gettext(locale: str):
+    from bot.i18n import translations
+
+    return translations(locale).gettext
+
+
 def _run_import(run, errors_csv: str | None) -> None:
     """Run one import, then print its notices, bad lines and summary; exit 1 when a row was bad."""
     import csv
 
     from crm_core.imports import ImportFileError
+    from crm_core.imports.reading import describe
 
     settings = _settings()
     services = _services(settings)
@@ -275,17 +282,17 @@ def _run_import(run, errors_csv: str | None) -> None:
     try:
         report = run(services.uow_factory, settings, progress)
     except ImportFileError as error:
-        raise click.ClickException(error.describe(settings.locale)) from None
+        raise click.ClickException(error.describe(_gettext(settings.locale))) from None
     finally:
         progress.close()
         services.engine.dispose()
-    locale = settings.locale
+    gettext = _gettext(settings.locale)
     for notice in report.notices:
-        click.echo(notice.describe(locale))
+        click.echo(notice.describe(gettext))
     errors = sorted(report.errors, key=lambda problem: problem.line)
     shown = 50
     for problem in errors[:shown]:
-        click.echo(problem.describe(locale), err=True)
+        click.echo(problem.describe(gettext), err=True)
     if len(errors) > shown:
         more = len(errors) - shown
         click.echo(
@@ -295,8 +302,10 @@ def _run_import(run, errors_csv: str | None) -> None:
         with open(errors_csv, "w", newline="", encoding="utf-8-sig") as handle:  # the BOM lets Excel read it
             writer = csv.writer(handle)
             writer.writerow(["line", "column", "reason"])
-            writer.writerows([p.line, p.column, p.describe(locale).split(": ", 1)[1]] for p in errors)
-    click.echo(report.summary(locale))
+            writer.writerows(
+                [p.line, p.column, describe(p.code, {"column": p.column, **p.params}, gettext)] for p in errors
+            )
+    click.echo(report.summary(gettext))
     if errors:
         sys.exit(1)
 

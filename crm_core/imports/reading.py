@@ -16,105 +16,64 @@ from datetime import date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from crm_core.errors import KizunaError
+from crm_core.errors import N_, KizunaError
 from crm_core.purchases import MAX_TOTAL
 
 BATCH_SIZE = 1000
 CHUNK = 900  # ids per IN (...) lookup, below every backend's bound-parameter limit
 FUTURE_SLACK_MINUTES = 10
 
-# message id -> (English, Japanese); move into the Babel catalog when bot/translations gets them
+# message id -> Babel message id (English); the command line translates them (bot/translations)
 MESSAGES = {
-    "empty": ("the file is empty; a header row is required", "ファイルが空です。見出し行が必要です"),
-    "encoding": ("the file is neither UTF-8 nor Shift_JIS", "ファイルが UTF-8 でも Shift_JIS でもありません"),
-    "encoding_forced": ("the file cannot be read as %(encoding)s", "ファイルを %(encoding)s として読めません"),
-    "missing_columns": ("the header lacks the column(s) %(columns)s", "見出し行に列 %(columns)s がありません"),
-    "duplicate_column": ("the header has the column %(column)s twice", "見出し行に列 %(column)s が2回あります"),
-    "required": ("%(column)s is required", "%(column)s は必須です"),
-    "too_long": ("%(column)s is longer than %(max)d characters", "%(column)s が %(max)d 文字を超えています"),
-    "bad_date": (
-        "%(column)s is not a date (YYYY-MM-DD or YYYY/MM/DD)",
-        "%(column)s が日付ではありません（YYYY-MM-DD または YYYY/MM/DD）",
-    ),
-    "bad_datetime": (
-        "%(column)s is not a date and time (YYYY-MM-DD HH:MM, YYYY/MM/DD HH:MM or ISO 8601)",
-        "%(column)s が日時ではありません（YYYY-MM-DD HH:MM、YYYY/MM/DD HH:MM または ISO 8601）",
-    ),
-    "future": ("%(column)s is in the future", "%(column)s が未来の日付です"),
-    "bad_email": ("%(column)s is not an e-mail address", "%(column)s がメールアドレスではありません"),
-    "bad_locale": ("%(column)s must be ja or en", "%(column)s は ja か en にしてください"),
-    "bad_yen": (
-        "%(column)s must be a whole number of yen from 0",
-        "%(column)s は0円以上の整数にしてください",
-    ),
-    "bad_quantity": (
-        "%(column)s must be a whole number from 1 to 10,000",
-        "%(column)s は1〜10,000の整数にしてください",
-    ),
-    "bad_member_number": ("%(column)s is not a valid member number", "%(column)s が正しい会員番号ではありません"),
-    "duplicate": (
-        "%(column)s %(value)s also appears on line %(first)d",
-        "%(column)s %(value)s は %(first)d 行目にもあります",
-    ),
-    "member_number_taken": ("%(column)s belongs to another customer", "%(column)s は別の顧客の会員番号です"),
-    "member_number_replaced": (
-        "%(column)s is not a valid Kizuna member number; a new one was issued",
-        "%(column)s が Kizuna の会員番号として正しくないため、新しい番号を発行しました",
-    ),
-    "erased": ("this customer's data was erased on request", "この顧客のデータは依頼により消去されています"),
-    "no_customer": ("no customer with this %(column)s", "この %(column)s の顧客がいません"),
-    "customer_mismatch": (
-        "customer_external_id and member_number name different customers",
-        "customer_external_id と member_number が別々の顧客を指しています",
-    ),
-    "no_customer_ref": (
-        "customer_external_id or member_number is required",
-        "customer_external_id か member_number が必要です",
-    ),
-    "no_store": ("no store with the code %(value)s", "店舗コード %(value)s の店舗がありません"),
-    "differs": (
-        "%(column)s differs from line %(first)d of the same purchase",
-        "%(column)s が同じ購入の %(first)d 行目と違います",
-    ),
-    "item_incomplete": (
-        "an item needs sku, name, quantity and unit_price",
-        "商品行には sku、name、quantity、unit_price が必要です",
-    ),
-    "items_total": (
-        "the items add up to %(items)d yen but total is %(total)d yen",
-        "商品の合計 %(items)d 円が total の %(total)d 円と合いません",
-    ),
-    "other_line_bad": (
-        "purchase %(value)s is not imported because line %(first)d is bad",
-        "%(first)d 行目に誤りがあるため購入 %(value)s は取り込みません",
-    ),
-    "conflict": (
-        "a different purchase was already recorded with external_id %(value)s",
-        "external_id %(value)s で別の購入がすでに記録されています",
-    ),
-    "batch_failed": (
-        "not imported: the batch with this row failed and was rolled back (%(error)s)",
-        "取り込んでいません: この行を含むバッチが失敗し、取り消されました（%(error)s）",
-    ),
+    "empty": N_("the file is empty; a header row is required"),
+    "encoding": N_("the file is neither UTF-8 nor Shift_JIS"),
+    "encoding_forced": N_("the file cannot be read as %(encoding)s"),
+    "missing_columns": N_("the header lacks the column(s) %(columns)s"),
+    "duplicate_column": N_("the header has the column %(column)s twice"),
+    "required": N_("%(column)s is required"),
+    "too_long": N_("%(column)s is longer than %(max)d characters"),
+    "bad_date": N_("%(column)s is not a date (YYYY-MM-DD or YYYY/MM/DD)"),
+    "bad_datetime": N_("%(column)s is not a date and time (YYYY-MM-DD HH:MM, YYYY/MM/DD HH:MM or ISO 8601)"),
+    "future": N_("%(column)s is in the future"),
+    "bad_email": N_("%(column)s is not an e-mail address"),
+    "bad_locale": N_("%(column)s must be ja or en"),
+    "bad_yen": N_("%(column)s must be a whole number of yen from 0"),
+    "bad_quantity": N_("%(column)s must be a whole number from 1 to 10,000"),
+    "bad_member_number": N_("%(column)s is not a valid member number"),
+    "duplicate": N_("%(column)s %(value)s also appears on line %(first)d"),
+    "member_number_taken": N_("%(column)s belongs to another customer"),
+    "member_number_replaced": N_("%(column)s is not a valid Kizuna member number; a new one was issued"),
+    "erased": N_("this customer's data was erased on request"),
+    "no_customer": N_("no customer with this %(column)s"),
+    "customer_mismatch": N_("customer_external_id and member_number name different customers"),
+    "no_customer_ref": N_("customer_external_id or member_number is required"),
+    "no_store": N_("no store with the code %(value)s"),
+    "differs": N_("%(column)s differs from line %(first)d of the same purchase"),
+    "item_incomplete": N_("an item needs sku, name, quantity and unit_price"),
+    "items_total": N_("the items add up to %(items)d yen but total is %(total)d yen"),
+    "other_line_bad": N_("purchase %(value)s is not imported because line %(first)d is bad"),
+    "conflict": N_("a different purchase was already recorded with external_id %(value)s"),
+    "batch_failed": N_("not imported: the batch with this row failed and was rolled back (%(error)s)"),
 }
 SUMMARY = {
-    "customers": (
-        "rows read %(rows)d, imported %(imported)d, updated %(updated)d, already imported %(already)d, bad %(bad)d",
-        "読み込み %(rows)d 行、新規 %(imported)d 件、更新 %(updated)d 件、取り込み済み %(already)d 件、誤り %(bad)d 行",
+    "customers": N_(
+        "rows read %(rows)d, imported %(imported)d, updated %(updated)d, already imported %(already)d, bad %(bad)d"
     ),
-    "purchases": (
-        "rows read %(rows)d, purchases imported %(imported)d, already imported %(already)d, bad rows %(bad)d, "
-        "points granted %(points)d",
-        "読み込み %(rows)d 行、購入 新規 %(imported)d 件、取り込み済み %(already)d 件、誤り %(bad)d 行、"
-        "付与ポイント %(points)d",
+    "purchases": N_(
+        "rows read %(rows)d, purchases imported %(imported)d, already imported %(already)d, "
+        "bad rows %(bad)d, points granted %(points)d"
     ),
-    "dry_run": ("dry run: nothing was written", "確認のみ（--dry-run）: 何も書き込んでいません"),
+    "dry_run": N_("dry run: nothing was written"),
 }
 
 
-def describe(code: str, params: dict, locale: str = "ja", table: dict | None = None) -> str:
-    english, japanese = (table or MESSAGES)[code]
-    return (japanese if locale == "ja" else english) % params
+def _same(message: str) -> str:
+    return message
+
+
+def describe(code: str, params: dict, gettext=_same, table: dict | None = None) -> str:
+    """The message in words: English, or through `gettext` (the command line passes Babel's)."""
+    return gettext((table or MESSAGES)[code]) % params
 
 
 class ImportFileError(KizunaError):
@@ -124,10 +83,10 @@ class ImportFileError(KizunaError):
 
     def __init__(self, key: str, **params):
         self.key = key
-        super().__init__(MESSAGES[key][0], **params)
+        super().__init__(MESSAGES[key], **params)
 
-    def describe(self, locale: str) -> str:
-        return describe(self.key, self.params, locale)
+    def describe(self, gettext=_same) -> str:
+        return describe(self.key, self.params, gettext)
 
 
 @dataclass(frozen=True)
@@ -137,8 +96,9 @@ class Problem:
     code: str
     params: dict = field(default_factory=dict)
 
-    def describe(self, locale: str = "ja") -> str:
-        return f"line {self.line}: " + describe(self.code, {"column": self.column, **self.params}, locale)
+    def describe(self, gettext=_same) -> str:
+        problem = describe(self.code, {"column": self.column, **self.params}, gettext)
+        return gettext(N_("line %(line)d: %(problem)s")) % {"line": self.line, "problem": problem}
 
 
 @dataclass
@@ -157,11 +117,11 @@ class ImportReport:
     def bad(self) -> int:
         return len({problem.line for problem in self.errors})
 
-    def summary(self, locale: str = "ja") -> str:
+    def summary(self, gettext=_same) -> str:
         params = {"rows": self.rows, "imported": self.imported, "updated": self.updated}
         params |= {"already": self.already, "bad": self.bad, "points": self.points}
-        text = describe(self.kind, params, locale, SUMMARY)
-        return text + ("\n" + describe("dry_run", {}, locale, SUMMARY) if self.dry_run else "")
+        text = describe(self.kind, params, gettext, SUMMARY)
+        return text + ("\n" + describe("dry_run", {}, gettext, SUMMARY) if self.dry_run else "")
 
 
 Progress = Callable[[int, int], None]  # (rows just written, rows to write in all)

@@ -11,12 +11,15 @@ from click.testing import CliRunner
 from sqlalchemy import func, select
 
 from bot.cli import main
+from bot.i18n import translations
 from crm_core import customers, points, purchases
 from crm_core.imports import ImportFileError, import_customers, import_purchases
 from crm_core.models import Customer, PointAccount, PointEntry, Purchase, PurchaseItem, Store
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "imports"
 TOKYO = ZoneInfo("Asia/Tokyo")
+
+JA = translations("ja").gettext
 
 
 def _write(tmp_path: Path, text: str, *, encoding: str = "utf-8", name: str = "data.csv") -> Path:
@@ -76,8 +79,8 @@ def test_customers_from_shift_jis(uow_factory, tmp_path):
 def test_a_file_in_neither_encoding_or_without_the_columns_is_refused_whole(uow_factory, tmp_path):
     with pytest.raises(ImportFileError) as refused:
         import_customers(uow_factory=uow_factory, path=_write(tmp_path, "external_id,phone\r\nX1,03\r\n"))
-    assert "name" in refused.value.describe("en")
-    assert refused.value.describe("ja") == "見出し行に列 name がありません"
+    assert "name" in refused.value.describe()
+    assert refused.value.describe(JA) == "見出し行に列 name がありません"
     with pytest.raises(ImportFileError):
         import_customers(
             uow_factory=uow_factory, path=_write(tmp_path, "external_id,name\nX\x81\xff", encoding="latin-1")
@@ -96,7 +99,7 @@ def test_bad_customer_rows_are_reported_by_line_and_the_others_land(uow_factory,
         "B5,中村 凛,2001-05-06,rin@example.com,\n"
     )
     report = import_customers(uow_factory=uow_factory, path=_write(tmp_path, text))
-    described = sorted(problem.describe("en") for problem in report.errors)
+    described = sorted(problem.describe() for problem in report.errors)
     assert described == [
         "line 2: birth_date is not a date (YYYY-MM-DD or YYYY/MM/DD)",
         "line 3: name is required",
@@ -159,7 +162,7 @@ def test_bad_purchase_rows_keep_their_purchase_out_and_the_others_land(uow_facto
         "P7,C003,SHIBUYA,2099-01-01 00:00,700,,,,\n"  # line 10: future
     )
     report = _import(uow_factory, _write(tmp_path, text))
-    described = sorted((p.line, p.describe("en")) for p in report.errors)
+    described = sorted((p.line, p.describe()) for p in report.errors)
     assert described == [
         (3, "line 3: no store with the code NOWHERE"),
         (4, "line 4: no customer with this customer_external_id"),
@@ -181,9 +184,9 @@ def test_items_that_do_not_add_up_report_every_line_of_the_purchase(uow_factory,
         "Q1,,,,,B,Cake,1,500\n"
     )
     report = _import(uow_factory, _write(tmp_path, text))
-    assert [p.describe("ja") for p in sorted(report.errors, key=lambda p: p.line)] == [
-        "line 2: 商品の合計 1000 円が total の 1 円と合いません",
-        "line 3: 2 行目に誤りがあるため購入 Q1 は取り込みません",
+    assert [p.describe(JA) for p in sorted(report.errors, key=lambda p: p.line)] == [
+        "2 行目: 商品の合計 1000 円が total の 1 円と合いません",
+        "3 行目: 2 行目に誤りがあるため購入 Q1 は取り込みません",
     ]
     assert _count(uow_factory, Purchase) == 0
 
@@ -198,7 +201,7 @@ def test_reimport_adds_nothing_and_a_changed_purchase_is_a_conflict(uow_factory,
         tmp_path, "external_id,customer_external_id,store_code,occurred_at,total\nR-1003,C002,SHIBUYA,2026-06-03,999\n"
     )
     report = _import(uow_factory, changed)
-    assert [p.describe("en") for p in report.errors] == [
+    assert [p.describe() for p in report.errors] == [
         "line 2: a different purchase was already recorded with external_id R-1003"
     ]
 
@@ -259,7 +262,7 @@ def test_a_failing_batch_rolls_back_whole_and_the_other_batches_land(uow_factory
     assert report.imported == 4 and report.points == 40
     assert sorted(p.line for p in report.errors) == [4, 5]
     assert (
-        report.errors[0].describe("en")
+        report.errors[0].describe()
         == "line 4: not imported: the batch with this row failed and was rolled back (RuntimeError)"
     )
     with uow_factory() as uow:
@@ -309,7 +312,7 @@ def test_the_command_prints_bad_lines_and_a_summary_and_fails(run, stores, tmp_p
         "import", "purchases", str(_write(tmp_path, text)), "--with-points", "--errors-csv", str(errors), locale="ja"
     )
     assert result.exit_code == 1
-    assert "line 3: occurred_at が日時ではありません" in result.output
+    assert "3 行目: occurred_at が日時ではありません" in result.output
     assert "読み込み 2 行、購入 新規 1 件、取り込み済み 0 件、誤り 1 行、付与ポイント 12" in result.output
     assert errors.read_text(encoding="utf-8-sig").splitlines()[:2] == [
         "line,column,reason",
