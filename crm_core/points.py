@@ -284,6 +284,21 @@ def reverse(
         raise AlreadyReversed()
     if same_day_in is not None and _day(original.created_at, same_day_in) != _day(uow.now(), same_day_in):
         raise TooLateToUndo()
+
+    def undo_entry(amount: int) -> PointEntry:
+        return _new_entry(
+            uow,
+            customer_id=original.customer_id,
+            kind="reverse",
+            amount=amount,
+            key=idempotency_key,
+            reverses_entry_id=original.id,
+            reason=reason,
+            staff_user_id=staff_user_id,
+            store_id=original.store_id,
+            purchase_id=original.purchase_id,
+        )
+
     if original.kind in ADDING:
         lot = uow.session.exec(select(PointLot).where(PointLot.entry_id == original.id)).one()
         if lot.remaining < lot.amount:
@@ -291,34 +306,12 @@ def reverse(
                 N_("These points were already used (%(available)d left of them); adjust by hand instead."),
                 available=lot.remaining,
             )
-        entry = _new_entry(
-            uow,
-            customer_id=original.customer_id,
-            kind="reverse",
-            amount=-lot.amount,
-            key=idempotency_key,
-            reverses_entry_id=original.id,
-            reason=reason,
-            staff_user_id=staff_user_id,
-            store_id=original.store_id,
-            purchase_id=original.purchase_id,
-        )
+        entry = undo_entry(-lot.amount)
         _take(uow, entry, [lot], lot.amount)
         account.balance -= lot.amount
     elif original.kind in ("spend",) or (original.kind == "adjust" and original.amount < 0):
         allocations = uow.session.exec(select(PointAllocation).where(PointAllocation.entry_id == original.id)).all()
-        entry = _new_entry(
-            uow,
-            customer_id=original.customer_id,
-            kind="reverse",
-            amount=-original.amount,
-            key=idempotency_key,
-            reverses_entry_id=original.id,
-            reason=reason,
-            staff_user_id=staff_user_id,
-            store_id=original.store_id,
-            purchase_id=original.purchase_id,
-        )
+        entry = undo_entry(-original.amount)
         lapsed = 0
         for allocation in allocations:
             lot = uow.session.get(PointLot, allocation.lot_id)

@@ -45,9 +45,8 @@ def _migrated_database(tmp_path_factory):
     return template
 
 
-@pytest.fixture
-def database_url(_migrated_database, tmp_path) -> str:
-    """A clean, migrated database for this test."""
+def fresh_database(migrated, directory) -> str:
+    """Empty every table of the PostgreSQL test database, or copy the migrated SQLite template."""
     if PG_URL:
         engine = create_engine(normalize_url(PG_URL))
         tables = ", ".join(f'"{name}"' for name in SQLModel.metadata.tables)
@@ -55,9 +54,15 @@ def database_url(_migrated_database, tmp_path) -> str:
             connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
         engine.dispose()
         return PG_URL
-    path = tmp_path / "kizuna.sqlite3"
-    shutil.copyfile(_migrated_database, path)
+    path = directory / "kizuna.sqlite3"
+    shutil.copyfile(migrated, path)
     return f"sqlite:///{path}"
+
+
+@pytest.fixture
+def database_url(_migrated_database, tmp_path) -> str:
+    """A clean, migrated database for this test."""
+    return fresh_database(_migrated_database, tmp_path)
 
 
 @pytest.fixture

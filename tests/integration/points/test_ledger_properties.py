@@ -3,7 +3,6 @@ moves against the real ledger, and checks it against a simple model after every 
 
 from __future__ import annotations
 
-import shutil
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
@@ -11,33 +10,20 @@ import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
-from sqlalchemy import create_engine, func, text
+from sqlalchemy import func
 from sqlmodel import select
 
 from crm_core import customers, points, purchases
 from crm_core.clock import FakeClock
-from crm_core.db import make_engine, make_session_factory, normalize_url
+from crm_core.db import make_engine, make_session_factory
 from crm_core.errors import InsufficientPoints
 from crm_core.loyalty import Program, save_program
-from crm_core.models import PointLot, SQLModel, Store
+from crm_core.models import PointLot, Store
 from crm_core.uow import UnitOfWorkFactory
-from tests.conftest import PG_URL
+from tests.conftest import PG_URL, fresh_database
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 PROGRAM = Program(validity_days=30, pending_days=2, yen_per_point=100)
-
-
-def _fresh_database(template, tmp_dir) -> str:
-    if PG_URL:
-        engine = create_engine(normalize_url(PG_URL))
-        tables = ", ".join(f'"{name}"' for name in SQLModel.metadata.tables)
-        with engine.begin() as connection:
-            connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-        engine.dispose()
-        return PG_URL
-    path = tmp_dir / "ledger.sqlite3"
-    shutil.copyfile(template, path)
-    return f"sqlite:///{path}"
 
 
 @pytest.mark.filterwarnings("ignore::hypothesis.errors.NonInteractiveExampleWarning")
@@ -45,7 +31,7 @@ def test_ledger_matches_a_simple_model(_migrated_database, tmp_path):
     class Ledger(RuleBasedStateMachine):
         @initialize()
         def open_shop(self):
-            url = _fresh_database(_migrated_database, tmp_path)
+            url = fresh_database(_migrated_database, tmp_path)
             self.engine = make_engine(url)
             self.clock = FakeClock(datetime(2026, 1, 5, 3, 0, tzinfo=UTC))
             self.uow = UnitOfWorkFactory(make_session_factory(self.engine), self.clock)
