@@ -520,6 +520,9 @@ def main(argv: list[str] | None = None) -> int:
     except BenchError as error:
         print(f"bench failed: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("interrupted; stopping every process", file=sys.stderr)
+        return 130
     finally:
         signal.alarm(0)
         for proc, pipe in tills:
