@@ -189,7 +189,8 @@ def _till_main(conn, base: str, email: str, store_id: int, secret: str, customer
             times[name].append(value)
         if plan["think"]:
             time.sleep(rng.uniform(0.5, 1.5) * plan["think"])
-    conn.send({"times": times, "errors": errors, "credited": credited, "first": first, "last": time.time()})
+    with contextlib.suppress(OSError):  # the parent is gone (Ctrl+C): nobody to tell
+        conn.send({"times": times, "errors": errors, "credited": credited, "first": first, "last": time.time()})
 
 
 def _postgres_cpu_seconds(database: str) -> float:
