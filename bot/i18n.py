@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import functools
 import io
-from datetime import date, datetime
+from datetime import UTC, date, datetime, time
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from babel.dates import format_skeleton, format_time
+from babel import Locale
+from babel.dates import DateTimePattern, get_time_format, match_skeleton, parse_pattern
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_currency, format_decimal
@@ -17,6 +18,7 @@ from babel.support import NullTranslations, Translations
 TRANSLATIONS = Path(__file__).parent / "translations"
 LOCALES = ("ja", "en")
 DEFAULT_LOCALE = "ja"
+DAY_SKELETON = "yMMMdE"
 
 
 @functools.cache
@@ -59,19 +61,48 @@ def format_number(value: int, locale: str) -> str:
     return format_decimal(value, locale=locale)
 
 
+@functools.lru_cache(maxsize=32)
+def _date_patterns(locale: str) -> tuple[Locale, DateTimePattern, DateTimePattern]:
+    """The locale and its parsed day (skeleton yMMMdE) and short time patterns, resolved once.
+
+    What babel's format_skeleton / format_time look up on every call (the same CLDR data, the same result).
+    """
+    parsed = Locale.parse(locale)
+    skeletons = parsed.datetime_skeletons
+    skeleton = DAY_SKELETON if DAY_SKELETON in skeletons else match_skeleton(DAY_SKELETON, skeletons)
+    return parsed, parse_pattern(skeletons[skeleton]), parse_pattern(get_time_format("short", locale=parsed))
+
+
+def _apply_day(value: date | datetime, parsed: Locale, pattern: DateTimePattern) -> str:
+    if not isinstance(value, datetime):
+        value = datetime.combine(value, time())
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return pattern.apply(value, parsed)
+
+
+def _apply_time(value: datetime, parsed: Locale, pattern: DateTimePattern) -> str:
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return pattern.apply(value.timetz(), parsed, reference_date=value.date())
+
+
 def format_day(value: date | datetime, locale: str, tz: ZoneInfo | None = None) -> str:
     """2026年11月22日(日) / Sun, Nov 22, 2026."""
     if isinstance(value, datetime) and tz is not None:
         value = value.astimezone(tz)
-    return format_skeleton("yMMMdE", value, locale=locale)
+    parsed, day, _time = _date_patterns(locale)
+    return _apply_day(value, parsed, day)
 
 
 def format_moment(value: datetime, locale: str, tz: ZoneInfo) -> str:
     """2026年11月22日(日) 14:05 / Sun, Nov 22, 2026 2:05 PM, in business time."""
     local = value.astimezone(tz)
-    return f"{format_day(local, locale)} {format_time(local, 'short', locale=locale)}"
+    parsed, day, clock = _date_patterns(locale)
+    return f"{_apply_day(local, parsed, day)} {_apply_time(local, parsed, clock)}"
 
 
 def format_clock(value: datetime, locale: str, tz: ZoneInfo) -> str:
     """14:05 / 2:05 PM, in business time."""
-    return format_time(value.astimezone(tz), "short", locale=locale)
+    parsed, _day, clock = _date_patterns(locale)
+    return _apply_time(value.astimezone(tz), parsed, clock)
