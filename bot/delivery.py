@@ -29,6 +29,9 @@ class DeliveryReport:
     details: list[str] = field(default_factory=list)
 
 
+REPLY_UNCLEAR = "reply-unclear:"  # last_error prefix: LINE may or may not have taken that reply
+
+
 @dataclass(frozen=True)
 class Claimed:
     """What one delivery attempt needs of an outbox row, read while it was claimed."""
@@ -38,11 +41,13 @@ class Claimed:
     messages: list
     retry_key: str
     reply_token: str | None  # only while still fresh
+    reply_tried: bool = False  # an earlier reply got no clear answer: LINE may have taken it
 
     @classmethod
     def of(cls, row: OutboxMessage, *, now) -> Claimed:
         fresh = row.reply_token and row.reply_token_expires_at and row.reply_token_expires_at > now
-        return cls(row.id, row.address, row.messages, row.retry_key, row.reply_token if fresh else None)
+        tried = bool(row.reply_token) and REPLY_UNCLEAR in (row.last_error or "")
+        return cls(row.id, row.address, row.messages, row.retry_key, row.reply_token if fresh else None, tried)
 
 
 def _backoff(attempts: int) -> timedelta:
@@ -91,7 +96,7 @@ class OutboxDelivery:
 
     def _send_and_record(self, claimed: Claimed, report: DeliveryReport) -> None:
         message_id = claimed.id
-        via, error = self._send(claimed.address, claimed.messages, claimed.retry_key, claimed.reply_token)
+        via, error = self._send(claimed)
         with self.uow_factory() as uow:
             if error is None:
                 outbox.mark_sent(uow=uow, message_id=message_id, via=via)
@@ -109,17 +114,30 @@ class OutboxDelivery:
                 report.details.append(f"{message_id}: {error}")
             uow.commit()
 
-    def _send(self, address, messages, retry_key, reply_token) -> tuple[str | None, SendError | None]:
-        if reply_token:
+    def _send(self, claimed: Claimed) -> tuple[str | None, SendError | None]:
+        """Reply while the token is fresh, else push with the row's retry key.
+
+        A reply that got no clear answer (a timeout, a 5xx) may have reached the customer: it is
+        retried as a reply only, and a token LINE then calls used means the first try went through,
+        so the customer never gets the same answer twice.
+        """
+        if claimed.reply_token:
             try:
-                self.gateway.reply(reply_token=reply_token, messages=messages)
+                self.gateway.reply(reply_token=claimed.reply_token, messages=claimed.messages)
                 return "reply", None
             except SendError as error:
                 if error.retryable:
-                    return None, error
+                    return None, SendError(error.status, f"{REPLY_UNCLEAR} {error.reason}")
+                if claimed.reply_tried:
+                    log.info("reply token already used by an earlier try of outbox %s: sent", claimed.id)
+                    return "reply", None
                 log.info("reply token refused (%s); pushing instead", error.status)
+        elif claimed.reply_tried:
+            log.warning(
+                "outbox %s: an earlier reply may have reached LINE; pushing once with its retry key", claimed.id
+            )
         try:
-            self.gateway.push(to=address, messages=messages, retry_key=retry_key)
+            self.gateway.push(to=claimed.address, messages=claimed.messages, retry_key=claimed.retry_key)
             return "push", None
         except SendError as error:
             if error.already_accepted:

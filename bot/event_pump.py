@@ -14,6 +14,7 @@ import threading
 import traceback
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 from bot.delivery import Claimed, OutboxDelivery
 from bot.handlers import HANDLERS, NEEDS_PROFILE
@@ -64,7 +65,7 @@ class EventProcessor:
             # the type only: an exception's text can carry what the customer wrote
             log.error("webhook event %s (%s) failed: %s", event_id, event_type, type(error).__name__)
             with self.uow_factory() as uow:
-                detail = "".join(traceback.format_exception_only(type(error), error)).strip()
+                detail = _error_summary(error)
                 events.mark_failed(uow=uow, event_id=event_id, error=detail)
                 uow.commit()
             return "failed"
@@ -115,6 +116,14 @@ class EventProcessor:
             events.mark_done(uow=uow, event=row)
             uow.commit()
             return queued
+
+
+def _error_summary(error: Exception) -> str:
+    """The exception's type and where it was raised: enough to find the bug, nothing the customer wrote."""
+    frames = traceback.extract_tb(error.__traceback__)
+    ours = [frame for frame in frames if "site-packages" not in frame.filename] or frames
+    where = f" at {Path(ours[-1].filename).name}:{ours[-1].lineno} in {ours[-1].name}" if ours else ""
+    return f"{type(error).__name__}{where}"
 
 
 def _event_time(body: dict):

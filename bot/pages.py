@@ -8,9 +8,12 @@ from urllib.parse import urlencode
 import segno
 from flask import Blueprint, Response, abort, current_app, redirect, render_template, request
 
+from bot.i18n import format_moment
+from bot.web_i18n import current_locale
 from bot.web_i18n import gettext as _
 from crm_core import cards, membership, shop
 from crm_core.errors import ExpiredCardToken, InvalidCardToken
+from crm_core.staff import LoginFailed, LoginLocked
 
 bp = Blueprint("pages", __name__, template_folder="templates")
 
@@ -48,15 +51,21 @@ def account_link():
     error = None
     if request.method == "POST":
         with kizuna.uow_factory() as uow:
-            customer = membership.authenticate_web_member(
-                uow=uow, email=request.form.get("email", ""), password=request.form.get("password", "")
-            )
-            if customer is not None:
+            try:
+                customer = membership.log_in_web_member(
+                    uow=uow, email=request.form.get("email", ""), password=request.form.get("password", "")
+                )
+            except (LoginFailed, LoginLocked) as refused:
+                uow.commit()  # the wrong try counts
+                params = dict(refused.params)
+                if "until" in params:
+                    params["until"] = format_moment(params["until"], current_locale(), kizuna.settings.zone)
+                error = _(refused.message, **params)
+            else:
                 nonce = membership.issue_account_link_nonce(uow=uow, customer_id=customer.id)
                 uow.commit()
                 query = urlencode({"linkToken": link_token, "nonce": nonce})
                 return redirect(f"{kizuna.settings.line_access_base_url}/dialog/bot/accountLink?{query}")
-        error = _("The e-mail address or password is wrong.")
     with kizuna.uow_factory() as uow:
         profile = shop.get_profile(uow=uow)
     return render_template("pages/account_link.html", link_token=link_token, error=error, shop=profile), (

@@ -212,12 +212,13 @@ def search(*, uow: UnitOfWork, text: str = "", after_id: int = 0, limit: int = 5
     query = select(Customer).where(Customer.erased_at.is_(None), Customer.id > after_id)
     text = text.strip()
     if text:
-        pattern = f"%{text}%"
+        escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        pattern = f"%{escaped}%"
         digits = digits_of(text)
         conditions = [
-            Customer.name.ilike(pattern),
-            Customer.name_kana.ilike(pattern),
-            Customer.email.ilike(pattern),
+            Customer.name.ilike(pattern, escape="\\"),
+            Customer.name_kana.ilike(pattern, escape="\\"),
+            Customer.email.ilike(pattern, escape="\\"),
             Customer.external_id == text,
             Customer.member_number == text,
         ]

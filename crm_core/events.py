@@ -16,7 +16,7 @@ from sqlmodel import select
 from crm_core.models import EventLane, OutboxMessage, WebhookEvent
 from crm_core.uow import UnitOfWork
 
-LEASE = timedelta(seconds=60)
+LEASE = timedelta(minutes=10)  # far longer than a batch; only a crashed worker lets one run out
 MAX_ERROR_LENGTH = 4000
 
 
@@ -164,8 +164,9 @@ def mark_failed(*, uow: UnitOfWork, event_id: int, error: str) -> None:
 def rerun(*, uow: UnitOfWork, event_id: int) -> WebhookEvent | None:
     """Put a failed event back in its lane's queue."""
     event = uow.session.get(WebhookEvent, event_id)
-    if event is not None and event.status == "failed":
-        event.status = "pending"
+    if event is None or event.status != "failed":
+        return None
+    event.status = "pending"
     return event
 
 

@@ -80,18 +80,20 @@ class Program:
 
 
 def _check(program: Program) -> Program:
-    def positive(value, what: str, allow_zero: bool = False) -> None:
+    def positive(value, what: str, allow_zero: bool = False, most: int = 10_000) -> None:
         if not isinstance(value, int) or isinstance(value, bool) or value < (0 if allow_zero else 1):
             raise InvalidInput(N_("%(what)s must be a whole number above zero."), what=what)
+        if value > most:
+            raise InvalidInput(N_("%(what)s may be at most %(most)d."), what=what, most=most)
 
     if program.mode not in MODES:
         raise InvalidInput(N_("The card type must be points or stamps."))
-    positive(program.yen_per_point, "yen_per_point")
-    positive(program.points_per_unit, "points_per_unit")
-    positive(program.validity_days, "validity_days")
-    positive(program.pending_days, "pending_days", allow_zero=True)
-    positive(program.stamp_goal, "stamp_goal")
-    positive(program.stamp_reward_days, "stamp_reward_days")
+    positive(program.yen_per_point, "yen_per_point", most=1_000_000)
+    positive(program.points_per_unit, "points_per_unit", most=1_000)
+    positive(program.validity_days, "validity_days", most=3_650)
+    positive(program.pending_days, "pending_days", allow_zero=True, most=365)
+    positive(program.stamp_goal, "stamp_goal", most=100)
+    positive(program.stamp_reward_days, "stamp_reward_days", most=3_650)
     if program.validity_kind not in VALIDITY_KINDS:
         raise InvalidInput(N_("Point validity must be a number of days or the end of the following year."))
     if not program.tiers or not any(tier.min_spend == 0 for tier in program.tiers):
@@ -100,8 +102,8 @@ def _check(program: Program) -> Program:
     if len(set(names)) != len(names) or not all(name.strip() for name in names):
         raise InvalidInput(N_("Every tier needs its own name."))
     for tier in program.tiers:
-        positive(tier.min_spend, "min_spend", allow_zero=True)
-        positive(tier.multiplier_pct, "multiplier_pct")
+        positive(tier.min_spend, "min_spend", allow_zero=True, most=100_000_000)
+        positive(tier.multiplier_pct, "multiplier_pct", most=1_000)
     return replace(program, tiers=tuple(sorted(program.tiers, key=lambda tier: tier.min_spend)))
 
 

@@ -12,7 +12,7 @@ from datetime import date, datetime, timedelta
 
 from sqlmodel import select
 
-from crm_core import timeline
+from crm_core import staff, timeline
 from crm_core.customers import create_customer, digits_of, get_by_member_number, line_identity_of
 from crm_core.errors import N_, AlreadyLinked, InvalidInput, LinkFailed, LinkLocked, NotConsented, NotFound
 from crm_core.models import AccountLinkNonce, ChannelIdentity, Customer
@@ -77,6 +77,8 @@ def link_existing_member(*, uow: UnitOfWork, identity: ChannelIdentity, member_n
     """
     if identity.consented_at is None:
         raise NotConsented()
+    if identity.customer_id is not None:
+        raise AlreadyLinked(N_("This LINE account is already linked to a membership."))
     check_link_allowed(uow=uow, identity=identity)
     member_number = digits_of(member_number)
     proof_digits = digits_of(proof)
@@ -115,6 +117,17 @@ def authenticate_web_member(*, uow: UnitOfWork, email: str, password: str) -> Cu
     return customer if ok and customer.erased_at is None else None
 
 
+def log_in_web_member(*, uow: UnitOfWork, email: str, password: str) -> Customer:
+    """The web-member login of the account-link page, throttled like the console's (5 tries, 15 minutes).
+
+    Raises LoginLocked or LoginFailed; a wrong password is recorded, so the caller commits either way.
+    """
+    key = "web:" + (email or "").strip().lower()[:250]
+    return staff.throttled(
+        uow=uow, key=key, attempt=lambda: authenticate_web_member(uow=uow, email=email, password=password)
+    )
+
+
 def issue_account_link_nonce(*, uow: UnitOfWork, customer_id: int) -> str:
     """A single-use nonce that LINE hands back in the accountLink event."""
     nonce = secrets.token_urlsafe(32)
@@ -127,11 +140,14 @@ def issue_account_link_nonce(*, uow: UnitOfWork, customer_id: int) -> str:
 
 def complete_account_link(*, uow: UnitOfWork, identity: ChannelIdentity, nonce: str) -> Customer:
     """Link the LINE user to the customer the nonce was issued for; a nonce works once, for 10 minutes."""
-    row = uow.session.exec(select(AccountLinkNonce).where(AccountLinkNonce.nonce == nonce)).first()
+    query = select(AccountLinkNonce).where(AccountLinkNonce.nonce == nonce).with_for_update()
+    row = uow.session.exec(query).first()
     if row is None or row.used_at is not None or row.expires_at < uow.now():
         raise NotFound(N_("This link has expired. Please start linking again."))
     row.used_at = uow.now()
     customer = uow.session.get(Customer, row.customer_id)
+    if customer.erased_at is not None:
+        raise NotFound(N_("This link has expired. Please start linking again."))
     if identity.consented_at is None:
         identity.consented_at = uow.now()  # they logged in and agreed on the shop's page
     _attach(uow=uow, identity=identity, customer=customer)

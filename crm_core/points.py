@@ -242,6 +242,9 @@ def take_back(
     if existing is not None:
         return existing
     account = _lock_account(uow, customer_id)
+    existing = get_entry_by_key(uow=uow, idempotency_key=idempotency_key)
+    if existing is not None:
+        return existing
     lots = _usable_lots(uow, customer_id, include_pending=True)
     if from_entry_id is not None:
         lots.sort(key=lambda lot: (lot.entry_id != from_entry_id, lot.expires_at, lot.id))

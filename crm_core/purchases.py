@@ -272,6 +272,9 @@ def refund_purchase(
         )
     amount = _int(amount, "amount", minimum=1)
     uow.session.refresh(purchase, with_for_update=True)
+    existing = uow.session.exec(select(Refund).where(Refund.external_id == external_id)).first()
+    if existing is not None:  # the same refund won a race while we waited for the lock
+        return refund_purchase(uow=uow, purchase=purchase, amount=amount, external_id=external_id)
     if amount > purchase.total - purchase.refunded_total:
         raise InvalidInput(
             N_("At most %(left)d yen of this purchase can still be refunded."),
@@ -377,17 +380,22 @@ def purchase_view(*, uow: UnitOfWork, purchase: Purchase) -> dict:
     }
 
 
-def refresh_tiers(*, uow: UnitOfWork, limit: int = 5000) -> int:
+def refresh_tiers(*, uow: UnitOfWork, page: int = 1000) -> int:
     """Move customers down whose last 12 months no longer earn their tier (upgrades happen at purchase).
 
-    Returns how many changed; run daily by the `tiers.refresh` job.
+    Every customer above the first tier is looked at, a page at a time; returns how many changed.
+    Run daily by the `tiers.refresh` job.
     """
     program = get_program(uow=uow)
     base = min(program.tiers, key=lambda tier: tier.min_spend).name
-    changed = 0
-    above_base = uow.session.exec(select(Customer).where(Customer.tier != base).order_by(Customer.id).limit(limit))
-    for customer in list(above_base):
-        before = customer.tier
-        if refresh_tier(uow=uow, customer=customer, program=program) != before:
-            changed += 1
-    return changed
+    changed, after_id = 0, 0
+    while True:
+        query = select(Customer).where(Customer.tier != base, Customer.id > after_id).order_by(Customer.id)
+        customers_page = list(uow.session.exec(query.limit(page)))
+        if not customers_page:
+            return changed
+        for customer in customers_page:
+            before = customer.tier
+            if refresh_tier(uow=uow, customer=customer, program=program) != before:
+                changed += 1
+        after_id = customers_page[-1].id

@@ -101,27 +101,32 @@ def login_locked_until(*, uow: UnitOfWork, email: str) -> datetime | None:
     return None
 
 
-def log_in(*, uow: UnitOfWork, email: str, password: str) -> StaffUser:
-    """Authenticate with throttling; raises LoginLocked or LoginFailed.
+def throttled(*, uow: UnitOfWork, key: str, attempt):
+    """Run a login `attempt` (returns the account or None) under the five-tries-in-fifteen-minutes lock.
 
-    A wrong password is recorded even though this raises: the caller commits either way.
+    A wrong password is recorded even though this raises LoginFailed: the caller commits either way.
     """
-    email = (email or "").strip().lower()[:254]
-    until = login_locked_until(uow=uow, email=email)
+    until = login_locked_until(uow=uow, email=key)
     if until is not None:
         raise LoginLocked(until=until)
-    user = authenticate(uow=uow, email=email, password=password)
-    if user is None:
+    account = attempt()
+    if account is None:
         now = uow.now()
         uow.session.execute(delete(LoginAttempt).where(LoginAttempt.occurred_at < now - LOGIN_WINDOW - LOGIN_LOCK))
-        uow.session.add(LoginAttempt(email=email, occurred_at=now))
+        uow.session.add(LoginAttempt(email=key, occurred_at=now))
         uow.session.flush()
-        until = login_locked_until(uow=uow, email=email)
+        until = login_locked_until(uow=uow, email=key)
         if until is not None:
             raise LoginLocked(until=until)
         raise LoginFailed()
-    uow.session.execute(delete(LoginAttempt).where(LoginAttempt.email == email))
-    return user
+    uow.session.execute(delete(LoginAttempt).where(LoginAttempt.email == key))
+    return account
+
+
+def log_in(*, uow: UnitOfWork, email: str, password: str) -> StaffUser:
+    """Authenticate a console account with throttling; raises LoginLocked or LoginFailed."""
+    email = (email or "").strip().lower()[:254]
+    return throttled(uow=uow, key=email, attempt=lambda: authenticate(uow=uow, email=email, password=password))
 
 
 def get_staff_user(*, uow: UnitOfWork, staff_user_id: int) -> StaffUser | None:

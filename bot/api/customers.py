@@ -130,14 +130,14 @@ def decode_cursor(cursor: str) -> int:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
     except (binascii.Error, ValueError):
         text = ""
-    if not text.isdigit() or len(text) > 18:
+    if not (text.isascii() and text.isdigit()) or len(text) > 18:
         raise ApiError(400, "invalid_cursor", "The cursor is not one this API handed out.")
     return min(int(text), MAX_ID)
 
 
 def _limit() -> int:
     raw = request.args.get("limit", str(PAGE_SIZE))
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE_SIZE:
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_PAGE_SIZE:
         raise ApiError(400, "invalid_parameter", f"limit must be a whole number from 1 to {MAX_PAGE_SIZE}.")
     return int(raw)
 

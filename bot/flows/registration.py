@@ -62,6 +62,7 @@ def join(ctx: EventContext, params: dict | None = None) -> None:
 def register_new(ctx: EventContext, params: dict) -> None:
     if not require_consent(ctx):
         return
+    ctx.set_conversation(None)
     already = ctx.customer
     customer = membership.register_new_member(uow=ctx.uow, identity=ctx.identity)
     if already is not None:

@@ -215,3 +215,22 @@ def test_expired_reply_token_falls_back_to_a_push_with_a_retry_key(chat, line, u
     with uow_factory() as uow:
         sent = uow.session.exec(select(OutboxMessage).where(OutboxMessage.sent_via == "push")).one()
         assert sent.status == "sent"
+
+
+def test_web_account_link_login_is_throttled(live_app, line, uow_factory):
+    from crm_core.passwords import hash_password
+
+    with uow_factory() as uow:
+        customer = customers.create_customer(uow=uow, name="佐藤 健")
+        customer.web_email = "ken@example.com"
+        customer.web_password_hash = hash_password("correct-horse-1")
+        uow.commit()
+    client = live_app.test_client()
+    page = client.get("/account/link?linkToken=abc&lang=en")
+    token = page.get_data(as_text=True).split('name="csrf_token" value="')[1].split('"')[0]
+    form = {"csrf_token": token, "linkToken": "abc", "email": "ken@example.com"}
+    for _ in range(5):
+        wrong = client.post("/account/link", data={**form, "password": "wrong-password"})
+        assert wrong.status_code == 401
+    locked = client.post("/account/link", data={**form, "password": "correct-horse-1"})
+    assert locked.status_code == 401 and "Try again after" in locked.get_data(as_text=True)

@@ -112,7 +112,8 @@ def test_a_failing_event_is_kept_and_does_not_block_the_next(
     settle()
     follow, postback, text = _stored(uow_factory)
     assert (follow.status, postback.status, text.status) == ("done", "failed", "done")
-    assert "handler bug" in postback.last_error
+    assert postback.last_error.startswith("RuntimeError at test_callback.py:")
+    assert "handler bug" not in postback.last_error  # what a customer wrote can be in a message: never kept
     assert postback.body["postback"]["data"] == "action=consent&v=2026-11"  # nothing lost
 
     monkeypatch.undo()
@@ -164,3 +165,31 @@ def test_group_events_are_stored_without_errors(client, line, user, uow_factory,
     assert _post(client, line.webhook_body([event])).status_code == 200
     settle()
     assert _stored(uow_factory)[0].status == "done"
+
+
+def test_a_reply_that_timed_out_but_reached_line_is_not_sent_again(
+    client, line, user, uow_factory, settle, services, clock
+):
+    """LINE took the reply but the answer was lost: the retry finds the token used and sends nothing more."""
+    _post(client, line.webhook_body([line.follow(user)]))
+    settle()
+    before = len(line.messages_to(user))
+    event = line.text(user, "メニュー")
+    with uow_factory() as uow:
+        from crm_core import outbox
+
+        rows = outbox.enqueue(
+            uow=uow, address=user, messages=[{"type": "text", "text": "hi"}], category="reply",
+            reply_token=event["replyToken"], dedupe_key="manual",
+        )  # fmt: skip
+        rows[0].last_error = "LINE answered 0: reply-unclear: TimeoutError"
+        rows[0].attempts = 1
+        uow.commit()
+    # the first try did reach LINE
+    services.gateway.reply(reply_token=event["replyToken"], messages=[{"type": "text", "text": "hi"}])
+    line.invalid_requests.clear()
+    report = services.delivery.deliver_due()
+    assert report.sent == 1
+    assert len(line.messages_to(user)) == before + 1  # once, not twice
+    assert not [r for r in line.requests if r.path.endswith("/push")]
+    line.invalid_requests.clear()  # the used token's 400 was expected here
