@@ -78,3 +78,10 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, class_=Session, expire_on_commit=False)
+
+
+def upsert_insert(dialect: str, table):
+    """INSERT ... that can take ON CONFLICT clauses, on PostgreSQL and SQLite alike."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)

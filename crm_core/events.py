@@ -10,9 +10,9 @@ import functools
 from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, bindparam, func, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import select
 
+from crm_core.db import upsert_insert
 from crm_core.models import EventLane, OutboxMessage, WebhookEvent
 from crm_core.uow import UnitOfWork
 
@@ -27,10 +27,6 @@ def lane_of(event: dict) -> str:
 
 
 NOTIFY_CHANNEL = "kizuna_events"
-
-
-def _insert(dialect: str, table):
-    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
 
 
 def store_events(*, connection: Connection, events: list[dict], now: datetime) -> list[str]:
@@ -72,7 +68,7 @@ def _store_statement(dialect: str):
     table = WebhookEvent.__table__
     columns = ("webhook_event_id", "lane", "event_type", "body", "redelivery", "status", "attempts", "received_at")
     insert = (
-        _insert(dialect, table)
+        upsert_insert(dialect, table)
         .values({name: bindparam(name, type_=table.c[name].type) for name in columns})
         .on_conflict_do_nothing(index_elements=["webhook_event_id"])
         .returning(table.c.lane)
@@ -88,7 +84,7 @@ def acquire_lane(*, uow: UnitOfWork, lane: str, owner: str) -> bool:
     now = uow.now()
     dialect = uow.session.get_bind().dialect.name
     uow.session.execute(
-        _insert(dialect, EventLane.__table__).values(key=lane).on_conflict_do_nothing(index_elements=["key"])
+        upsert_insert(dialect, EventLane.__table__).values(key=lane).on_conflict_do_nothing(index_elements=["key"])
     )
     result = uow.session.execute(
         update(EventLane)

@@ -17,9 +17,9 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import select
 
+from crm_core.db import upsert_insert
 from crm_core.errors import N_, AlreadyReversed, InsufficientPoints, InvalidInput, NotFound, TooLateToUndo
 from crm_core.loyalty import Program, get_program
 from crm_core.models import PointAccount, PointAllocation, PointEntry, PointLot
@@ -28,11 +28,11 @@ from crm_core.uow import UnitOfWork
 ADDING = ("grant", "adjust")
 
 
-def _lock_account(uow: UnitOfWork, customer_id: int) -> PointAccount:
+def lock_account(uow: UnitOfWork, customer_id: int) -> PointAccount:
     """The customer's account row, created if needed and locked until the transaction ends."""
     session = uow.session
     dialect = session.get_bind().dialect.name
-    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(PointAccount.__table__)
+    insert = upsert_insert(dialect, PointAccount.__table__)
     session.execute(
         insert.values(customer_id=customer_id, balance=0, stamps=0, updated_at=uow.now()).on_conflict_do_nothing(
             index_elements=["customer_id"]
@@ -84,7 +84,7 @@ def grant(
     existing = get_entry_by_key(uow=uow, idempotency_key=idempotency_key)
     if existing is not None:
         return existing
-    account = _lock_account(uow, customer_id)
+    account = lock_account(uow, customer_id)
     existing = get_entry_by_key(uow=uow, idempotency_key=idempotency_key)  # a racer may have won meanwhile
     if existing is not None:
         return existing
@@ -171,7 +171,7 @@ def grant_many(*, uow: UnitOfWork, grants: list[GrantSpec], program: Program, zo
     for g in fresh:
         totals[g.customer_id] = totals.get(g.customer_id, 0) + g.amount
     dialect = uow.session.get_bind().dialect.name
-    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(PointAccount.__table__)
+    insert = upsert_insert(dialect, PointAccount.__table__)
     for customer_id, amount in sorted(totals.items()):
         uow.session.execute(
             insert.values(customer_id=customer_id, balance=amount, stamps=0, updated_at=now).on_conflict_do_update(
@@ -213,7 +213,7 @@ def spend(*, uow: UnitOfWork, customer_id: int, amount: int, idempotency_key: st
     existing = get_entry_by_key(uow=uow, idempotency_key=idempotency_key)
     if existing is not None:
         return existing
-    account = _lock_account(uow, customer_id)
+    account = lock_account(uow, customer_id)
     existing = get_entry_by_key(uow=uow, idempotency_key=idempotency_key)
     if existing is not None:
         return existing
@@ -241,7 +241,7 @@ def take_back(
     existing = get_entry_by_key(uow=uow, idempotency_key=idempotency_key)
     if existing is not None:
         return existing
-    account = _lock_account(uow, customer_id)
+    account = lock_account(uow, customer_id)
     existing = get_entry_by_key(uow=uow, idempotency_key=idempotency_key)
     if existing is not None:
         return existing
@@ -282,7 +282,7 @@ def reverse(
     original = uow.session.get(PointEntry, entry_id)
     if original is None:
         raise NotFound(N_("No such points entry."))
-    account = _lock_account(uow, original.customer_id)
+    account = lock_account(uow, original.customer_id)
     if uow.session.exec(select(PointEntry.id).where(PointEntry.reverses_entry_id == entry_id)).first():
         raise AlreadyReversed()
     if same_day_in is not None and _day(original.created_at, same_day_in) != _day(uow.now(), same_day_in):
@@ -380,7 +380,7 @@ def expire_due(*, uow: UnitOfWork, limit: int = 1000) -> int:
     ).all()
     expired = 0
     for customer_id in due:
-        account = _lock_account(uow, customer_id)
+        account = lock_account(uow, customer_id)
         lots = uow.session.exec(
             select(PointLot)
             .where(PointLot.customer_id == customer_id, PointLot.remaining > 0, PointLot.expires_at <= now)

@@ -14,7 +14,7 @@ from sqlmodel import select
 from crm_core import timeline
 from crm_core.loyalty import Program
 from crm_core.models import Reward, StampVisit
-from crm_core.points import _lock_account
+from crm_core.points import lock_account
 from crm_core.uow import UnitOfWork
 
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O or 1/I to misread
@@ -44,7 +44,7 @@ def stamp_visit(
 ) -> StampResult:
     """Give today's stamp (a second visit the same day gives none); a full card issues the reward."""
     when = when or uow.now()
-    account = _lock_account(uow, customer_id)
+    account = lock_account(uow, customer_id)
     visit_date = when.astimezone(zone).date()
     already = uow.session.exec(
         select(StampVisit.id).where(StampVisit.customer_id == customer_id, StampVisit.visit_date == visit_date)
