@@ -171,12 +171,19 @@ def grant_many(*, uow: UnitOfWork, grants: list[GrantSpec], program: Program, zo
     for g in fresh:
         totals[g.customer_id] = totals.get(g.customer_id, 0) + g.amount
     dialect = uow.session.get_bind().dialect.name
-    insert = upsert_insert(dialect, PointAccount.__table__)
-    for customer_id, amount in sorted(totals.items()):
+    accounts = PointAccount.__table__
+    ordered = sorted(totals.items())  # one lock order for every importer: no deadlocks between batches
+    for start in range(0, len(ordered), 1000):
+        insert = upsert_insert(dialect, accounts).values(
+            [
+                {"customer_id": c, "balance": amount, "stamps": 0, "updated_at": now}
+                for c, amount in ordered[start : start + 1000]
+            ]
+        )
         uow.session.execute(
-            insert.values(customer_id=customer_id, balance=amount, stamps=0, updated_at=now).on_conflict_do_update(
+            insert.on_conflict_do_update(
                 index_elements=["customer_id"],
-                set_={"balance": PointAccount.__table__.c.balance + amount, "updated_at": now},
+                set_={"balance": accounts.c.balance + insert.excluded.balance, "updated_at": now},
             )
         )
     return sum(totals.values())
