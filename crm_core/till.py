@@ -17,11 +17,12 @@ from dataclasses import dataclass
 from datetime import datetime, time
 from zoneinfo import ZoneInfo
 
+from sqlalchemy.orm import aliased
 from sqlmodel import select
 
-from crm_core import points, purchases, timeline
+from crm_core import customers, loyalty, points, purchases, stamps, timeline
 from crm_core.errors import N_, AlreadyReversed, InsufficientPoints, InvalidInput, NotFound, TooLateToUndo
-from crm_core.models import PointEntry, PointLot, Purchase, Refund
+from crm_core.models import Customer, PointAccount, PointEntry, PointLot, Purchase, Refund, Reward
 from crm_core.uow import UnitOfWork
 
 SOURCE = "till"
@@ -59,13 +60,15 @@ def sell(
 ) -> SaleResult:
     """Record a till sale once per `key`; InsufficientPoints (nothing recorded) when the points are not there."""
     spend_key = f"till-spend:{key}"
+    known: dict[str, int] = {}  # what the sale's own transaction ends with: points spent, balance
 
     def spend_then_notify(uow: UnitOfWork, result: purchases.PurchaseResult) -> None:
+        known["spent"] = 0
         if points_to_spend > 0:
             own = _lot_of_purchase(uow, result.purchase.id)
             own_usable = own.remaining if own is not None and own.available_at <= uow.now() else 0
             try:
-                points.spend(
+                entry = points.spend(
                     uow=uow,
                     customer_id=customer_id,
                     amount=points_to_spend,
@@ -79,8 +82,14 @@ def sell(
             taken_from_own = own_usable - own.remaining if own_usable else 0
             if taken_from_own > 0:  # checked under the account lock, so a concurrent sale cannot slip through
                 raise InsufficientPoints(available=points_to_spend - taken_from_own)
+            known["spent"] = -entry.amount
         if notify is not None:
             notify(uow, result, points_to_spend)
+        if result.points_earned > 0 or points_to_spend == 0:
+            # the grant locked the account and the spend took exactly points_to_spend; or nothing changed it
+            known["balance"] = result.points_balance - known["spent"]
+        else:
+            known["balance"] = points.balance_of(uow=uow, customer_id=customer_id)
 
     result = purchases.record_purchase_once(
         uow_factory=uow_factory,
@@ -94,14 +103,18 @@ def sell(
         source=SOURCE,
         zone=zone,
     )
-    with uow_factory() as uow:
-        spent = points.get_entry_by_key(uow=uow, idempotency_key=spend_key)
-        balance = points.balance_of(uow=uow, customer_id=customer_id)
+    if result.created:  # committed by this call: its transaction knows the answer
+        spent, balance = known["spent"], known["balance"]
+    else:  # the same form again: answer what the first one recorded
+        with uow_factory() as uow:
+            entry = points.get_entry_by_key(uow=uow, idempotency_key=spend_key)
+            spent = -entry.amount if entry is not None else 0
+            balance = points.balance_of(uow=uow, customer_id=customer_id)
     return SaleResult(
         purchase_id=result.purchase.id,
         total=result.purchase.total,
         points_earned=result.points_earned,
-        points_spent=-spent.amount if spent is not None else 0,
+        points_spent=spent,
         points_balance=balance,
         created=result.created,
     )
@@ -138,6 +151,23 @@ def _reversed_ids(uow: UnitOfWork, entry_ids: list[int]) -> set[int]:
     return set(uow.session.exec(query))
 
 
+def _open_spends_of(uow: UnitOfWork, purchase_ids: list[int]) -> dict[int, list[PointEntry]]:
+    """The spends of these purchases not given back yet, by purchase, oldest first: one query for them all."""
+    if not purchase_ids:
+        return {}
+    reversal = aliased(PointEntry)
+    query = (
+        select(PointEntry)
+        .outerjoin(reversal, reversal.reverses_entry_id == PointEntry.id)
+        .where(PointEntry.purchase_id.in_(purchase_ids), PointEntry.kind == "spend", reversal.id.is_(None))
+        .order_by(PointEntry.id)
+    )
+    found: dict[int, list[PointEntry]] = {}
+    for entry in uow.session.exec(query):
+        found.setdefault(entry.purchase_id, []).append(entry)
+    return found
+
+
 def todays_sales(*, uow: UnitOfWork, customer_id: int, store_id: int, zone: ZoneInfo) -> list[TodaysSale]:
     """The till sales recorded today for this customer at this store, newest first."""
     query = select(Purchase).where(
@@ -146,11 +176,11 @@ def todays_sales(*, uow: UnitOfWork, customer_id: int, store_id: int, zone: Zone
         Purchase.source == SOURCE,
         Purchase.created_at >= _start_of_today(uow, zone),
     )
+    today = list(uow.session.exec(query.order_by(Purchase.created_at.desc(), Purchase.id.desc())))
+    spends = _open_spends_of(uow, [purchase.id for purchase in today])
     sales = []
-    for purchase in uow.session.exec(query.order_by(Purchase.created_at.desc(), Purchase.id.desc())):
-        spends = _spends_of(uow, purchase.id)
-        given_back = _reversed_ids(uow, [entry.id for entry in spends])
-        open_spends = [entry for entry in spends if entry.id not in given_back]
+    for purchase in today:
+        open_spends = spends.get(purchase.id, [])
         sales.append(
             TodaysSale(
                 purchase_id=purchase.id,
@@ -163,6 +193,41 @@ def todays_sales(*, uow: UnitOfWork, customer_id: int, store_id: int, zone: Zone
             )
         )
     return sales
+
+
+@dataclass(frozen=True)
+class Panel:
+    """What the till shows about a customer."""
+
+    customer: Customer
+    program: loyalty.Program
+    balance: points.Balance
+    visits: list[customers.PurchaseLine]
+    rewards: list[Reward]
+    stamps: int
+    sales: list[TodaysSale]
+
+
+def panel(*, uow: UnitOfWork, customer_id: int, store_id: int, zone: ZoneInfo, visits: int = 5) -> Panel:
+    """The customer at the till, read in one transaction; NotFound or Erased like `customers.check_customer`."""
+    # the customer and their points account in one query; held here, so the lookups below (check_customer,
+    # points.details) find them in the session instead of asking again
+    row = uow.session.exec(
+        select(Customer, PointAccount)
+        .outerjoin(PointAccount, PointAccount.customer_id == Customer.id)
+        .where(Customer.id == customer_id)
+    ).first()
+    customer = customers.check_customer(uow=uow, customer_id=customer_id)
+    account = row[1] if row is not None else None
+    return Panel(
+        customer=customer,
+        program=loyalty.get_program(uow=uow),
+        balance=points.details(uow=uow, customer_id=customer_id),
+        visits=customers.recent_purchases(uow=uow, customer_id=customer_id, limit=visits),
+        rewards=stamps.open_rewards(uow=uow, customer_id=customer_id),
+        stamps=account.stamps if account else 0,
+        sales=todays_sales(uow=uow, customer_id=customer_id, store_id=store_id, zone=zone),
+    )
 
 
 def _check_reason(reason: str) -> str:
