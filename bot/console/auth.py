@@ -8,7 +8,7 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_wtf.csrf import CSRFError
 
 from bot import i18n
-from bot.console.session import current_user, end, kizuna, login_url, safe_next, start
+from bot.console.session import current_user, end, kizuna, login_url, release_request_uow, safe_next, start
 from bot.web_i18n import current_locale
 from bot.web_i18n import gettext as _
 from crm_core import staff
@@ -19,6 +19,8 @@ def register(bp: Blueprint) -> None:
     bp.add_url_rule("/logout", view_func=logout, methods=["POST"])
     bp.register_error_handler(CSRFError, csrf_error)
     bp.context_processor(_console_context)
+    # the request's read transaction ends with the app context, whichever blueprint the request was for
+    bp.record_once(lambda state: state.app.teardown_appcontext(release_request_uow))
 
 
 def login():

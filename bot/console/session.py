@@ -15,6 +15,7 @@ from flask import current_app, flash, g, redirect, render_template, request, ses
 from bot.web_i18n import gettext as _
 from crm_core import staff
 from crm_core.models import StaffUser
+from crm_core.uow import UnitOfWork
 
 IDLE_TIMEOUT = timedelta(minutes=30)
 ABSOLUTE_TIMEOUT = timedelta(hours=8)
@@ -74,6 +75,28 @@ def login_url(next_path: str | None = None) -> str:
     return f"{url}?{urlencode({'next': target})}" if target else url
 
 
+def request_uow() -> UnitOfWork:
+    """The unit of work this request reads with, opened on first use and closed when the request ends.
+
+    One transaction (one pool checkout) for everything a console page reads: the staff member, the till's
+    store, the customer panel. Writes go through their own unit of work; call `release_request_uow()`
+    before one, so a request never holds two connections.
+    """
+    uow = g.get("_kizuna_uow")
+    if uow is None:
+        uow = kizuna().uow_factory()
+        uow.__enter__()
+        g._kizuna_uow = uow
+    return uow
+
+
+def release_request_uow(_error: BaseException | None = None) -> None:
+    """End the request's read transaction (if one is open) and give its connection back to the pool."""
+    uow = g.pop("_kizuna_uow", None)
+    if uow is not None:
+        uow.__exit__(None, None, None)
+
+
 def current_user() -> StaffUser | None:
     """The logged-in account for this request (refreshing the last-seen time), or None."""
     if "staff_user" in g:
@@ -85,8 +108,7 @@ def current_user() -> StaffUser | None:
             end()
             flash(_("Your session expired. Please log in again."), "info")
         else:
-            with kizuna().uow_factory() as uow:
-                user = staff.get_staff_user(uow=uow, staff_user_id=session["staff_id"])
+            user = staff.get_staff_user(uow=request_uow(), staff_user_id=session["staff_id"])
             if user is None or not user.active:
                 end()
                 user = None
@@ -97,13 +119,19 @@ def current_user() -> StaffUser | None:
     return user
 
 
-def login_required(view=None, *, role: str = "staff"):
-    """Send anonymous visitors to the login page (coming back here after) and refuse too small roles (403)."""
+def login_required(view=None, *, role: str = "staff", keep_uow: bool = False):
+    """Send anonymous visitors to the login page (coming back here after) and refuse too small roles (403).
+
+    The staff member is read in the request's unit of work; `keep_uow=True` leaves it open for the view
+    to read with (the view then releases it before any write), otherwise it ends before the view runs.
+    """
 
     def decorate(function):
         @functools.wraps(function)
         def wrapper(*args, **kwargs):
             user = current_user()
+            if not keep_uow:
+                release_request_uow()
             if user is None:
                 return redirect(login_url(request.full_path.rstrip("?")))
             if not staff.has_role(user, role):

@@ -14,13 +14,13 @@ import uuid
 from flask import Blueprint, flash, redirect, render_template, request, session, url_for
 
 from bot import i18n
-from bot.console.session import current_user, kizuna, login_required
+from bot.console.session import current_user, kizuna, login_required, release_request_uow, request_uow
 from bot.notifications import queue_receipt
 from bot.web_i18n import current_locale
 from bot.web_i18n import gettext as _
-from crm_core import cards, customers, loyalty, points, purchases, staff, stamps, till
+from crm_core import cards, customers, points, purchases, staff, till
 from crm_core.errors import N_, ExpiredCardToken, InvalidCardToken, InvalidInput, KizunaError
-from crm_core.models import PointAccount, Store
+from crm_core.models import Store
 
 VISITS_SHOWN = 5
 MAX_ITEMS = 50
@@ -64,8 +64,7 @@ def _store() -> Store | None:
     store_id = session.get("till_store_id")
     if not isinstance(store_id, int):
         return None
-    with kizuna().uow_factory() as uow:
-        return uow.session.get(Store, store_id)
+    return request_uow().session.get(Store, store_id)
 
 
 def _issue_ticket(customer_id: int) -> str:
@@ -90,11 +89,10 @@ def _customer_from_scan(text: str) -> int:
         return cards.read(secret=kizuna().settings.secret_key, purpose=cards.CARD, code=text, now=_now())
     digits = customers.digits_of(text)
     if len(text) <= 20 and customers.is_member_number(digits):
-        with kizuna().uow_factory() as uow:
-            customer = customers.get_by_member_number(uow=uow, member_number=digits)
-            if customer is None:
-                raise InvalidInput(N_("No member has the number %(number)s."), number=digits)
-            return customer.id
+        customer = customers.get_by_member_number(uow=request_uow(), member_number=digits)
+        if customer is None:
+            raise InvalidInput(N_("No member has the number %(number)s."), number=digits)
+        return customer.id
     if text.upper().startswith("KZ"):
         raise InvalidCardToken()
     raise InvalidInput(N_("Scan the point card, or type the 10-digit member number."))
@@ -160,8 +158,7 @@ def _id_from_form(name: str) -> int:
 
 
 def _stores() -> list[Store]:
-    with kizuna().uow_factory() as uow:
-        return customers.list_stores(uow=uow)
+    return customers.list_stores(uow=request_uow())
 
 
 def _home(*, error: str | None = None, status: int = 200, code: str = ""):
@@ -172,18 +169,18 @@ def _home(*, error: str | None = None, status: int = 200, code: str = ""):
     return page, status
 
 
-@login_required
+@login_required(keep_uow=True)
 def till_home():
     """The till's start: choose the store once, then scan a card or type a member number."""
     return _home()
 
 
-@login_required
+@login_required(keep_uow=True)
 def choose_store():
     """Remember which store this device works for; an unknown store changes nothing."""
     store_id = request.form.get("store_id", "")
-    with kizuna().uow_factory() as uow:
-        store = uow.session.get(Store, int(store_id)) if store_id.isdigit() and int(store_id) <= MAX_ID else None
+    uow = request_uow()
+    store = uow.session.get(Store, int(store_id)) if store_id.isdigit() and int(store_id) <= MAX_ID else None
     if store is None:
         return _home(error=_("There is no such store. Please choose one from the list."), status=400)
     session["till_store_id"] = store.id
@@ -191,7 +188,7 @@ def choose_store():
     return redirect(url_for("console.till_home"))
 
 
-@login_required
+@login_required(keep_uow=True)
 def scan():
     """Look up the customer from a scanned card code or member number and open their screen."""
     if _store() is None:
@@ -199,14 +196,13 @@ def scan():
     code = request.form.get("code", "")
     try:
         customer_id = _customer_from_scan(code)
-        with kizuna().uow_factory() as uow:
-            customers.check_customer(uow=uow, customer_id=customer_id)
+        customers.check_customer(uow=request_uow(), customer_id=customer_id)
     except KizunaError as error:
         return _home(error=_message(error), status=400, code=code[:80])
     return redirect(url_for("console.till_customer", t=_issue_ticket(customer_id)))
 
 
-@login_required
+@login_required(keep_uow=True)
 def till_customer():
     """The customer at a glance, the sale form and today's sales here."""
     store = _store()
@@ -224,29 +220,29 @@ def _tier_label(name: str) -> str:
 
 
 def _panel(customer_id: int, store: Store, *, error: str | None = None, status: int = 200, form=None):
-    settings = kizuna().settings
-    with kizuna().uow_factory() as uow:
-        try:
-            customer = customers.check_customer(uow=uow, customer_id=customer_id)
-        except KizunaError as failure:
-            return _home(error=_message(failure), status=400)
-        program = loyalty.get_program(uow=uow)
-        balance = points.details(uow=uow, customer_id=customer_id)
-        visits = customers.recent_purchases(uow=uow, customer_id=customer_id, limit=VISITS_SHOWN)
-        rewards = stamps.open_rewards(uow=uow, customer_id=customer_id)
-        card = uow.session.get(PointAccount, customer_id)
-        sales = till.todays_sales(uow=uow, customer_id=customer_id, store_id=store.id, zone=settings.zone)
+    """The customer screen, read in the request's unit of work (one transaction for the whole page)."""
+    try:
+        found = till.panel(
+            uow=request_uow(),
+            customer_id=customer_id,
+            store_id=store.id,
+            zone=kizuna().settings.zone,
+            visits=VISITS_SHOWN,
+        )
+    except KizunaError as failure:
+        return _home(error=_message(failure), status=400)
+    customer = found.customer
     page = render_template(
         "console/till_customer.html",
         store=store,
         customer=customer,
         tier=_tier_label(customer.tier),
-        program=program,
-        balance=balance,
-        visits=visits,
-        rewards=rewards,
-        stamps_now=card.stamps if card else 0,
-        sales=sales,
+        program=found.program,
+        balance=found.balance,
+        visits=found.visits,
+        rewards=found.rewards,
+        stamps_now=found.stamps,
+        sales=found.sales,
         ticket=_issue_ticket(customer_id),
         sale_key=uuid.uuid4().hex,
         adjust_key=uuid.uuid4().hex,
@@ -258,21 +254,26 @@ def _panel(customer_id: int, store: Store, *, error: str | None = None, status: 
 
 
 def _customer_or_home():
-    """(customer id, store) from the posted ticket and the session, or (None, error response)."""
+    """(customer id, store) from the posted ticket and the session, or (None, error response).
+
+    The request's read transaction ends here: the caller writes in its own.
+    """
     store = _store()
     if store is None:
         return None, _home(error=_("Choose the store first."), status=400)
     try:
-        return (_read_ticket(request.form.get("ticket")), store), None
+        found = (_read_ticket(request.form.get("ticket")), store), None
     except KizunaError as error:
         return None, _home(error=_message(error), status=400)
+    release_request_uow()
+    return found
 
 
 def _back_to(customer_id: int):
     return redirect(url_for("console.till_customer", t=_issue_ticket(customer_id)))
 
 
-@login_required
+@login_required(keep_uow=True)
 def record_sale():
     """Record the purchase (and the points it is paid with) once per form, and queue the LINE receipt."""
     found, failure = _customer_or_home()
@@ -315,7 +316,7 @@ def record_sale():
     return _back_to(customer_id)
 
 
-@login_required
+@login_required(keep_uow=True)
 def undo():
     """Undo one of today's sales here (a refund and a reversal, never a deletion), or only its points payment."""
     found, failure = _customer_or_home()
@@ -355,7 +356,7 @@ def undo():
     return _back_to(customer_id)
 
 
-@login_required(role="marketer")
+@login_required(role="marketer", keep_uow=True)
 def adjust_points():
     """A manual correction of the points (plus or minus) with a required reason; marketers and admins only."""
     found, failure = _customer_or_home()
