@@ -119,16 +119,19 @@ def current_user() -> StaffUser | None:
     return user
 
 
-def login_required(view=None, *, role: str = "staff", keep_uow: bool = False):
+def login_required(view=None, *, role: str = "staff", keep_uow: bool = False, preload=None):
     """Send anonymous visitors to the login page (coming back here after) and refuse too small roles (403).
 
     The staff member is read in the request's unit of work; `keep_uow=True` leaves it open for the view
     to read with (the view then releases it before any write), otherwise it ends before the view runs.
+    `preload(uow, staff_id)` may read the staff member together with what the view needs, in one query.
     """
 
     def decorate(function):
         @functools.wraps(function)
         def wrapper(*args, **kwargs):
+            if preload is not None and "staff_user" not in g and isinstance(session.get("staff_id"), int):
+                preload(request_uow(), session["staff_id"])
             user = current_user()
             if not keep_uow:
                 release_request_uow()

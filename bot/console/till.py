@@ -11,7 +11,8 @@ import re
 import unicodedata
 import uuid
 
-from flask import Blueprint, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, flash, g, redirect, render_template, request, session, url_for
+from sqlmodel import select
 
 from bot import i18n
 from bot.console.session import current_user, kizuna, login_required, release_request_uow, request_uow
@@ -20,7 +21,8 @@ from bot.web_i18n import current_locale
 from bot.web_i18n import gettext as _
 from crm_core import cards, customers, points, purchases, staff, till
 from crm_core.errors import N_, ExpiredCardToken, InvalidCardToken, InvalidInput, KizunaError
-from crm_core.models import Store
+from crm_core.models import StaffUser, Store
+from crm_core.uow import UnitOfWork
 
 VISITS_SHOWN = 5
 MAX_ITEMS = 50
@@ -57,6 +59,18 @@ def _now():
 
 def _staff_id() -> int:
     return current_user().id
+
+
+def _staff_and_store(uow: UnitOfWork, staff_id: int) -> None:
+    """Read the staff member and this till's store in one query (login_required's preload).
+
+    Held in `g`, so they stay in the request's session: current_user() and _store() then find them there.
+    """
+    store_id = session.get("till_store_id")
+    if not isinstance(store_id, int):
+        return
+    query = select(StaffUser, Store).outerjoin(Store, Store.id == store_id).where(StaffUser.id == staff_id)
+    g.till_preloaded = uow.session.exec(query).first()
 
 
 def _store() -> Store | None:
@@ -169,13 +183,13 @@ def _home(*, error: str | None = None, status: int = 200, code: str = ""):
     return page, status
 
 
-@login_required(keep_uow=True)
+@login_required(keep_uow=True, preload=_staff_and_store)
 def till_home():
     """The till's start: choose the store once, then scan a card or type a member number."""
     return _home()
 
 
-@login_required(keep_uow=True)
+@login_required(keep_uow=True, preload=_staff_and_store)
 def choose_store():
     """Remember which store this device works for; an unknown store changes nothing."""
     store_id = request.form.get("store_id", "")
@@ -188,7 +202,7 @@ def choose_store():
     return redirect(url_for("console.till_home"))
 
 
-@login_required(keep_uow=True)
+@login_required(keep_uow=True, preload=_staff_and_store)
 def scan():
     """Look up the customer from a scanned card code or member number and open their screen."""
     if _store() is None:
@@ -202,7 +216,7 @@ def scan():
     return redirect(url_for("console.till_customer", t=_issue_ticket(customer_id)))
 
 
-@login_required(keep_uow=True)
+@login_required(keep_uow=True, preload=_staff_and_store)
 def till_customer():
     """The customer at a glance, the sale form and today's sales here."""
     store = _store()
@@ -273,7 +287,7 @@ def _back_to(customer_id: int):
     return redirect(url_for("console.till_customer", t=_issue_ticket(customer_id)))
 
 
-@login_required(keep_uow=True)
+@login_required(keep_uow=True, preload=_staff_and_store)
 def record_sale():
     """Record the purchase (and the points it is paid with) once per form, and queue the LINE receipt."""
     found, failure = _customer_or_home()
@@ -316,7 +330,7 @@ def record_sale():
     return _back_to(customer_id)
 
 
-@login_required(keep_uow=True)
+@login_required(keep_uow=True, preload=_staff_and_store)
 def undo():
     """Undo one of today's sales here (a refund and a reversal, never a deletion), or only its points payment."""
     found, failure = _customer_or_home()
@@ -356,7 +370,7 @@ def undo():
     return _back_to(customer_id)
 
 
-@login_required(role="marketer", keep_uow=True)
+@login_required(role="marketer", keep_uow=True, preload=_staff_and_store)
 def adjust_points():
     """A manual correction of the points (plus or minus) with a required reason; marketers and admins only."""
     found, failure = _customer_or_home()

@@ -8,6 +8,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from sqlalchemy import event
 from sqlmodel import select
 
 from crm_core import cards, channels, customers, membership, points
@@ -474,3 +475,41 @@ def test_till_pages_render_in_both_languages(till, shop, lang):
         assert f'<html lang="{lang}">' in text
         assert "{{" not in text and "%(" not in text
     assert "data-sale=" in pages[2].get_data(as_text=True)
+
+
+def test_each_till_request_reads_in_one_transaction_and_few_statements(till, shop, services):
+    """Scan, customer page, sale, credit page: one transaction each (the sale two: read, then write)."""
+    csrf = csrf_token(till, TILL)
+    till.post(TILL + "/sale", data={})  # warm up (a refused form), outside the counting
+    seen = {"transactions": 0, "statements": 0}
+
+    def begun(*_):
+        seen["transactions"] += 1
+
+    def executed(_connection, _cursor, statement, *_):
+        seen["statements"] += not statement.startswith("BEGIN")  # SQLite's BEGIN IMMEDIATE is a statement
+
+    def measure(request):
+        seen.update(transactions=0, statements=0)
+        response = request()
+        return response, dict(seen)
+
+    event.listen(services.engine, "begin", begun)
+    event.listen(services.engine, "before_cursor_execute", executed)
+    try:
+        scan, scanned = measure(
+            lambda: till.post(TILL + "/scan", data={"code": shop["member_number"], "csrf_token": csrf})
+        )
+        page, paged = measure(lambda: till.get(scan.headers["Location"]))
+        fields = dict(_HIDDEN.findall(page.get_data(as_text=True)))
+        sale, sold = measure(lambda: sell(till, fields, total="3,240", points="100"))
+        credit, credited = measure(lambda: till.get(sale.headers["Location"]))
+    finally:
+        event.remove(services.engine, "begin", begun)
+        event.remove(services.engine, "before_cursor_execute", executed)
+
+    assert (scan.status_code, page.status_code, sale.status_code, credit.status_code) == (302, 200, 302, 200)
+    assert "Recorded ¥3,240: 32 points earned, 100 used. Balance: 432 points." in credit.get_data(as_text=True)
+    counted = [scanned, paged, sold, credited]
+    assert [each["transactions"] for each in counted] == [1, 1, 2, 1]
+    assert scanned["statements"] <= 3 and paged["statements"] <= 9 and credited["statements"] <= 9
