@@ -6,6 +6,8 @@ All arithmetic is on integers: yen, points, and multipliers in percent.
 
 from __future__ import annotations
 
+import time as clock_time
+import weakref
 from dataclasses import asdict, dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -115,12 +117,25 @@ def program_from_dict(data: dict) -> Program:
     return _check(Program(**values))
 
 
+# engine -> (read at, program): every sale reads the program, and it changes a few times a year
+_CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+CACHE_SECONDS = 5.0
+
+
 def get_program(*, uow: UnitOfWork) -> Program:
+    """The program in force (read at most every 5 s per process; a save here is seen at once)."""
+    engine = uow.session.get_bind()
+    cached = _CACHE.get(engine)
+    if cached is not None and clock_time.monotonic() - cached[0] < CACHE_SECONDS:
+        return cached[1]
     stored = shop.get_setting(uow=uow, key=PROGRAM_KEY)
-    return program_from_dict(stored) if stored else Program()
+    program = program_from_dict(stored) if stored else Program()
+    _CACHE[engine] = (clock_time.monotonic(), program)
+    return program
 
 
 def save_program(*, uow: UnitOfWork, program: Program) -> Program:
     program = _check(program)
     shop.set_setting(uow=uow, key=PROGRAM_KEY, value=program.as_dict())
+    _CACHE.pop(uow.session.get_bind(), None)
     return program
