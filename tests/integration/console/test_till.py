@@ -4,8 +4,6 @@ undoing today's sales, tickets bound to the staff member, receipts on LINE."""
 from __future__ import annotations
 
 import re
-import threading
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from sqlalchemy import event
@@ -16,6 +14,7 @@ from crm_core import till as till_service
 from crm_core.errors import InsufficientPoints
 from crm_core.models import OutboxMessage, PointEntry, Purchase, Store, TimelineEntry
 from tests.integration.console.conftest import PASSWORD, csrf_token, log_in
+from tests.threads import together
 
 TILL = "/console/till"
 SECRET = "test-secret-key-" + "x" * 32
@@ -400,21 +399,6 @@ def test_today_lists_only_this_customers_sales_here(till, shop, uow_factory, clo
     assert "data-sale=" not in elsewhere and "No purchases here today." in elsewhere
 
 
-def _together(count: int, fn):
-    """Run fn(n) on `count` threads released at the same moment; results or the exceptions raised."""
-    barrier = threading.Barrier(count)
-
-    def run(n):
-        barrier.wait(timeout=30)
-        try:
-            return fn(n)
-        except Exception as error:  # noqa: BLE001 - the test inspects what each thread got
-            return error
-
-    with ThreadPoolExecutor(max_workers=count) as pool:
-        return list(pool.map(run, range(count)))
-
-
 def test_the_same_sale_tapped_at_once_on_many_devices_credits_once(shop, uow_factory, services):
     def tap(n):
         return till_service.sell(
@@ -428,7 +412,7 @@ def test_the_same_sale_tapped_at_once_on_many_devices_credits_once(shop, uow_fac
             zone=services.settings.zone,
         )
 
-    results = _together(8, tap)
+    results = together(8, tap)
 
     assert [r for r in results if isinstance(r, Exception)] == []
     assert {(r.purchase_id, r.points_earned, r.points_spent, r.points_balance) for r in results} == {
@@ -450,7 +434,7 @@ def test_two_sales_at_once_cannot_spend_the_same_points(shop, uow_factory, servi
             zone=services.settings.zone,
         )
 
-    results = _together(4, sale)
+    results = together(4, sale)
 
     done = [r for r in results if not isinstance(r, Exception)]
     refused = [r for r in results if isinstance(r, InsufficientPoints)]

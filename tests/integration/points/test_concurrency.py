@@ -6,8 +6,6 @@ write lock. Either way the ledger must come out exact.
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-
 import pytest
 from sqlalchemy import func
 from sqlmodel import select
@@ -15,6 +13,7 @@ from sqlmodel import select
 from crm_core import customers, points, purchases
 from crm_core.errors import InsufficientPoints
 from crm_core.models import PointEntry, Purchase, Store
+from tests.threads import together
 
 
 @pytest.fixture
@@ -27,26 +26,9 @@ def shop(uow_factory):
         return customer.id, store.id
 
 
-def _together(count: int, fn):
-    """Run fn(n) on `count` threads released at the same moment; return results or exceptions."""
-    import threading
-
-    barrier = threading.Barrier(count)
-
-    def run(n):
-        barrier.wait(timeout=30)
-        try:
-            return fn(n)
-        except Exception as error:  # noqa: BLE001 - the test inspects what each thread got
-            return error
-
-    with ThreadPoolExecutor(max_workers=count) as pool:
-        return list(pool.map(run, range(count)))
-
-
 def test_the_same_purchase_posted_fifty_times_at_once_grants_once(uow_factory, shop):
     customer_id, store_id = shop
-    results = _together(
+    results = together(
         50,
         lambda n: purchases.record_purchase_once(
             uow_factory=uow_factory, customer_id=customer_id, store_id=store_id, total=3240, external_id="POS-1"
@@ -74,7 +56,7 @@ def test_twenty_concurrent_spends_never_overdraw(uow_factory, shop):
             uow.commit()
             return entry.id
 
-    results = _together(20, spend)
+    results = together(20, spend)
     succeeded = [r for r in results if isinstance(r, int)]
     refused = [r for r in results if isinstance(r, InsufficientPoints)]
     assert len(succeeded) == 6 and len(refused) == 14  # 6 x 15 = 90 of 100
@@ -100,7 +82,7 @@ def test_the_same_spend_retried_at_once_spends_once(uow_factory, shop):
                     if attempt == 2:
                         raise
 
-    results = _together(10, spend)
+    results = together(10, spend)
     assert len({r for r in results if isinstance(r, int)}) == 1, results
     with uow_factory() as uow:
         assert points.balance_of(uow=uow, customer_id=customer_id) == 70
