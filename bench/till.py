@@ -143,6 +143,36 @@ def _till_main(conn, base: str, email: str, store_id: int, secret: str, customer
     except (TillError, requests.RequestException) as error:
         conn.send(f"login failed: {error}")
         return
+
+    def sell(csrf: str) -> tuple[str, tuple[float, ...]]:
+        """One sale: scan a fresh card code, open the customer, record the sale, read the credit."""
+        customer_id = rng.choice(customer_ids)
+        code = cards.issue(secret=secret, purpose=cards.CARD, customer_id=customer_id, now=datetime.now(UTC))
+        t0 = time.perf_counter()
+        scanned = post("/console/till/scan", {"csrf_token": csrf, "code": code})
+        t1 = time.perf_counter()
+        page = get(scanned.headers["Location"].removeprefix(base)).text
+        t2 = time.perf_counter()
+        ticket, key = _TICKET.search(page), _KEY.search(page)
+        if not ticket or not key:
+            raise TillError("no ticket or key on the customer page")
+        form = {"csrf_token": csrf_of(page), "ticket": ticket.group(1), "key": key.group(1)}
+        form["total"] = f"{rng.randint(300, 9000):,}"
+        sold = post("/console/till/sale", form)
+        t3 = time.perf_counter()
+        answer = get(sold.headers["Location"].removeprefix(base)).text
+        t4 = time.perf_counter()
+        flash = _FLASH.search(answer)
+        if not flash or not _BALANCE.search(answer):
+            raise TillError("the answer shows no credit")
+        return csrf_of(answer), (t4 - t0, t1 - t0, t2 - t1, t3 - t2, t4 - t3)
+
+    try:  # warm-up, not counted: every page rendered once by this till (templates, caches, prepared statements)
+        for _ in range(plan["warmup"]):
+            csrf, _times = sell(csrf)
+    except (TillError, requests.RequestException) as error:
+        conn.send(f"warm-up failed: {error}")
+        return
     conn.send("ready")
     deadline = conn.recv()
 
@@ -154,27 +184,8 @@ def _till_main(conn, base: str, email: str, store_id: int, secret: str, customer
         if time.time() > deadline:
             errors["not sent: deadline"] = errors.get("not sent: deadline", 0) + 1
             continue
-        customer_id = rng.choice(customer_ids)
-        code = cards.issue(secret=secret, purpose=cards.CARD, customer_id=customer_id, now=datetime.now(UTC))
         try:
-            t0 = time.perf_counter()
-            scanned = post("/console/till/scan", {"csrf_token": csrf, "code": code})
-            t1 = time.perf_counter()
-            page = get(scanned.headers["Location"].removeprefix(base)).text
-            t2 = time.perf_counter()
-            ticket, key = _TICKET.search(page), _KEY.search(page)
-            if not ticket or not key:
-                raise TillError("no ticket or key on the customer page")
-            form = {"csrf_token": csrf_of(page), "ticket": ticket.group(1), "key": key.group(1)}
-            form["total"] = f"{rng.randint(300, 9000):,}"
-            sold = post("/console/till/sale", form)
-            t3 = time.perf_counter()
-            answer = get(sold.headers["Location"].removeprefix(base)).text
-            t4 = time.perf_counter()
-            flash = _FLASH.search(answer)
-            if not flash or not _BALANCE.search(answer):
-                raise TillError("the answer shows no credit")
-            csrf = csrf_of(answer)
+            csrf, measured = sell(csrf)
         except TillError as error:
             errors[str(error)] = errors.get(str(error), 0) + 1
             with contextlib.suppress(TillError, requests.RequestException):
@@ -185,7 +196,7 @@ def _till_main(conn, base: str, email: str, store_id: int, secret: str, customer
             errors[kind] = errors.get(kind, 0) + 1
             continue
         credited += 1
-        for name, value in zip(("total", *STEPS), (t4 - t0, t1 - t0, t2 - t1, t3 - t2, t4 - t3), strict=True):
+        for name, value in zip(("total", *STEPS), measured, strict=True):
             times[name].append(value)
         if plan["think"]:
             time.sleep(rng.uniform(0.5, 1.5) * plan["think"])
@@ -327,6 +338,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--tills", type=int, default=20, help="concurrent tills (one process and staff member each)")
     parser.add_argument("--sales", type=int, default=50, help="sales per till")
+    parser.add_argument("--warmup", type=int, default=2, help="sales per till before measuring (not counted)")
     parser.add_argument(
         "--think-ms",
         type=float,
@@ -428,6 +440,7 @@ def main(argv: list[str] | None = None) -> int:
                 "seed": args.seed + index + 1,
                 "timeout": args.timeout,
                 "think": args.think_ms / 1000,
+                "warmup": args.warmup,
             }
             store_id = shop["stores"][index % len(shop["stores"])]
             proc = ctx.Process(
@@ -506,10 +519,11 @@ def main(argv: list[str] | None = None) -> int:
             f"tills {tills_cpu:.1f} ({tills_cpu / max(credited, 1) * 1000:.0f} ms per sale); "
             f"machine busy {busy:.0%} ({os.cpu_count()} cores); load average {load_after[0]:.1f} after"
         )
-        purchases_ok = check["purchases"] == credited
+        purchases_ok = check["purchases"] == credited + args.warmup * args.tills
         balances_ok = check["mismatched"] == 0
         print(
-            f"database check: till purchases {check['purchases']} == sales credited {credited}: "
+            f"database check: till purchases {check['purchases']} == sales credited {credited} "
+            f"+ warm-up {args.warmup * args.tills}: "
             f"{'ok' if purchases_ok else 'MISMATCH'}; cached balance == ledger sum for "
             f"{check['customers'] - check['mismatched']} of {check['customers']} customers: "
             f"{'ok' if balances_ok else 'MISMATCH (total difference ' + str(check['difference']) + ')'}; "
