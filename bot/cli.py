@@ -156,6 +156,18 @@ def events_failed() -> None:
             click.echo(f"{event.id}\t{event.event_type}\t{event.received_at:%Y-%m-%d %H:%M:%S}\t{event.last_error}")
 
 
+@events.command("work")
+@_friendly
+def events_work() -> None:
+    """Process stored LINE events until stopped (an extra event worker beside `kizuna scheduler`)."""
+    from bot.server import run_event_worker
+
+    _logging()
+    settings = _settings()
+    settings.require_production()
+    run_event_worker(settings)
+
+
 @events.command("rerun")
 @click.argument("event_id", type=int)
 @_friendly
@@ -363,16 +375,29 @@ def import_purchases(
 @click.option("--port", default=8000, show_default=True, type=int, help="Port to listen on.")
 @click.option("--workers", default=2, show_default=True, type=int, help="Web processes.")
 @click.option("--threads", default=8, show_default=True, type=int, help="Threads per web process.")
-@click.option("--no-scheduler", is_flag=True, help="Do not run the scheduler beside the web processes.")
+@click.option(
+    "--no-scheduler", is_flag=True, help="Do not run the scheduler and event workers beside the web processes."
+)
+@click.option(
+    "--event-workers", default=2, show_default=True, type=int, help="Processes that work through LINE events."
+)
 @_friendly
-def serve(host: str, port: int, workers: int, threads: int, no_scheduler: bool) -> None:
+def serve(host: str, port: int, workers: int, threads: int, no_scheduler: bool, event_workers: int) -> None:
     """Serve the webhook, consoles and API with gunicorn (and the scheduler, unless told not to)."""
     from bot.server import run_production
 
     _logging()
     settings = _settings()
     settings.require_production()
-    run_production(settings, host=host, port=port, workers=workers, threads=threads, scheduler=not no_scheduler)
+    run_production(
+        settings,
+        host=host,
+        port=port,
+        workers=workers,
+        threads=threads,
+        scheduler=not no_scheduler,
+        event_workers=event_workers,
+    )
 
 
 @main.command()

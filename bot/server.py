@@ -98,16 +98,25 @@ def run_demo(settings: Settings, *, host: str, port: int, admin_password: str) -
         services.pump.shutdown()
 
 
-def run_production(settings: Settings, *, host: str, port: int, workers: int, threads: int, scheduler: bool) -> None:
-    """gunicorn with threaded workers; the scheduler runs as a child process (`kizuna scheduler`)."""
+def run_production(
+    settings: Settings, *, host: str, port: int, workers: int, threads: int, scheduler: bool, event_workers: int = 2
+) -> None:
+    """gunicorn with threaded workers; the scheduler and event workers run as child processes.
+
+    The scheduler process (`kizuna scheduler`) processes LINE events too; `event_workers - 1` more
+    processes (`kizuna events work`) share that work, so a burst drains before reply tokens expire.
+    """
     from gunicorn.app.base import BaseApplication
 
     child: list[subprocess.Popen] = []
 
     def on_starting(_server):
         if scheduler:
-            # the scheduler and event worker run at a lower priority: answering LINE comes first
+            # the scheduler and event workers run at a lower priority: answering LINE comes first
             child.append(subprocess.Popen([sys.executable, "-m", "bot.cli", "scheduler"], preexec_fn=_lower_priority))
+            for _ in range(max(event_workers - 1, 0)):
+                argv = [sys.executable, "-m", "bot.cli", "events", "work"]
+                child.append(subprocess.Popen(argv, preexec_fn=_lower_priority))
 
     def on_exit(_server):
         for process in child:
@@ -136,6 +145,29 @@ def run_production(settings: Settings, *, host: str, port: int, workers: int, th
 
 def _lower_priority() -> None:
     os.nice(5)
+
+
+def run_event_worker(settings: Settings) -> None:
+    """Process stored LINE events, in the foreground, until stopped (`kizuna events work`)."""
+    import signal
+    import threading
+
+    from bot.app import build_services
+    from bot.event_pump import EventWorker
+
+    services = build_services(settings)
+    worker = EventWorker(pump=services.pump, uow_factory=services.uow_factory, database_url=settings.database_url)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    worker.start()
+    print("event worker running; Ctrl+C stops it", flush=True)
+    try:
+        stop.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        worker.stop()
+        services.pump.shutdown()
 
 
 def run_scheduler(settings: Settings) -> None:
