@@ -41,7 +41,11 @@ def build_services(settings: Settings, *, clock=None, engine: Engine | None = No
     engine = engine or make_engine(settings.database_url)
     uow_factory = UnitOfWorkFactory(make_session_factory(engine), clock)
     renderer = MessageRenderer(timezone=settings.timezone, public_url=settings.public_url)
-    gateway = LineGateway(base_url=settings.line_api_base_url, access_token=settings.line_channel_access_token)
+    gateway = LineGateway(
+        base_url=settings.line_api_base_url,
+        data_base_url=settings.line_api_data_base_url,
+        access_token=settings.line_channel_access_token,
+    )
     delivery = OutboxDelivery(uow_factory=uow_factory, gateway=gateway)
     processor = EventProcessor(
         uow_factory=uow_factory, renderer=renderer, gateway=gateway, delivery=delivery, settings=settings

@@ -367,6 +367,28 @@ def import_purchases(
     _run_import(run, errors_csv)
 
 
+@main.group()
+def richmenu() -> None:
+    """The LINE rich menu."""
+
+
+@richmenu.command("install")
+@_friendly
+def richmenu_install() -> None:
+    """Create the rich menu (once) and make it every friend's default."""
+    from bot import rich_menu
+    from bot.line_gateway import SendError
+
+    settings = _settings()
+    settings.require_production()
+    services = _services(settings)
+    try:
+        rich_menu_id = rich_menu.install(services.gateway)
+    except SendError as error:
+        raise click.ClickException(f"LINE refused the rich menu: {error}") from None
+    click.echo(f"rich menu {rich_menu_id} is the default")
+
+
 # --- serving ------------------------------------------------------------------------------------
 
 

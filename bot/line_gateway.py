@@ -11,8 +11,10 @@ from linebot.v3.messaging import (
     ApiException,
     Configuration,
     MessagingApi,
+    MessagingApiBlob,
     PushMessageRequest,
     ReplyMessageRequest,
+    RichMenuRequest,
 )
 
 log = logging.getLogger(__name__)
@@ -45,8 +47,11 @@ class SendError(Exception):
 class LineGateway:
     """Reply, push, profile and link-token calls; one SDK client per thread."""
 
-    def __init__(self, *, base_url: str, access_token: str | None, timeout: float = 10.0):
+    def __init__(
+        self, *, base_url: str, access_token: str | None, data_base_url: str | None = None, timeout: float = 10.0
+    ):
         self._configuration = Configuration(host=base_url, access_token=access_token or "unset")
+        self._data_configuration = Configuration(host=data_base_url or base_url, access_token=access_token or "unset")
         self._timeout = timeout
         self._local = threading.local()
 
@@ -86,6 +91,30 @@ class LineGateway:
             log.info("LINE profile unavailable (%s)", error.status)
             return None
         return Profile(display_name=profile.display_name, language=getattr(profile, "language", None))
+
+    def install_rich_menu(self, *, definition: dict, image: bytes, content_type: str = "image/png") -> str:
+        """Make `definition` the default rich menu, unless one with its name already is; returns its id.
+
+        Idempotent: the menu is matched by name, so running it at every start creates nothing twice.
+        """
+        api = self._api()
+        existing = self._call("rich menus", lambda: api.get_rich_menu_list(_request_timeout=self._timeout))
+        named = [menu.rich_menu_id for menu in existing.richmenus or [] if menu.name == definition["name"]]
+        rich_menu_id = named[0] if named else self._create_rich_menu(definition, image, content_type)
+        self._call("default rich menu", lambda: api.set_default_rich_menu(rich_menu_id, _request_timeout=self._timeout))
+        return rich_menu_id
+
+    def _create_rich_menu(self, definition: dict, image: bytes, content_type: str) -> str:
+        request = RichMenuRequest.from_dict(definition)
+        created = self._call("rich menu", lambda: self._api().create_rich_menu(request, _request_timeout=self._timeout))
+        blob = MessagingApiBlob(ApiClient(self._data_configuration))
+        self._call(
+            "rich menu image",
+            lambda: blob.set_rich_menu_image(
+                created.rich_menu_id, image, _headers={"Content-Type": content_type}, _request_timeout=self._timeout
+            ),
+        )
+        return created.rich_menu_id
 
     def issue_link_token(self, line_user_id: str) -> str:
         response = self._call(

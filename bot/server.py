@@ -6,6 +6,7 @@ import logging
 import os
 import subprocess
 import sys
+import threading
 
 from crm_core.config import Settings
 
@@ -89,6 +90,7 @@ def run_demo(settings: Settings, *, host: str, port: int, admin_password: str) -
     )
     scheduler.start()
     services.pump.sweep()
+    threading.Thread(target=_install_rich_menu, args=(services,), daemon=True).start()  # once serving
     try:
         server.serve_forever()
     except KeyboardInterrupt:
@@ -96,6 +98,16 @@ def run_demo(settings: Settings, *, host: str, port: int, admin_password: str) -
     finally:
         scheduler.shutdown(wait=False)
         services.pump.shutdown()
+
+
+def _install_rich_menu(services) -> None:
+    from bot import rich_menu
+    from bot.line_gateway import SendError
+
+    try:
+        rich_menu.install(services.gateway)
+    except SendError as error:
+        log.warning("the demo's rich menu was not installed: %s", error)
 
 
 def run_production(
