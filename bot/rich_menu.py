@@ -6,7 +6,8 @@ from pathlib import Path
 
 from bot.line_gateway import LineGateway
 
-IMAGE = Path(__file__).parent / "static" / "richmenu.png"  # 2500 x 843, labels in Japanese and English
+# 2500 x 843, labels in Japanese and English; drawn once with Pillow and Noto Sans CJK (neither is needed to run)
+IMAGE = Path(__file__).parent / "static" / "richmenu.png"
 WIDTH, HEIGHT = 2500, 843
 NAME = "kizuna-main-v1"  # a new design gets a new name, so installing it replaces the old default
 AREAS = ("ポイント", "クーポン", "予約", "履歴", "メニュー", "会員登録")  # left to right, top row first
