@@ -5,28 +5,18 @@ import pytest
 from linebot.v3.messaging import ApiClient, Configuration, MessagingApi
 
 from bot.simulator import EmulatorServer, LineEmulator
+from tests.line_clock import SecondsClock
 
 ACCESS_TOKEN = "integration-access-token"
 
 
-class FakeClock:
-    def __init__(self, start: float = 1_795_000_000.0) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
+@pytest.fixture
+def clock() -> SecondsClock:
+    return SecondsClock()
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def line_server(clock: FakeClock) -> Iterator[EmulatorServer]:
+def line_server(clock: SecondsClock) -> Iterator[EmulatorServer]:
     emulator = LineEmulator(channel_secret="integration-secret", channel_access_token=ACCESS_TOKEN, now=clock)
     with EmulatorServer(emulator) as server:
         yield server

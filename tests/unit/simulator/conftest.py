@@ -2,27 +2,17 @@
 import pytest
 
 from bot.simulator import LineEmulator
+from tests.line_clock import SecondsClock
 
 CHANNEL_SECRET = "unit-test-channel-secret"
 CHANNEL_ACCESS_TOKEN = "unit-test-access-token"
 
 
-class FakeClock:
-    def __init__(self, start: float = 1_795_000_000.0) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
+@pytest.fixture
+def clock() -> SecondsClock:
+    return SecondsClock()
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def emulator(clock: FakeClock) -> LineEmulator:
+def emulator(clock: SecondsClock) -> LineEmulator:
     return LineEmulator(channel_secret=CHANNEL_SECRET, channel_access_token=CHANNEL_ACCESS_TOKEN, now=clock)
