@@ -68,7 +68,7 @@ def customer_detail(customer_id: int):
         summary=summary,
         identity=identity,
         purchases=purchases,
-        entries=[(entry, label(entry.kind)) for entry in entries],
+        entries=[(entry, label(entry.kind, entry.data)) for entry in entries],
     )
 
 

@@ -200,3 +200,16 @@ def test_every_console_template_renders_in_both_languages(client, accounts, hana
         assert response.status_code in (200, 404), path
         assert f'<html lang="{lang}">' in page, path
         assert "{{" not in page and "%(" not in page, path
+
+
+def test_the_timeline_says_what_a_purchase_earned(as_role, hanako, uow_factory):
+    from sqlmodel import select
+
+    from crm_core import purchases
+
+    with uow_factory() as uow:
+        store = uow.session.exec(select(Store)).first()
+        purchases.record_purchase(uow=uow, customer_id=hanako["id"], store_id=store.id, total=3240)
+        uow.commit()
+    page = as_role("staff").get(f"/console/customers/{hanako['id']}").get_data(as_text=True)
+    assert "Bought ¥3,240, earned 32 points" in page
