@@ -368,6 +368,28 @@ def import_purchases(
 
 
 @main.group()
+def customers() -> None:
+    """Customers."""
+
+
+@customers.command("erase")
+@click.argument("customer_id", type=int)
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@_friendly
+def customers_erase(customer_id: int, yes: bool) -> None:
+    """Erase a customer's personal data on their request (purchases and points stay, anonymous)."""
+    from crm_core import customers as customer_service
+
+    if not yes:
+        click.confirm(f"Erase the personal data of customer {customer_id}? This cannot be undone", abort=True)
+    services = _services(_settings())
+    with services.uow_factory() as uow:
+        customer_service.erase_customer(uow=uow, customer_id=customer_id)
+        uow.commit()
+    click.echo(f"customer {customer_id}: personal data erased")
+
+
+@main.group()
 def richmenu() -> None:
     """The LINE rich menu."""
 

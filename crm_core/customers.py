@@ -7,12 +7,23 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import func, or_
+from sqlalchemy import delete, func, or_
 from sqlmodel import select
 
 from crm_core import timeline
 from crm_core.errors import N_, Erased, InvalidInput, NotFound
-from crm_core.models import ChannelIdentity, Customer, PointAccount, Purchase, PurchaseItem, Store
+from crm_core.models import (
+    ChannelIdentity,
+    Customer,
+    EventLane,
+    OutboxMessage,
+    PointAccount,
+    Purchase,
+    PurchaseItem,
+    Store,
+    TimelineEntry,
+    WebhookEvent,
+)
 from crm_core.uow import UnitOfWork
 
 LINE = "line"
@@ -288,3 +299,42 @@ def counts(*, uow: UnitOfWork) -> CustomerCounts:
 def list_stores(*, uow: UnitOfWork) -> list[Store]:
     """Every store, by code (the API's `GET /stores`; move beside purchases once they have a module)."""
     return list(uow.session.exec(select(Store).order_by(Store.code)))
+
+
+def erase_customer(*, uow: UnitOfWork, customer_id: int, staff_user_id: int | None = None) -> Customer:
+    """Erase a customer's personal data on their request (APPI): what identifies them is removed.
+
+    The name, kana, birth date, phone, e-mail, web login, external id and LINE link go; messages they
+    wrote are blanked on the timeline. Purchases, points and their ledger stay, anonymous, so the
+    shop's figures still add up. The API and the till refuse the customer from then on.
+    """
+    customer = check_customer(uow=uow, customer_id=customer_id)
+    now = uow.now()
+    customer.name = "—"
+    customer.name_kana = customer.birth_date = customer.phone = customer.email = None
+    customer.web_email = customer.web_password_hash = customer.external_id = None
+    customer.marketing_opt_out = True
+    customer.erased_at = customer.updated_at = now
+    identities = list(uow.session.exec(select(ChannelIdentity).where(ChannelIdentity.customer_id == customer_id)))
+    identity_ids = [identity.id for identity in identities]
+    entries = select(TimelineEntry).where(
+        or_(TimelineEntry.customer_id == customer_id, TimelineEntry.identity_id.in_(identity_ids))
+    )
+    for entry in uow.session.exec(entries):
+        entry.summary = None
+        entry.customer_id = customer_id
+        entry.identity_id = None
+    addresses = [identity.address for identity in identities]
+    for row in uow.session.exec(
+        select(OutboxMessage).where(or_(OutboxMessage.customer_id == customer_id, OutboxMessage.address.in_(addresses)))
+    ):
+        row.address, row.messages, row.reply_token = "erased", [], None
+        if row.status == "pending":
+            row.status, row.last_error = "cancelled", "erased"
+    uow.session.execute(delete(WebhookEvent).where(WebhookEvent.lane.in_(addresses)))  # what they wrote to us
+    uow.session.execute(delete(EventLane).where(EventLane.key.in_(addresses)))
+    for identity in identities:
+        uow.session.delete(identity)  # the LINE user id is personal data too; a new follow starts afresh
+    uow.session.flush()
+    timeline.record(uow=uow, kind="erased", customer_id=customer_id, staff_user_id=staff_user_id)
+    return customer

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, session, url_for
 
 from bot.console.session import kizuna, login_required
 from bot.console.timeline_labels import label
@@ -19,6 +19,7 @@ def register(bp: Blueprint) -> None:
     bp.add_url_rule("/", view_func=dashboard)
     bp.add_url_rule("/customers", view_func=customer_search)
     bp.add_url_rule("/customers/<int:customer_id>", view_func=customer_detail)
+    bp.add_url_rule("/customers/<int:customer_id>/erase", view_func=erase_customer, methods=["POST"])
     bp.add_url_rule("/events", view_func=failed_events)
     bp.add_url_rule("/events/<int:event_id>/rerun", view_func=rerun_event, methods=["POST"])
 
@@ -69,7 +70,23 @@ def customer_detail(customer_id: int):
         identity=identity,
         purchases=purchases,
         entries=[(entry, label(entry.kind, entry.data)) for entry in entries],
+        is_admin=session.get("role") == "admin",
     )
+
+
+@login_required(role="admin")
+def erase_customer(customer_id: int):
+    """Erase a customer's personal data on their request; their purchases stay, anonymous."""
+    if request.form.get("confirm") != "erase":
+        flash(_("Tick the box to confirm the erasure."), "error")
+        return redirect(url_for("console.customer_detail", customer_id=customer_id))
+    with kizuna().uow_factory() as uow:
+        if customer_id > MAX_ID or customers.get_customer(uow=uow, customer_id=customer_id) is None:
+            return _error(404, _("Not found"), _("No customer with this id."))
+        customers.erase_customer(uow=uow, customer_id=customer_id, staff_user_id=session.get("staff_id"))
+        uow.commit()
+    flash(_("The customer's personal data was erased."), "info")
+    return redirect(url_for("console.customer_search"))
 
 
 @login_required(role="admin")

@@ -84,3 +84,19 @@ def test_demo_no_serve_fills_the_database_once(run, uow_factory):
         assert uow.session.exec(select(func.count()).select_from(Store)).one() == 2
         assert uow.session.exec(select(func.count()).select_from(Customer)).one() == 300
         assert uow.session.exec(select(func.count()).select_from(Purchase)).one() > 2000
+
+
+def test_customers_erase(run, uow_factory):
+    from crm_core import customers
+
+    with uow_factory() as uow:
+        customer = customers.create_customer(uow=uow, name="山田 花子", phone="090-1234-5678", external_id="C-1")
+        uow.commit()
+    assert run("customers", "erase", str(customer.id), input="n\n").exit_code == 1  # asked, declined
+    result = run("customers", "erase", str(customer.id), "--yes")
+    assert result.exit_code == 0, result.output
+    with uow_factory() as uow:
+        erased = customers.get_customer(uow=uow, customer_id=customer.id)
+        assert erased.erased_at is not None and erased.phone is None and erased.external_id is None
+    again = run("customers", "erase", str(customer.id), "--yes")
+    assert again.exit_code == 1 and "erased" in again.output

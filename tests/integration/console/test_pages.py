@@ -213,3 +213,37 @@ def test_the_timeline_says_what_a_purchase_earned(as_role, hanako, uow_factory):
         uow.commit()
     page = as_role("staff").get(f"/console/customers/{hanako['id']}").get_data(as_text=True)
     assert "Bought ¥3,240, earned 32 points" in page
+
+
+def test_an_admin_erases_a_customer_on_request(as_role, hanako, uow_factory, accounts):
+    from sqlmodel import select
+
+    from crm_core import customers
+    from crm_core.models import ChannelIdentity, TimelineEntry
+
+    client = as_role("admin")
+    page = client.get(f"/console/customers/{hanako['id']}").get_data(as_text=True)
+    token = page.split('name="csrf_token" value="')[1].split('"')[0]
+    unconfirmed = client.post(f"/console/customers/{hanako['id']}/erase", data={"csrf_token": token})
+    assert unconfirmed.status_code == 302
+    with uow_factory() as uow:
+        assert customers.get_customer(uow=uow, customer_id=hanako["id"]).erased_at is None
+    done = client.post(f"/console/customers/{hanako['id']}/erase", data={"csrf_token": token, "confirm": "erase"})
+    assert done.status_code == 302
+    with uow_factory() as uow:
+        erased = customers.get_customer(uow=uow, customer_id=hanako["id"])
+        assert erased.erased_at is not None and erased.name == "—" and erased.phone is None
+        assert uow.session.exec(select(ChannelIdentity)).all() == []
+        summaries = uow.session.exec(select(TimelineEntry.summary)).all()
+        assert "営業時間を教えてください" not in summaries
+        assert customers.search(uow=uow, text="山田") == []
+    assert client.get(f"/console/customers/{hanako['id']}").status_code == 410
+
+
+def test_only_admins_may_erase(as_role, hanako):
+    client = as_role("staff")
+    page = client.get(f"/console/customers/{hanako['id']}").get_data(as_text=True)
+    assert "erase-customer" not in page
+    token = page.split('name="csrf_token" value="')[1].split('"')[0] if "csrf_token" in page else ""
+    refused = client.post(f"/console/customers/{hanako['id']}/erase", data={"csrf_token": token, "confirm": "erase"})
+    assert refused.status_code == 403
