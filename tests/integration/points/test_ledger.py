@@ -49,7 +49,7 @@ def test_spend_takes_soonest_expiring_lots_first(uow_factory, customer_id, clock
         uow.commit()
         allocations = uow.session.exec(select(PointAllocation).where(PointAllocation.entry_id == spent.id)).all()
         by_lot = {a.lot_id: a.amount for a in allocations}
-        lots = {lot.entry_id: lot for lot in points._usable_lots(uow, customer_id, include_pending=True)}
+        lots = {lot.entry_id: lot for lot in points.usable_lots(uow, customer_id, include_pending=True)}
         assert old.id not in lots  # used up
         assert lots[new.id].remaining == 5
         assert sorted(by_lot.values()) == [5, 10]
@@ -89,7 +89,7 @@ def test_end_of_following_year_validity(uow_factory, customer_id, clock):
         save_program(uow=uow, program=Program(validity_kind="end_of_next_year"))
         points.grant(uow=uow, customer_id=customer_id, amount=10, idempotency_key="g")
         uow.commit()
-        (lot,) = points._usable_lots(uow, customer_id)
+        (lot,) = points.usable_lots(uow, customer_id)
         assert lot.expires_at.astimezone(TOKYO).isoformat() == "2028-01-01T00:00:00+09:00"
 
 

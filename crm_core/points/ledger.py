@@ -12,11 +12,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func
 from sqlmodel import select
 
 from crm_core.db import upsert_insert
@@ -109,87 +107,8 @@ def grant(
     return entry
 
 
-@dataclass(frozen=True)
-class GrantSpec:
-    customer_id: int
-    amount: int
-    idempotency_key: str
-    occurred_at: datetime
-    purchase_id: int | None = None
-    store_id: int | None = None
-
-
-def grant_many(*, uow: UnitOfWork, grants: list[GrantSpec], program: Program, zone: ZoneInfo) -> int:
-    """Grants for an import batch in a few statements; keys already in the ledger are skipped.
-
-    The balances are raised with one atomic upsert per customer, so concurrent tills stay correct.
-    Returns the points granted.
-    """
-    grants = [g for g in grants if g.amount > 0]
-    keys = [g.idempotency_key for g in grants]
-    seen: set[str] = set()
-    for start in range(0, len(keys), 500):
-        chunk = keys[start : start + 500]
-        seen.update(uow.session.exec(select(PointEntry.idempotency_key).where(PointEntry.idempotency_key.in_(chunk))))
-    fresh = [g for g in grants if g.idempotency_key not in seen]
-    if not fresh:
-        return 0
-    now = uow.now()
-    table = PointEntry.__table__
-    rows = uow.session.execute(
-        table.insert().returning(table.c.id, table.c.idempotency_key, sort_by_parameter_order=True),
-        [
-            {
-                "customer_id": g.customer_id,
-                "kind": "grant",
-                "amount": g.amount,
-                "idempotency_key": g.idempotency_key,
-                "purchase_id": g.purchase_id,
-                "store_id": g.store_id,
-                "occurred_at": g.occurred_at,
-                "created_at": now,
-            }
-            for g in fresh
-        ],
-    ).all()
-    ids = {key: entry_id for entry_id, key in rows}
-    uow.session.execute(
-        PointLot.__table__.insert(),
-        [
-            {
-                "entry_id": ids[g.idempotency_key],
-                "customer_id": g.customer_id,
-                "amount": g.amount,
-                "remaining": g.amount,
-                "available_at": program.available_from(g.occurred_at),
-                "expires_at": program.expiry_for(g.occurred_at, zone),
-            }
-            for g in fresh
-        ],
-    )
-    totals: dict[int, int] = {}
-    for g in fresh:
-        totals[g.customer_id] = totals.get(g.customer_id, 0) + g.amount
-    dialect = uow.session.get_bind().dialect.name
-    accounts = PointAccount.__table__
-    ordered = sorted(totals.items())  # one lock order for every importer: no deadlocks between batches
-    for start in range(0, len(ordered), 1000):
-        insert = upsert_insert(dialect, accounts).values(
-            [
-                {"customer_id": c, "balance": amount, "stamps": 0, "updated_at": now}
-                for c, amount in ordered[start : start + 1000]
-            ]
-        )
-        uow.session.execute(
-            insert.on_conflict_do_update(
-                index_elements=["customer_id"],
-                set_={"balance": accounts.c.balance + insert.excluded.balance, "updated_at": now},
-            )
-        )
-    return sum(totals.values())
-
-
-def _usable_lots(uow: UnitOfWork, customer_id: int, *, include_pending: bool = False) -> list[PointLot]:
+def usable_lots(uow: UnitOfWork, customer_id: int, *, include_pending: bool = False) -> list[PointLot]:
+    """Lots with points left that have not expired (and are usable now, unless `include_pending`)."""
     now = uow.now()
     query = select(PointLot).where(
         PointLot.customer_id == customer_id, PointLot.remaining > 0, PointLot.expires_at > now
@@ -224,7 +143,7 @@ def spend(*, uow: UnitOfWork, customer_id: int, amount: int, idempotency_key: st
     existing = get_entry_by_key(uow=uow, idempotency_key=idempotency_key)
     if existing is not None:
         return existing
-    lots = _usable_lots(uow, customer_id)
+    lots = usable_lots(uow, customer_id)
     available = sum(lot.remaining for lot in lots)
     if available < amount:
         raise InsufficientPoints(available=available)
@@ -252,7 +171,7 @@ def take_back(
     existing = get_entry_by_key(uow=uow, idempotency_key=idempotency_key)
     if existing is not None:
         return existing
-    lots = _usable_lots(uow, customer_id, include_pending=True)
+    lots = usable_lots(uow, customer_id, include_pending=True)
     if from_entry_id is not None:
         lots.sort(key=lambda lot: (lot.entry_id != from_entry_id, lot.expires_at, lot.id))
     possible = min(amount, sum(lot.remaining for lot in lots))
@@ -410,54 +329,3 @@ def expire_due(*, uow: UnitOfWork, limit: int = 1000) -> int:
         account.updated_at = now
     uow.session.flush()
     return expired
-
-
-@dataclass(frozen=True)
-class Balance:
-    total: int  # every unexpired point, pending ones included (the cached balance)
-    available: int  # usable now
-    pending: int  # granted, usable from a later day
-    expiring: list[tuple[datetime, int]]  # (expiry, points) soonest first, within `horizon`
-
-
-def balance_of(*, uow: UnitOfWork, customer_id: int) -> int:
-    account = uow.session.get(PointAccount, customer_id)
-    return account.balance if account else 0
-
-
-def balances_of(*, uow: UnitOfWork, customer_ids: list[int]) -> dict[int, int]:
-    rows = uow.session.exec(select(PointAccount).where(PointAccount.customer_id.in_(customer_ids))).all()
-    found = {row.customer_id: row.balance for row in rows}
-    return {customer_id: found.get(customer_id, 0) for customer_id in customer_ids}
-
-
-def ledger_balance(*, uow: UnitOfWork, customer_id: int) -> int:
-    """The balance summed from the ledger itself (what the cache must always equal)."""
-    total = uow.session.exec(select(func.sum(PointEntry.amount)).where(PointEntry.customer_id == customer_id)).one()
-    return int(total or 0)
-
-
-def details(*, uow: UnitOfWork, customer_id: int, horizon: timedelta = timedelta(days=60)) -> Balance:
-    now = uow.now()
-    lots = _usable_lots(uow, customer_id, include_pending=True)
-    available = sum(lot.remaining for lot in lots if lot.available_at <= now)
-    pending = sum(lot.remaining for lot in lots if lot.available_at > now)
-    expiring: dict[datetime, int] = {}
-    for lot in lots:
-        if lot.expires_at <= now + horizon:
-            expiring[lot.expires_at] = expiring.get(lot.expires_at, 0) + lot.remaining
-    return Balance(
-        total=balance_of(uow=uow, customer_id=customer_id),
-        available=available,
-        pending=pending,
-        expiring=sorted(expiring.items()),
-    )
-
-
-def entries_of(*, uow: UnitOfWork, customer_id: int, limit: int = 50) -> list[PointEntry]:
-    query = (
-        select(PointEntry)
-        .where(PointEntry.customer_id == customer_id)
-        .order_by(PointEntry.occurred_at.desc(), PointEntry.id.desc())
-    )
-    return list(uow.session.exec(query.limit(limit)))
