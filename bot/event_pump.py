@@ -14,6 +14,7 @@ import threading
 import traceback
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from pathlib import Path
 
 from bot.delivery import Claimed, OutboxDelivery
@@ -60,7 +61,7 @@ class EventProcessor:
                 event_type, lane = row.event_type, row.lane
         profile = self.gateway.get_profile(lane) if event_type in NEEDS_PROFILE and lane.startswith("U") else None
         try:
-            outbox_ids = self._run(event_id, event_type, profile)
+            answers = self._run(event_id, event_type, profile)
         except Exception as error:  # recorded with the event; the next event goes on
             # the type only: an exception's text can carry what the customer wrote
             log.error("webhook event %s (%s) failed: %s", event_id, event_type, type(error).__name__)
@@ -69,10 +70,10 @@ class EventProcessor:
                 events.mark_failed(uow=uow, event_id=event_id, error=detail)
                 uow.commit()
             return "failed"
-        if outbox_ids is None:
+        if answers is None:
             return "skipped"
-        if outbox_ids:
-            self.delivery.deliver_claimed(outbox_ids)
+        if answers:
+            self.delivery.deliver_claimed(answers)
         return "done"
 
     def _run(self, event_id: int, event_type: str, profile) -> list[Claimed] | None:
@@ -126,9 +127,7 @@ def _error_summary(error: Exception) -> str:
     return f"{type(error).__name__}{where}"
 
 
-def _event_time(body: dict):
-    from datetime import UTC, datetime
-
+def _event_time(body: dict) -> datetime | None:
     timestamp = body.get("timestamp")
     if not isinstance(timestamp, int | float):
         return None
