@@ -13,6 +13,7 @@ from crm_core.config import Settings
 log = logging.getLogger("kizuna")
 
 DEMO_ADMIN_EMAIL = "admin@kizuna.example"
+DEMO_WEB_LOGIN = "hanako@example.com / kizuna-demo-2026"
 DEMO_LINE_USER = "鈴木 さくら"  # a LINE user waiting in the simulator, so a newcomer can press Follow at once
 
 
@@ -84,8 +85,12 @@ def run_demo(settings: Settings, *, host: str, port: int, admin_password: str) -
         f"\nKizuna demo is running (Ctrl+C stops it)\n"
         f"  LINE simulator  {base}/simulator/\n"
         f"  console         {base}/console/  login {DEMO_ADMIN_EMAIL} / {admin_password}\n"
+        f"  till            {base}/console/till  (type the member number shown on the LINE point card)\n"
         f"  REST API        {base}/api/v1/openapi.json\n"
-        f"  health          {base}/healthz\n",
+        f"  health          {base}/healthz\n"
+        f"\nTry it: in the simulator press 友だち追加 (Follow), agree, register, send ポイント; then credit a\n"
+        f"purchase at the till in another tab and watch the receipt arrive on LINE.\n"
+        f"Existing demo member: number 1000000008, birth date 19850412; web login {DEMO_WEB_LOGIN}.\n",
         flush=True,
     )
     scheduler.start()
