@@ -33,8 +33,7 @@ sys.path.insert(0, str(BENCH))
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/kizuna_bench_balances"
 
 
-class BenchError(RuntimeError):
-    pass
+from webhook import BenchError, reset_database  # noqa: E402  (bench/ is not a package)
 
 
 def _days_before(dialect: str, moment: str, days: str) -> str:
@@ -184,7 +183,6 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGALRM, too_long)
     signal.alarm(args.max_seconds)
-    from imports import reset_database
 
     from crm_core.db import make_engine, make_session_factory
     from crm_core.uow import UnitOfWorkFactory

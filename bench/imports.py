@@ -15,9 +15,7 @@ The database is dropped and recreated (its name must contain "bench"); the run i
 from __future__ import annotations
 
 import argparse
-import contextlib
 import csv
-import os
 import random
 import signal
 import sys
@@ -27,8 +25,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-ROOT = Path(__file__).resolve().parent.parent
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(BENCH))
+
+from webhook import BenchError, reset_database  # noqa: E402  (bench/ is not a package)
 
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/kizuna_bench_imports"
 AIM_SECONDS = 30.0
@@ -36,37 +38,6 @@ STORES = (("SHIBUYA", "渋谷店"), ("YOKOHAMA", "横浜店"), ("UMEDA", "梅田
 ITEMS = (("BEAN-001", "ブラジル 200g", "コーヒー豆", 1480), ("DRINK-002", "カフェラテ", "ドリンク", 520),
          ("FOOD-002", "チーズケーキ", "フード", 480), ("GOODS-001", "マグカップ", "グッズ", 1800))  # fmt: skip
 ZONE = ZoneInfo("Asia/Tokyo")
-
-
-class BenchError(RuntimeError):
-    pass
-
-
-def reset_database(url: str) -> None:
-    """Drop and recreate the bench database, then apply the project's migrations."""
-    from sqlalchemy import create_engine
-    from sqlalchemy.engine import make_url
-
-    from crm_core.db import normalize_url
-    from crm_core.migrate import upgrade
-
-    parsed = make_url(normalize_url(url))
-    name = parsed.database or ""
-    if "bench" not in Path(name).name:
-        raise BenchError(f"refusing to reset {name!r}: the bench database's name must contain 'bench'")
-    if parsed.get_backend_name() == "sqlite":
-        for suffix in ("", "-wal", "-shm", "-journal"):
-            with contextlib.suppress(FileNotFoundError):
-                os.remove(name + suffix)
-    elif parsed.get_backend_name() == "postgresql":
-        engine = create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
-        with engine.connect() as connection:
-            connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
-        engine.dispose()
-    else:
-        raise BenchError(f"unsupported database {parsed.get_backend_name()}")
-    upgrade(url)
 
 
 def write_files(folder: Path, *, customers: int, purchases: int, seed: int = 7) -> tuple[Path, Path]:
