@@ -46,6 +46,7 @@ from webhook import (  # noqa: E402  (bench/ is not a package)
     _machine_jiffies,
     _tree_cpu_seconds,
     free_port,
+    guard_runtime,
     reset_database,
     wait_healthy,
 )
@@ -371,14 +372,7 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parse_args(argv)
     began = time.time()
-    hard_deadline = began + args.max_seconds
-
-    def on_alarm(_signum, _frame):
-        raise BenchError(f"--max-seconds {args.max_seconds:g} exceeded")
-
-    signal.signal(signal.SIGALRM, on_alarm)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    signal.alarm(int(args.max_seconds) + 1)
+    hard_deadline = guard_runtime(args.max_seconds)
 
     ctx = multiprocessing.get_context("spawn")
     logdir = Path(tempfile.mkdtemp(prefix="kizuna-bench-till-"))

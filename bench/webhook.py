@@ -434,17 +434,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    began = time.time()
-    hard_deadline = began + args.max_seconds
+def guard_runtime(max_seconds: float) -> float:
+    """Stop the run (BenchError) after `max_seconds`, and on SIGTERM; returns the deadline."""
 
     def on_alarm(_signum, _frame):
-        raise BenchError(f"--max-seconds {args.max_seconds:g} exceeded")
+        raise BenchError(f"--max-seconds {max_seconds:g} exceeded")
 
     signal.signal(signal.SIGALRM, on_alarm)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    signal.alarm(int(args.max_seconds) + 1)
+    signal.alarm(int(max_seconds) + 1)
+    return time.time() + max_seconds
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    began = time.time()
+    hard_deadline = guard_runtime(args.max_seconds)
 
     ctx = multiprocessing.get_context("spawn")
     logdir = Path(tempfile.mkdtemp(prefix="kizuna-bench-"))
