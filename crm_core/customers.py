@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import secrets
-import unicodedata
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -11,6 +10,7 @@ from sqlalchemy import delete, func, or_
 from sqlmodel import select
 
 from crm_core import timeline
+from crm_core.contacts import digits_of  # noqa: F401  (re-exported: flows import it from here)
 from crm_core.errors import N_, Erased, InvalidInput, NotFound
 from crm_core.models import (
     ChannelIdentity,
@@ -28,11 +28,6 @@ from crm_core.uow import UnitOfWork
 
 LINE = "line"
 MEMBER_NUMBER_LENGTH = 10
-
-
-def digits_of(text: str) -> str:
-    """The ASCII digits in `text`, after folding full-width ones (０-９) typed on Japanese keyboards."""
-    return "".join(c for c in unicodedata.normalize("NFKC", text or "") if c in "0123456789")
 
 
 def luhn_digit(digits: str) -> str:

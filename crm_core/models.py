@@ -27,7 +27,12 @@ class Store(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     code: str = Field(max_length=32, unique=True)
     name: str = Field(max_length=200)
+    address: str | None = Field(default=None, max_length=300)
+    phone: str | None = Field(default=None, max_length=40)
+    business_hours: dict | None = Field(default=None, sa_type=JSON)  # None: the shop's hours
+    active: bool = True  # a closed store keeps its history but is no longer offered at the till
     created_at: datetime = _ts()
+    updated_at: datetime | None = _ts(nullable=True)
 
 
 class Customer(SQLModel, table=True):
@@ -41,8 +46,13 @@ class Customer(SQLModel, table=True):
     name: str = Field(max_length=200)
     name_kana: str | None = Field(default=None, max_length=200)
     birth_date: date | None = None
+    birth_month: int | None = None  # month and day are enough for birthday offers
+    birth_day: int | None = None
     phone: str | None = Field(default=None, max_length=40)
     email: str | None = Field(default=None, max_length=254)
+    home_store_id: int | None = _fk("stores.id", index=False)
+    search_key: str | None = Field(default=None, sa_type=Text)  # crm_core.contacts.search_key of name, kana, phone
+    profile_asked_at: datetime | None = _ts(nullable=True)
     locale: str = Field(default="ja", max_length=5)
     tier: str = Field(default="regular", max_length=20)
     consented_at: datetime | None = _ts(nullable=True)
@@ -72,6 +82,7 @@ class ChannelIdentity(SQLModel, table=True):
     followed: bool = False
     blocked_at: datetime | None = _ts(nullable=True)
     consented_at: datetime | None = _ts(nullable=True)
+    declined_at: datetime | None = _ts(nullable=True)  # declined the privacy notice; cleared on consent
     link_failures: int = 0
     link_locked_until: datetime | None = _ts(nullable=True)
     conversation: dict | None = Field(default=None, sa_type=JSON)
@@ -161,7 +172,9 @@ class StaffUser(SQLModel, table=True):
     display_name: str | None = Field(default=None, max_length=200)
     password_hash: str = Field(max_length=200)
     role: str = Field(max_length=20)
+    home_store_id: int | None = _fk("stores.id", index=False)
     active: bool = True
+    session_epoch: int = 0  # raised on disable and password reset: sessions opened before end at once
     created_at: datetime = _ts()
     last_login_at: datetime | None = _ts(nullable=True)
 
