@@ -35,11 +35,32 @@ def _settings(**overrides) -> Settings:
     return Settings.from_env(**overrides)
 
 
+def _require_current_schema(settings: Settings) -> None:
+    """Refuse, in one line naming `kizuna db upgrade`, to run on a database whose schema is not current."""
+    from crm_core.db import make_engine
+    from crm_core.migrate import check_schema
+
+    engine = make_engine(settings.database_url, pool_size=1)
+    try:
+        check_schema(engine)
+    finally:
+        engine.dispose()
+
+
 def _services(settings: Settings, **kwargs):
-    """The shared services for one command; their database connections close when the command ends."""
+    """The shared services for one command; their database connections close when the command ends.
+
+    Every command that reaches the database comes through here, so each refuses a schema that is behind.
+    """
     from bot.app import build_services
+    from crm_core.migrate import check_schema
 
     services = build_services(settings, **kwargs)
+    try:
+        check_schema(services.engine)
+    except KizunaError:
+        services.engine.dispose()
+        raise
 
     def close() -> None:
         services.pump.shutdown()
@@ -165,6 +186,7 @@ def events_work() -> None:
     _logging()
     settings = _settings()
     settings.require_production()
+    _require_current_schema(settings)
     run_event_worker(settings)
 
 
@@ -229,6 +251,7 @@ def run_scheduler() -> None:
     _logging()
     settings = _settings()
     settings.require_production()
+    _require_current_schema(settings)
     run(settings)
 
 
@@ -433,6 +456,7 @@ def serve(host: str, port: int, workers: int, threads: int, no_scheduler: bool, 
     _logging()
     settings = _settings()
     settings.require_production()
+    _require_current_schema(settings)
     run_production(
         settings,
         host=host,

@@ -1,20 +1,18 @@
-"""GET /healthz: is the database answering?"""
+"""GET /healthz: does the database answer, with the schema this version needs?"""
 
 from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify
-from sqlalchemy import text
-from sqlalchemy.exc import SQLAlchemyError
+
+from crm_core.migrate import schema_problem
 
 bp = Blueprint("health", __name__)
 
 
 @bp.get("/healthz")
 def healthz():
-    """Report whether the service and its database answer."""
-    try:
-        with current_app.extensions["kizuna"].engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
-    except SQLAlchemyError:
-        return jsonify({"status": "unavailable"}), 503
+    """Report whether the service and its database answer, and why not when they do not."""
+    problem = schema_problem(current_app.extensions["kizuna"].engine)
+    if problem is not None:
+        return jsonify({"status": "unavailable", "reason": problem}), 503
     return jsonify({"status": "ok"})
