@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import secrets
 import sys
 
 import click
@@ -479,10 +478,12 @@ def demo(host: str, port: int, no_serve: bool) -> None:
 
     _logging()
     settings = _settings().with_demo_defaults(port=port)
-    password = secrets.token_urlsafe(9)
-    summary = prepare_demo(settings, admin_password=password)
+    summary, password = prepare_demo(settings)
     click.echo(summary)
     if no_serve:
+        from bot.server import DEMO_ADMIN_EMAIL
+
+        click.echo(f"console login {DEMO_ADMIN_EMAIL} / {password}")
         return
     run_demo(settings, host=host, port=port, admin_password=password)
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import secrets
 import subprocess
 import sys
 import threading
+from pathlib import Path
 
 from crm_core.config import Settings
 
@@ -17,35 +20,76 @@ DEMO_WEB_LOGIN = "hanako@example.com / kizuna-demo-2026"
 DEMO_LINE_USER = "鈴木 さくら"  # a LINE user waiting in the simulator, so a newcomer can press Follow at once
 
 
-def prepare_demo(settings: Settings, *, admin_password: str) -> str:
-    """Migrate, seed the demo shop (once), and (re)set the demo admin's password; returns a summary."""
+DEMO_PASSWORD_KEY = "demo.admin_password"  # noqa: S105  (a settings key) the demo database's own admin password, printed at every start
+
+
+def prepare_demo(settings: Settings, *, admin_password: str | None = None) -> tuple[str, str]:
+    """Migrate, seed the demo shop (once), and make sure of the demo admin; returns a summary and its password.
+
+    The password is made once per database and kept in it (a local demo database, printed at every start
+    anyway), so a restarted demo keeps the password a newcomer already wrote down. Tests may set their own.
+    """
     from bot.app import build_services
-    from crm_core import demo, staff
+    from crm_core import demo, shop, staff
     from crm_core.migrate import upgrade
+    from crm_core.passwords import verify_password
 
     upgrade(settings.database_url)
     services = build_services(settings)
     with services.uow_factory() as uow:
         added = demo.seed(uow=uow)
+        password = admin_password or shop.get_setting(uow=uow, key=DEMO_PASSWORD_KEY)
         admin = staff.get_staff_user_by_email(uow=uow, email=DEMO_ADMIN_EMAIL)
         if admin is None:
+            password = password or secrets.token_urlsafe(9)
             staff.create_staff_user(
-                uow=uow, email=DEMO_ADMIN_EMAIL, password=admin_password, role="admin", display_name="Demo admin"
+                uow=uow, email=DEMO_ADMIN_EMAIL, password=password, role="admin", display_name="Demo admin"
             )
-        else:
-            staff.set_password(uow=uow, user=admin, password=admin_password)
+        elif not password or not verify_password(admin.password_hash, password):
+            password = secrets.token_urlsafe(9)
+            staff.set_password(uow=uow, user=admin, password=password)
+        shop.set_setting(uow=uow, key=DEMO_PASSWORD_KEY, value=password)
         uow.commit()
     services.engine.dispose()
     if any(added.values()):
-        return (
+        summary = (
             f"demo shop ready: {added['stores']} stores, {added['products']} products, "
             f"{added['customers']} customers, {added['purchases']} purchases"
         )
-    return "demo shop already there; nothing added"
+    else:
+        summary = "demo shop already there; nothing added"
+    return summary, password
 
 
-def build_demo_app(settings: Settings, *, services=None):
-    """The app plus the LINE simulator, which LINE_API_BASE_URL points at."""
+def simulator_users_file(database_url: str) -> Path:
+    """Where the demo keeps its simulator's LINE users: beside the SQLite file, else in the working directory."""
+    from sqlalchemy.engine import make_url
+
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        return Path(url.database + ".simulator-users.json")
+    return Path("kizuna-simulator-users.json")
+
+
+def _keep_users_in(emulator, path: Path) -> None:
+    """Load the simulator's LINE users from `path` and write them back there whenever they change."""
+    try:
+        emulator.import_users(json.loads(path.read_text(encoding="utf-8")))
+    except FileNotFoundError:
+        pass
+    except (ValueError, TypeError, OSError) as error:
+        log.warning("the simulator's saved LINE users in %s could not be read (%s); starting afresh", path, error)
+
+    def save(users: list[dict]) -> None:
+        spare = path.with_name(path.name + ".tmp")
+        spare.write_text(json.dumps(users, ensure_ascii=False, indent=1), encoding="utf-8")
+        os.replace(spare, path)
+
+    emulator.on_users_changed = save
+
+
+def build_demo_app(settings: Settings, *, services=None, users_file: Path | None = None):
+    """The app plus the LINE simulator, which LINE_API_BASE_URL points at (its users kept in `users_file`)."""
     from bot.app import build_services, create_app
     from bot.simulator import LineEmulator, create_line_api_blueprint, create_simulator_blueprint
 
@@ -58,7 +102,10 @@ def build_demo_app(settings: Settings, *, services=None):
         # LINE refuses http:// images; the local demo serves its QR codes and images over plain http.
         insecure_url_prefixes=(settings.public_url,),
     )
-    emulator.add_user(DEMO_LINE_USER, "ja")
+    if users_file is not None:
+        _keep_users_in(emulator, users_file)
+    if not emulator.users():
+        emulator.add_user(DEMO_LINE_USER, "ja")
     csrf = app.extensions["csrf"]
     for blueprint, prefix in (
         (create_line_api_blueprint(emulator), "/simulator/line"),
@@ -76,7 +123,7 @@ def run_demo(settings: Settings, *, host: str, port: int, admin_password: str) -
 
     from scheduler.jobs import install
 
-    app = build_demo_app(settings)
+    app = build_demo_app(settings, users_file=simulator_users_file(settings.database_url))
     services = app.extensions["kizuna"]
     scheduler = install(BackgroundScheduler(timezone="UTC"), services)
     server = make_server(host, port, app, threaded=True)

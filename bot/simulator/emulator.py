@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import threading
@@ -163,6 +164,7 @@ class LineEmulator:
         self.latency_seconds = 0.0
         self._lock = threading.RLock()
         self._users: dict[str, LineUser] = {}
+        self.on_users_changed: Callable[[list[dict]], None] | None = None  # the demo keeps its users in a file
         self.reset()
 
     # -- state -------------------------------------------------------------------------------------
@@ -190,7 +192,25 @@ class LineEmulator:
         with self._lock:
             user = LineUser(line_user_id or ids.line_user_id(), display_name, language)
             self._users[user.line_user_id] = user
+            self._users_changed()
             return user.line_user_id
+
+    def export_users(self) -> list[dict]:
+        """Every LINE user with their friendship state, to be given back to `import_users` later."""
+        with self._lock:
+            return [dataclasses.asdict(user) for user in self._users.values()]
+
+    def import_users(self, users: Iterable[dict]) -> None:
+        """Bring back users from `export_users` (a restarted demo keeps the LINE users its customers link to)."""
+        known = {f.name for f in dataclasses.fields(LineUser)}
+        with self._lock:
+            for data in users:
+                user = LineUser(**{key: value for key, value in data.items() if key in known})
+                self._users[user.line_user_id] = user
+
+    def _users_changed(self) -> None:
+        if self.on_users_changed is not None:
+            self.on_users_changed([dataclasses.asdict(user) for user in self._users.values()])
 
     def users(self) -> list[dict]:
         with self._lock:
@@ -294,6 +314,7 @@ class LineEmulator:
             event["follow"] = {"isUnblocked": is_unblocked}
             user = self._users[line_user_id]
             user.following = user.ever_followed = True
+            self._users_changed()
             note = "ブロック解除 / unblocked" if is_unblocked else "友だち追加 / followed"
             self._add_item(line_user_id, "system", {"type": "text", "text": note})
             return event
@@ -303,6 +324,7 @@ class LineEmulator:
         with self._lock:
             event = self._event("unfollow", line_user_id)
             self._users[line_user_id].following = False
+            self._users_changed()
             self._add_item(line_user_id, "system", {"type": "text", "text": "ブロック / blocked"})
             return event
 
@@ -317,7 +339,9 @@ class LineEmulator:
                 "quoteToken": ids.token(24),
                 "text": text,
             }
-            self._users[line_user_id].has_messaged = True
+            if not self._users[line_user_id].has_messaged:
+                self._users[line_user_id].has_messaged = True
+                self._users_changed()
             self._add_item(line_user_id, "user", {"type": "text", "text": text})
             return event
 

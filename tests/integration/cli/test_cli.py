@@ -86,6 +86,18 @@ def test_demo_no_serve_fills_the_database_once(run, uow_factory):
         assert uow.session.exec(select(func.count()).select_from(Purchase)).one() > 2000
 
 
+def test_the_demo_keeps_one_admin_password_per_database(run, uow_factory):
+    def login_line(result):
+        return next(line for line in result.output.splitlines() if line.startswith("console login"))
+
+    first, second = run("demo", "--no-serve"), run("demo", "--no-serve")
+
+    assert login_line(first) == login_line(second)
+    email, password = login_line(first).removeprefix("console login ").split(" / ")
+    with uow_factory() as uow:
+        assert staff.authenticate(uow=uow, email=email, password=password) is not None
+
+
 def test_customers_erase(run, uow_factory):
     from crm_core import customers
 
