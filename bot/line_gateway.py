@@ -15,6 +15,7 @@ from linebot.v3.messaging import (
     PushMessageRequest,
     ReplyMessageRequest,
     RichMenuRequest,
+    TestWebhookEndpointRequest,
 )
 
 log = logging.getLogger(__name__)
@@ -24,6 +25,26 @@ log = logging.getLogger(__name__)
 class Profile:
     display_name: str | None
     language: str | None
+
+
+@dataclass(frozen=True)
+class ChannelReport:
+    """What LINE says of the channel: the bot, the webhook URL it has, and whether a test call reached us."""
+
+    bot_name: str | None = None
+    basic_id: str | None = None
+    premium_id: str | None = None
+    webhook_url: str | None = None
+    webhook_active: bool = False
+    webhook_is_ours: bool = False
+    test_ok: bool = False
+    test_status: int | None = None
+    test_reason: str | None = None
+    error: str | None = None  # LINE refused or did not answer (a wrong access token: 401)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and self.webhook_is_ours and self.webhook_active and self.test_ok
 
 
 class SendError(Exception):
@@ -116,11 +137,47 @@ class LineGateway:
         )
         return created.rich_menu_id
 
+    def check_channel(self, *, expected_webhook_url: str) -> ChannelReport:
+        """Ask LINE for the bot's info and webhook URL, and have LINE send a test call to that URL."""
+        api = self._api()
+        try:
+            info = self._call("bot info", lambda: api.get_bot_info(_request_timeout=self._timeout))
+        except SendError as error:
+            return ChannelReport(error=_channel_error(error))
+        report = {"bot_name": info.display_name, "basic_id": info.basic_id, "premium_id": info.premium_id}
+        try:
+            endpoint = self._call("webhook endpoint", lambda: api.get_webhook_endpoint(_request_timeout=self._timeout))
+        except SendError as error:
+            if error.status == 404:  # no webhook URL set in the LINE Developers console
+                return ChannelReport(**report)
+            return ChannelReport(**report, error=_channel_error(error))
+        report.update(
+            webhook_url=endpoint.endpoint,
+            webhook_active=endpoint.active,
+            webhook_is_ours=endpoint.endpoint.rstrip("/") == expected_webhook_url.rstrip("/"),
+        )
+        request = TestWebhookEndpointRequest(endpoint=endpoint.endpoint)
+        try:
+            test = self._call(
+                "webhook test", lambda: api.test_webhook_endpoint(request, _request_timeout=self._timeout * 2)
+            )
+        except SendError as error:
+            return ChannelReport(**report, error=_channel_error(error))
+        return ChannelReport(
+            **report, test_ok=bool(test.success), test_status=test.status_code, test_reason=test.reason
+        )
+
     def issue_link_token(self, line_user_id: str) -> str:
         response = self._call(
             "link token", lambda: self._api().issue_link_token(line_user_id, _request_timeout=self._timeout)
         )
         return response.link_token
+
+
+def _channel_error(error: SendError) -> str:
+    if error.status == 401:
+        return "unauthorized"
+    return "unreachable" if error.status == 0 else f"status {error.status}"
 
 
 def _reason(error: ApiException) -> str:

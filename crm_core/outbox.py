@@ -119,3 +119,14 @@ def mark_attempt_failed(*, uow: UnitOfWork, message_id: int, error: str, retry_i
 def cancel(*, uow: UnitOfWork, message_id: int, reason: str) -> None:
     row = uow.session.get(OutboxMessage, message_id)
     row.status, row.last_error = "cancelled", reason
+
+
+def recent_failures(*, uow: UnitOfWork, limit: int = 20) -> list[OutboxMessage]:
+    """Messages that could not be sent, newest first (the console's system page shows their errors)."""
+    query = (
+        select(OutboxMessage)
+        .where(OutboxMessage.status == "failed")
+        .order_by(OutboxMessage.created_at.desc(), OutboxMessage.id.desc())
+        .limit(limit)
+    )
+    return list(uow.session.exec(query))

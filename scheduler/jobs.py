@@ -13,6 +13,8 @@ from typing import Any
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
+from crm_core.errors import N_
+
 
 @dataclass(frozen=True)
 class Job:
@@ -56,12 +58,17 @@ def refresh_tiers(services) -> str:
 JOBS: dict[str, Job] = {
     job.id: job
     for job in (
-        Job("outbox.deliver", "deliver what the outbox holds that may go now", deliver_outbox, 10),
-        Job("webhook.sweep", "process webhook events no web worker finished (after a crash)", sweep_webhook_events, 30),
-        Job("points.expire", "expire point lots past their validity", expire_points, 3600),
+        Job("outbox.deliver", N_("Deliver what the outbox holds that may go now"), deliver_outbox, 10),
+        Job(
+            "webhook.sweep",
+            N_("Process webhook events no web worker finished (after a crash)"),
+            sweep_webhook_events,
+            30,
+        ),
+        Job("points.expire", N_("Expire point lots past their validity"), expire_points, 3600),
         Job(
             "tiers.refresh",
-            "move customers down whose 12-month spend no longer earns their tier",
+            N_("Move customers down whose 12-month spend no longer earns their tier"),
             refresh_tiers,
             6 * 3600,
         ),

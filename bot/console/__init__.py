@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from bot.console import auth, program, till, views
+from bot.console import auth, program, settings, system, till, views
 
 
 def create_console_blueprint() -> Blueprint:
@@ -20,4 +20,6 @@ def create_console_blueprint() -> Blueprint:
     views.register(bp)
     till.register(bp)
     program.register(bp)
+    settings.register(bp)
+    system.register(bp)
     return bp

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, session, url_for
+from werkzeug.routing import BuildError
 
 from bot.console.session import kizuna, login_required
 from bot.console.timeline_labels import label
 from bot.web_i18n import gettext as _
-from crm_core import customers, events, timeline
+from crm_core import customers, events, shop, timeline
 
 PAGE_SIZE = 50
 MAX_ID = 2**31 - 1  # ids are 32-bit integers in the database
@@ -28,13 +29,33 @@ def _error(status: int, title: str, message: str):
     return render_template("console/error.html", title=title, message=message), status
 
 
+# checklist item -> (endpoint, anchor) of the page that fixes it
+CHECKLIST_LINKS = {
+    "shop_name": ("console.shop_settings", "shop"),
+    "privacy_contact": ("console.shop_settings", "privacy"),
+    "store": ("console.stores", None),
+    "staff": ("console.staff", None),
+    "line": ("console.shop_settings", "line"),
+}
+
+
+def _link(endpoint: str, anchor: str | None) -> str | None:
+    try:
+        return url_for(endpoint, _anchor=anchor)
+    except BuildError:
+        return None
+
+
 @login_required
 def dashboard():
-    """Show how many customers and LINE friends there are, and what waits or failed."""
+    """Show how many customers and LINE friends there are, what waits or failed, and what setup is missing."""
+    is_admin = session.get("role") == "admin"
     with kizuna().uow_factory() as uow:
         counts = customers.counts(uow=uow)
         backlog = events.backlog(uow=uow)
-    return render_template("console/dashboard.html", counts=counts, backlog=backlog)
+        checklist = shop.setup_checklist(uow=uow) if is_admin else []
+    todo = [(item.key, _link(*CHECKLIST_LINKS[item.key])) for item in checklist if not item.done]
+    return render_template("console/dashboard.html", counts=counts, backlog=backlog, todo=todo, is_admin=is_admin)
 
 
 @login_required

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-import weakref
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -16,20 +14,6 @@ if TYPE_CHECKING:
     from bot.line_gateway import LineGateway, Profile
     from bot.messages import MessageRenderer
     from crm_core.config import Settings
-
-
-_SHOP_CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # engine -> (read at, profile)
-SHOP_CACHE_SECONDS = 30.0
-
-
-def _shop_profile(uow: UnitOfWork) -> shop.ShopProfile:
-    """The shop's name and privacy contact, read at most every 30 s per database (every reply needs them)."""
-    key = uow.session.get_bind()
-    cached = _SHOP_CACHE.get(key)
-    now = time.monotonic()
-    if cached is None or now - cached[0] > SHOP_CACHE_SECONDS:
-        cached = _SHOP_CACHE[key] = (now, shop.get_profile(uow=uow))
-    return cached[1]
 
 
 @dataclass
@@ -59,7 +43,7 @@ class EventContext:
 
     @property
     def shop(self) -> shop.ShopProfile:
-        return _shop_profile(self.uow)
+        return shop.get_profile(uow=self.uow)  # cached for a few seconds: every reply names the shop
 
     def reply(self, template: str, **context) -> None:
         """Render a message template in the user's language and queue it as part of this event's answer."""
@@ -71,6 +55,7 @@ class EventContext:
                 shop_name=profile.name,
                 privacy_contact=profile.privacy_contact,
                 notice_version=profile.notice_version,
+                purposes=profile.purposes,
                 **context,
             )
         )

@@ -156,6 +156,7 @@ class LineEmulator:
         self.channel_secret = channel_secret
         self.channel_access_token = channel_access_token
         self.webhook_url = webhook_url
+        self.webhook_active = True  # LINE's "Use webhook" switch
         self.now = now
         self.bot_name = bot_name
         self.bot_user_id = ids.line_user_id()
@@ -637,6 +638,53 @@ class LineEmulator:
             {},
         )
 
+    def _get_webhook_endpoint(self, **_: Any) -> tuple:
+        if not self.webhook_url:
+            raise _ApiError(404, "Webhook endpoint is not set")
+        return 200, {"endpoint": self.webhook_url, "active": self.webhook_active}, {}
+
+    def _set_webhook_endpoint(self, *, payload: Any, **_: Any) -> tuple:
+        endpoint = (payload or {}).get("endpoint", "")
+        if not endpoint.startswith("https://") and not endpoint.startswith(self.insecure_url_prefixes or ("https://",)):
+            raise _ApiError(400, "The webhook URL must be https")
+        self.webhook_url = endpoint
+        return 200, {}, {}
+
+    def _test_webhook_endpoint(self, *, payload: Any, **_: Any) -> tuple:
+        """LINE posts a signed body with no events to the endpoint and reports what it answered.
+
+        Called under the emulator's lock: the app answers an empty body without calling LINE back.
+        """
+        endpoint = (payload or {}).get("endpoint") or self.webhook_url
+        if not endpoint:
+            raise _ApiError(400, "Webhook endpoint is not set")
+        body = self.webhook_body([])
+        request = urllib.request.Request(  # noqa: S310 - the URL is the channel's webhook
+            endpoint,
+            data=body,
+            method="POST",
+            headers={
+                "Content-Type": "application/json; charset=utf-8",
+                "X-Line-Signature": self.signature(body),
+                "User-Agent": "LineBotWebhook/2.0",
+            },
+        )
+        timestamp = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(self.now()))
+        try:
+            with urllib.request.urlopen(request, timeout=WEBHOOK_TIMEOUT) as response:  # noqa: S310
+                status = response.status
+                response.read()
+        except urllib.error.HTTPError as exc:
+            status = exc.code
+            exc.close()
+        except (urllib.error.URLError, OSError) as exc:
+            answer = {"success": False, "timestamp": timestamp, "statusCode": 0, "reason": "COULD_NOT_CONNECT"}
+            return 200, {**answer, "detail": str(getattr(exc, "reason", exc))[:200]}, {}
+        success = 200 <= status < 300
+        reason = "OK" if success else "ERROR_STATUS_CODE"
+        answer = {"success": success, "timestamp": timestamp, "statusCode": status, "reason": reason}
+        return 200, {**answer, "detail": f"{status}"}, {}
+
     def _followers(self, **_: Any) -> tuple:
         return 200, {"userIds": [u.line_user_id for u in self._users.values() if u.following]}, {}
 
@@ -725,6 +773,9 @@ _ROUTES: list[tuple[str, re.Pattern[str], str]] = [
         ("GET", "profile/{user}", "_profile"),
         ("POST", "user/{user}/linkToken", "_link_token"),
         ("GET", "info", "_bot_info"),
+        ("GET", "channel/webhook/endpoint", "_get_webhook_endpoint"),
+        ("PUT", "channel/webhook/endpoint", "_set_webhook_endpoint"),
+        ("POST", "channel/webhook/test", "_test_webhook_endpoint"),
         ("GET", "followers/ids", "_followers"),
         ("POST", "richmenu", "_create_rich_menu"),
         ("POST", "richmenu/validate", "_ok"),

@@ -18,6 +18,7 @@ def _extracted() -> set[str]:
     method_map = [
         ("crm_core/**.py", "python"),
         ("bot/**.py", "python"),
+        ("scheduler/**.py", "python"),
         ("templates/messages/**.j2", "jinja2"),
         ("bot/**/templates/**.html", "jinja2"),
     ]
