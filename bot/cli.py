@@ -156,6 +156,72 @@ def tokens_create(name: str) -> None:
         click.echo(raw)
 
 
+# --- stores -------------------------------------------------------------------------------------
+
+
+@main.group()
+def stores() -> None:
+    """Stores (also managed in the console at /console/stores and through the API)."""
+
+
+@stores.command("create")
+@click.option("--code", required=True, help="Short code the POS and imports use, e.g. SHIBUYA.")
+@click.option("--name", required=True, help="Name shown to customers and on receipts.")
+@click.option("--address", default=None, help="Postal address.")
+@click.option("--phone", default=None, help="Phone number (dashes and spaces are fine).")
+@_friendly
+def stores_create(code: str, name: str, address: str | None, phone: str | None) -> None:
+    """Add a store; an existing code is updated with what is given."""
+    from crm_core import stores as store_service
+
+    changes = {key: value for key, value in (("address", address), ("phone", phone)) if value is not None}
+    services = _services(_settings())
+    with services.uow_factory() as uow:
+        store, created = store_service.upsert_store(uow=uow, code=code, name=name, **changes)
+        uow.commit()
+        click.echo(f"{'created' if created else 'updated'} store {store.code} ({store.name})")
+
+
+@stores.command("list")
+@_friendly
+def stores_list() -> None:
+    """Every store: code, name, open or closed, phone, address."""
+    from crm_core import stores as store_service
+
+    services = _services(_settings())
+    with services.uow_factory() as uow:
+        for store in store_service.list_stores(uow=uow):
+            state = "open" if store.active else "closed"
+            click.echo(f"{store.code}\t{store.name}\t{state}\t{store.phone or ''}\t{store.address or ''}")
+
+
+def _set_store_open(code: str, *, open_: bool) -> None:
+    from crm_core import stores as store_service
+
+    services = _services(_settings())
+    with services.uow_factory() as uow:
+        change = store_service.reopen_store if open_ else store_service.close_store
+        store = change(uow=uow, code=code)
+        uow.commit()
+        click.echo(f"store {store.code} is {'open' if open_ else 'closed'}")
+
+
+@stores.command("close")
+@click.argument("code")
+@_friendly
+def stores_close(code: str) -> None:
+    """Stop offering a store at the till; its history stays and its POS may still send purchases."""
+    _set_store_open(code, open_=False)
+
+
+@stores.command("reopen")
+@click.argument("code")
+@_friendly
+def stores_reopen(code: str) -> None:
+    """Offer a closed store at the till again."""
+    _set_store_open(code, open_=True)
+
+
 # --- events and jobs ----------------------------------------------------------------------------
 
 

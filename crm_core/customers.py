@@ -291,11 +291,6 @@ def counts(*, uow: UnitOfWork) -> CustomerCounts:
     return CustomerCounts(customers=customers, line_friends=friends, linked_members=linked)
 
 
-def list_stores(*, uow: UnitOfWork) -> list[Store]:
-    """Every store, by code (the API's `GET /stores`; move beside purchases once they have a module)."""
-    return list(uow.session.exec(select(Store).order_by(Store.code)))
-
-
 def erase_customer(*, uow: UnitOfWork, customer_id: int, staff_user_id: int | None = None) -> Customer:
     """Erase a customer's personal data on their request (APPI): what identifies them is removed.
 

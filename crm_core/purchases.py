@@ -93,17 +93,6 @@ def get_by_external_id(*, uow: UnitOfWork, external_id: str) -> Purchase | None:
     return uow.session.exec(select(Purchase).where(Purchase.external_id == external_id)).first()
 
 
-def get_store_by_code(*, uow: UnitOfWork, code: str) -> Store | None:
-    return uow.session.exec(select(Store).where(Store.code == code)).first()
-
-
-def check_store(*, uow: UnitOfWork, code: str) -> Store:
-    store = get_store_by_code(uow=uow, code=code or "")
-    if store is None:
-        raise NotFound(N_("No store with the code %(code)s."), code=code)
-    return store
-
-
 def _existing_answer(uow: UnitOfWork, purchase: Purchase, customer_id: int, total: int) -> PurchaseResult:
     if purchase.customer_id != customer_id or purchase.total != total:
         raise Conflict(N_("A different purchase was already recorded with this external_id."))

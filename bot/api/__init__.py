@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from bot.api import auth, customers, errors, openapi, purchases
+from bot.api import auth, customers, errors, openapi, purchases, stores
 
 
 def create_api_blueprint() -> Blueprint:
@@ -14,5 +14,6 @@ def create_api_blueprint() -> Blueprint:
     auth.register(bp)
     customers.register(bp)
     purchases.register(bp)
+    stores.register(bp)
     openapi.register(bp)
     return bp

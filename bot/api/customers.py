@@ -1,4 +1,4 @@
-"""Customers and stores: create or update by external id, look up by id or LINE user id, search, list stores."""
+"""Customers: create or update by external id, look up by id or LINE user id, search."""
 
 from __future__ import annotations
 
@@ -34,7 +34,6 @@ def register(bp: Blueprint) -> None:
     bp.add_url_rule("/customers", view_func=upsert_customer, methods=["POST"])
     bp.add_url_rule("/customers", view_func=list_customers, methods=["GET"])
     bp.add_url_rule("/customers/<int:customer_id>", view_func=get_customer, methods=["GET"])
-    bp.add_url_rule("/stores", view_func=list_stores, methods=["GET"])
 
 
 def _uow():
@@ -156,10 +155,3 @@ def list_customers():
         items = [customers.view(uow=uow, customer=c).as_dict() for c in page[:limit]]
     next_cursor = encode_cursor(page[limit - 1].id) if len(page) > limit else None
     return jsonify({"items": items, "next": next_cursor})
-
-
-def list_stores():
-    """Every store with its code and name."""
-    with _uow() as uow:
-        stores = [{"code": store.code, "name": store.name} for store in customers.list_stores(uow=uow)]
-    return jsonify({"items": stores, "next": None})

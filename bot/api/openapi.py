@@ -98,9 +98,28 @@ DOCUMENT = {
         "/stores": {
             "get": {
                 "operationId": "listStores",
-                "summary": "The stores",
+                "summary": "The stores, open and closed, by code",
                 "responses": {"200": _json(_list_of("#/components/schemas/Store"), "Every store"), "401": _ERROR},
-            }
+            },
+            "post": {
+                "operationId": "upsertStore",
+                "summary": "Create or update a store by code",
+                "description": "The code is upper-cased (`shibuya` is SHIBUYA). Fields left out keep their value. "
+                "A closed store (`active` false) keeps its history and still accepts purchases, "
+                "but the till no longer offers it.",
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/StoreInput"}}},
+                },
+                "responses": {
+                    "200": _json({"$ref": "#/components/schemas/Store"}, "Updated"),
+                    "201": _json({"$ref": "#/components/schemas/Store"}, "Created"),
+                    "400": _ERROR,
+                    "401": _ERROR,
+                    "415": _ERROR,
+                    "422": _ERROR,
+                },
+            },
         },
         "/openapi.json": {
             "get": {
@@ -173,8 +192,54 @@ DOCUMENT = {
             },
             "Store": {
                 "type": "object",
+                "required": ["code", "name", "address", "phone", "active", "business_hours"],
+                "properties": {
+                    "code": {"type": "string"},
+                    "name": {"type": "string"},
+                    "address": _nullable("string"),
+                    "phone": _nullable("string", description="Digits, with a leading + kept"),
+                    "active": {"type": "boolean", "description": "false once the store is closed"},
+                    "business_hours": {
+                        "oneOf": [{"type": "null"}, {"$ref": "#/components/schemas/BusinessHours"}],
+                        "description": "null: the shop's business hours",
+                    },
+                },
+            },
+            "StoreInput": {
+                "type": "object",
+                "additionalProperties": False,
                 "required": ["code", "name"],
-                "properties": {"code": {"type": "string"}, "name": {"type": "string"}},
+                "properties": {
+                    "code": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$"},
+                    "name": {"type": "string", "minLength": 1, "maxLength": 200},
+                    "address": _nullable("string", maxLength=300),
+                    "phone": _nullable(
+                        "string", maxLength=40, description="10 to 15 digits; dashes and spaces are fine"
+                    ),
+                    "active": {"type": "boolean"},
+                    "business_hours": {"oneOf": [{"type": "null"}, {"$ref": "#/components/schemas/BusinessHours"}]},
+                },
+            },
+            "BusinessHours": {
+                "type": "object",
+                "additionalProperties": False,
+                "properties": {
+                    "weekly": {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "description": "Opening hours per weekday; an empty list: closed",
+                        "properties": {
+                            day: {"type": "array", "items": {"type": "string", "examples": ["10:00-19:00"]}}
+                            for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+                        },
+                    },
+                    "holidays": {"type": "array", "items": {"type": "string", "format": "date"}},
+                    "special": {
+                        "type": "object",
+                        "description": "Dates with special opening hours",
+                        "additionalProperties": {"type": "array", "items": {"type": "string"}},
+                    },
+                },
             },
         },
     },

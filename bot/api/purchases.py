@@ -13,7 +13,7 @@ from flask import Blueprint, current_app, jsonify, request
 from bot.api.customers import MAX_ID, _limit, decode_cursor, encode_cursor, json_object
 from bot.api.errors import ApiError
 from bot.notifications import queue_receipt
-from crm_core import cards, customers, loyalty, points, purchases
+from crm_core import cards, customers, loyalty, points, purchases, stores
 from crm_core.errors import NotFound
 
 PURCHASE_FIELDS = {"external_id", "customer_id", "card_code", "store_code", "occurred_at", "items", "total"}
@@ -123,7 +123,7 @@ def create_purchase():
     services = _services()
     with services.uow_factory() as uow:
         customer_id = _customer_id(uow, body)
-        store = purchases.check_store(uow=uow, code=_text(body, "store_code", 32))
+        store = stores.check_store(uow=uow, code=_text(body, "store_code", 32))
         store_id = store.id
     result = purchases.record_purchase_once(
         uow_factory=services.uow_factory,

@@ -16,7 +16,8 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select, text
 
-from crm_core import points
+from crm_core import contacts, points
+from crm_core.errors import InvalidInput
 from crm_core.imports.reading import (
     BATCH_SIZE,
     PURCHASE_COLUMNS,
@@ -65,6 +66,11 @@ def _parse_field(column: str, value: str, zone: ZoneInfo):
         return parse_yen(value)
     if column == "member_number":
         return value.replace("-", "").replace(" ", "")
+    if column == "store_code":
+        try:
+            return contacts.normalize_store_code(value)  # as the till and the API read it: shibuya is SHIBUYA
+        except InvalidInput:
+            raise Bad("bad_store_code", value=value[:40]) from None
     return parse_text(value, 100 if column == "customer_external_id" else 32)
 
 

@@ -48,6 +48,7 @@ MESSAGES = {
     "customer_mismatch": N_("customer_external_id and member_number name different customers"),
     "no_customer_ref": N_("customer_external_id or member_number is required"),
     "no_store": N_("no store with the code %(value)s"),
+    "bad_store_code": N_("%(column)s %(value)s is not a store code (1 to 32 letters, digits, - or _)"),
     "differs": N_("%(column)s differs from line %(first)d of the same purchase"),
     "item_incomplete": N_("an item needs sku, name, quantity and unit_price"),
     "items_total": N_("the items add up to %(items)d yen but total is %(total)d yen"),

@@ -8,7 +8,7 @@ import pytest
 from sqlmodel import func, select
 
 from crm_core import channels, customers, membership
-from crm_core.models import ApiToken, Customer, Store
+from crm_core.models import ApiToken, Customer
 
 LINE_USER = "U" + "0123456789abcdef" * 2
 BODY = {
@@ -170,17 +170,6 @@ def test_unknown_routes_and_methods_under_the_api_answer_json(client, api):
     assert_error(client.delete("/api/v1/customers", headers=api.headers), 405, "method_not_allowed")
     other = client.get("/no-such-page")
     assert other.status_code == 404 and not other.is_json, "other paths keep their own error pages"
-
-
-def test_stores(api, uow_factory, clock):
-    with uow_factory() as uow:
-        uow.session.add(Store(code="SHIBUYA", name="渋谷店", created_at=clock.now()))
-        uow.session.add(Store(code="OSAKA", name="大阪店", created_at=clock.now()))
-        uow.commit()
-    assert api.get("/stores").get_json() == {
-        "items": [{"code": "OSAKA", "name": "大阪店"}, {"code": "SHIBUYA", "name": "渋谷店"}],
-        "next": None,
-    }
 
 
 def test_cursor_paging_over_120_customers(api, uow_factory):

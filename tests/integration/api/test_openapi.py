@@ -26,4 +26,4 @@ def test_every_api_route_is_documented(app, client):
         for method in rule.methods - {"HEAD", "OPTIONS"}:
             assert method.lower() in document["paths"][path], f"{method} {path}"
             routes += 1
-    assert routes == 10
+    assert routes == 11

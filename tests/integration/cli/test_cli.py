@@ -8,6 +8,7 @@ from sqlmodel import func, select
 
 from bot.cli import main
 from crm_core import api_tokens, staff
+from crm_core import stores as store_service
 from crm_core.models import Customer, Purchase, Store
 
 
@@ -112,3 +113,42 @@ def test_customers_erase(run, uow_factory):
         assert erased.erased_at is not None and erased.phone is None and erased.external_id is None
     again = run("customers", "erase", str(customer.id), "--yes")
     assert again.exit_code == 1 and "erased" in again.output
+
+
+def test_stores_create_list_close_and_reopen(run, uow_factory):
+    created = run("stores", "create", "--code", "shibuya", "--name", "渋谷店", "--phone", "03-1234-5678")
+    assert created.exit_code == 0, created.output
+    assert created.output.strip() == "created store SHIBUYA (渋谷店)"
+    again = run("stores", "create", "--code", "SHIBUYA", "--name", "渋谷本店", "--address", "東京都渋谷区1-1")
+    assert again.output.strip() == "updated store SHIBUYA (渋谷本店)"
+    run("stores", "create", "--code", "UMEDA", "--name", "梅田店")
+
+    assert run("stores", "close", "umeda").output.strip() == "store UMEDA is closed"
+    listed = run("stores", "list")
+    assert listed.exit_code == 0
+    assert listed.output.splitlines() == [
+        "SHIBUYA\t渋谷本店\topen\t0312345678\t東京都渋谷区1-1",
+        "UMEDA\t梅田店\tclosed\t\t",
+    ]
+    assert run("stores", "reopen", "UMEDA").output.strip() == "store UMEDA is open"
+    with uow_factory() as uow:
+        assert [s.active for s in store_service.list_stores(uow=uow)] == [True, True]
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (("create", "--code", "渋谷", "--name", "渋谷店"), "A store code has 1 to 32 letters"),
+        (("create", "--code", "SHIBUYA", "--name", " "), "A store needs a name."),
+        (("create", "--code", "SHIBUYA", "--name", "渋谷店", "--phone", "12"), "A phone number has 10 to 15 digits"),
+        (("close", "NOWHERE"), "No store with the code NOWHERE."),
+    ],
+)
+def test_stores_refuse_bad_input_in_one_line(run, uow_factory, args, words):
+    result = run("stores", *args)
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output
+    assert result.output.startswith("Error: ")
+    assert words in result.output and len(result.output.strip().splitlines()) == 1
+    with uow_factory() as uow:
+        assert store_service.list_stores(uow=uow) == []

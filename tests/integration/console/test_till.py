@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import event
 from sqlmodel import select
 
-from crm_core import cards, channels, customers, membership, points
+from crm_core import cards, channels, customers, membership, points, stores
 from crm_core import till as till_service
 from crm_core.errors import InsufficientPoints
 from crm_core.models import OutboxMessage, PointEntry, Purchase, Store, TimelineEntry
@@ -324,6 +324,33 @@ def test_a_store_deleted_meanwhile_is_asked_again(till, shop, uow_factory):
 
     assert response.status_code == 400 and "Choose the store first." in response.get_data(as_text=True)
     assert purchases_of(uow_factory, shop["customer_id"]) == []
+
+
+def test_a_closed_store_is_not_offered_and_a_till_set_to_it_asks_again(till, shop, uow_factory):
+    _, fields = open_customer(till, shop["member_number"])
+    sell(till, fields, total="1000")
+    with uow_factory() as uow:
+        stores.close_store(uow=uow, code="SHIBUYA")
+        uow.commit()
+
+    response = sell(till, fields, total="2000", key="b" * 32)
+    page = response.get_data(as_text=True)
+    assert response.status_code == 400
+    assert "This store was closed. Please choose the store this till is in." in page
+    assert "梅田店" in page and "渋谷店" not in page, "only open stores are offered"
+    assert len(purchases_of(uow_factory, shop["customer_id"])) == 1
+    home = till.get(TILL).get_data(as_text=True)
+    assert "This store was closed." in home and "Which store is this till in?" in home
+    chosen = till.post(
+        "/console/till/store", data={"store_id": shop["stores"]["SHIBUYA"], "csrf_token": fields["csrf_token"]}
+    )
+    assert chosen.status_code == 400 and "There is no such store." in chosen.get_data(as_text=True)
+
+    till.post("/console/till/store", data={"store_id": shop["stores"]["UMEDA"], "csrf_token": fields["csrf_token"]})
+    _, fields = open_customer(till, shop["member_number"])
+    assert sell(till, fields, total="2000").status_code == 302
+    history = till.get(f"/console/customers/{shop['customer_id']}").get_data(as_text=True)
+    assert "渋谷店" in history and "梅田店" in history, "the closed store's sale stays in the history"
 
 
 def test_the_till_needs_a_login_and_csrf(client, till, shop, uow_factory):

@@ -13,7 +13,9 @@ from sqlalchemy import func, select
 from bot.cli import main
 from bot.i18n import translations
 from crm_core import customers, points, purchases
+from crm_core import stores as store_service
 from crm_core.imports import ImportFileError, import_customers, import_purchases
+from crm_core.imports.reading import MESSAGES
 from crm_core.models import Customer, PointAccount, PointEntry, Purchase, PurchaseItem, Store
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "imports"
@@ -175,6 +177,28 @@ def test_bad_purchase_rows_keep_their_purchase_out_and_the_others_land(uow_facto
     with uow_factory() as uow:
         landed = uow.session.scalars(select(Purchase.external_id).order_by(Purchase.external_id)).all()
         assert landed == ["P1", "P4"]
+
+
+def test_store_codes_are_read_as_typed_and_a_closed_store_still_takes_late_purchases(uow_factory, members, tmp_path):
+    with uow_factory() as uow:
+        store_service.close_store(uow=uow, code="YOKOHAMA")
+        uow.commit()
+    text = (
+        "external_id,customer_external_id,store_code,occurred_at,total\n"
+        "L1,C001,shibuya,2026-05-01 10:00,500\n"  # lower case finds SHIBUYA
+        "L2,C001,Yokohama,2026-05-01 11:00,600\n"  # a closed store keeps taking its POS's late uploads
+        "L3,C001,渋谷,2026-05-01 12:00,700\n"  # not a store code at all
+    )
+    report = _import(uow_factory, _write(tmp_path, text))
+    assert [p.describe() for p in report.errors] == [
+        "line 4: store_code 渋谷 is not a store code (1 to 32 letters, digits, - or _)"
+    ]
+    assert JA(MESSAGES["bad_store_code"]) != MESSAGES["bad_store_code"]
+    with uow_factory() as uow:
+        landed = uow.session.execute(
+            select(Purchase.external_id, Store.code).join(Store, Store.id == Purchase.store_id).order_by(Purchase.id)
+        ).all()
+        assert [tuple(row) for row in landed] == [("L1", "SHIBUYA"), ("L2", "YOKOHAMA")]
 
 
 def test_items_that_do_not_add_up_report_every_line_of_the_purchase(uow_factory, members, tmp_path):
