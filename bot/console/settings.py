@@ -8,10 +8,11 @@ from bot import i18n
 from bot.console.session import kizuna, login_required
 from bot.web_i18n import current_locale
 from bot.web_i18n import gettext as _
-from crm_core import shop
+from crm_core import hours, shop
 from crm_core.errors import KizunaError
 
 FIELDS = ("name", "privacy_contact", "purpose_of_use", "line_basic_id", "add_friend_url", "quiet_hours")
+HOURS_FIELDS = (*(f"hours_{day}" for day in hours.WEEKDAYS), "hours_dates")
 
 
 def register(bp: Blueprint) -> None:
@@ -19,11 +20,26 @@ def register(bp: Blueprint) -> None:
     bp.add_url_rule("/settings/line-check", view_func=check_line_channel, methods=["POST"])
 
 
-def _values(profile: shop.ShopProfile) -> dict:
+def _values(profile: shop.ShopProfile, shop_hours: hours.BusinessHours) -> dict:
     values = {name: getattr(profile, name) or "" for name in FIELDS}
     if values["privacy_contact"] == shop.DEFAULT_PRIVACY_CONTACT:
         values["privacy_contact"] = ""  # the placeholder address is not the shop's: ask for the real one
+    values.update({f"hours_{day}": text for day, text in shop_hours.weekly_text().items()})
+    values["hours_dates"] = shop_hours.dates_text()
     return values
+
+
+def _stored_values() -> dict:
+    with kizuna().uow_factory() as uow:
+        return _values(shop.get_profile(uow=uow), hours.get_shop_hours(uow=uow))
+
+
+def _message(error: KizunaError) -> str:
+    params = {key: value for key, value in error.params.items() if key != "field"}
+    day = params.get("day")
+    if day in hours.WEEKDAY_NAMES.values():
+        params["day"] = _(day)
+    return _(error.message, **params)
 
 
 def _page(values: dict, *, errors: dict | None = None, status: int = 200, report=None):
@@ -45,6 +61,7 @@ def _page(values: dict, *, errors: dict | None = None, status: int = 200, report
         checked_at=checked_at,
         report=report,
         webhook_url=f"{services.settings.public_url}/callback",
+        weekdays=[(f"hours_{day}", _(hours.WEEKDAY_NAMES[day])) for day in hours.WEEKDAYS],
     ), status
 
 
@@ -52,20 +69,20 @@ def _page(values: dict, *, errors: dict | None = None, status: int = 200, report
 def shop_settings():
     """Show and change the shop's settings; a wrong field changes nothing and is named next to it."""
     if request.method == "GET":
-        with kizuna().uow_factory() as uow:
-            profile = shop.get_profile(uow=uow)
-        return _page(_values(profile))
-    values = {name: request.form.get(name, "") for name in FIELDS}
+        return _page(_stored_values())
+    values = {name: request.form.get(name, "") for name in (*FIELDS, *HOURS_FIELDS)}
     services = kizuna()
     try:
+        shop_hours = hours.from_form(
+            weekly={day: values[f"hours_{day}"] for day in hours.WEEKDAYS}, dates=values["hours_dates"]
+        )
         with services.uow_factory() as uow:
             today = uow.now().astimezone(services.settings.zone).date().isoformat()
-            shop.update_profile(uow=uow, today=today, **values)
+            shop.update_profile(uow=uow, today=today, **{name: values[name] for name in FIELDS})
+            hours.set_shop_hours(uow=uow, hours=shop_hours)
             uow.commit()
     except KizunaError as error:
-        params = {key: value for key, value in error.params.items() if key != "field"}
-        field = error.params.get("field", "form")
-        return _page(values, errors={field: _(error.message, **params)}, status=400)
+        return _page(values, errors={error.params.get("field", "form"): _message(error)}, status=400)
     flash(_("The shop settings were saved."), "info")
     return redirect(url_for("console.shop_settings"))
 
@@ -79,5 +96,4 @@ def check_line_channel():
     with services.uow_factory() as uow:
         shop.record_line_check(uow=uow, ok=report.ok, at=uow.now(), bot_name=report.bot_name, basic_id=report.basic_id)
         uow.commit()
-        profile = shop.get_profile(uow=uow)
-    return _page(_values(profile), report=report)
+    return _page(_stored_values(), report=report)

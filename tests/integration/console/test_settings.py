@@ -3,9 +3,12 @@ the dashboard's checklist says what is missing; the LINE channel is verified thr
 
 from __future__ import annotations
 
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
 import pytest
 
-from crm_core import shop
+from crm_core import hours, shop
 from crm_core.models import Store
 from tests.integration.console.conftest import csrf_token
 
@@ -21,6 +24,9 @@ def form(client, **changes) -> dict:
         "line_basic_id": "@123abcde",
         "add_friend_url": "https://lin.ee/AbC123",
         "quiet_hours": "20:30-08:00",
+        **{f"hours_{day}": "10:00-19:00" for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")},
+        "hours_wed": "",
+        "hours_dates": "2026-12-31\n2026-12-30 10:00-15:00",
     }
     data.update(changes)
     return data
@@ -44,6 +50,14 @@ def test_an_admin_sets_up_the_shop_and_customers_see_it(as_role, uow_factory, cl
     assert saved.line_basic_id == "@123abcde" and saved.add_friend_url == "https://lin.ee/AbC123"
     assert saved.purposes == ["Running the point card", "Sending offers"]
     assert saved.notice_version == "2026-11-22"  # a new purpose of use is a new version of the notice
+    with uow_factory() as uow:
+        shop_hours = hours.get_shop_hours(uow=uow)
+    tokyo = ZoneInfo("Asia/Tokyo")
+    assert not shop_hours.is_open(datetime(2026, 11, 25, 12, 0, tzinfo=tokyo), tokyo)  # a Wednesday: closed
+    assert shop_hours.is_open(datetime(2026, 11, 26, 12, 0, tzinfo=tokyo), tokyo)
+    assert shop_hours.next_opening(datetime(2026, 12, 30, 16, 0, tzinfo=tokyo), tokyo) == datetime(
+        2027, 1, 1, 10, 0, tzinfo=tokyo
+    )
     privacy = client.get("/privacy?lang=en").get_data(as_text=True)
     assert "<li>Sending offers</li>" in privacy and "privacy@cafe-mori.example" in privacy
     assert "Café Mori" in privacy
@@ -58,6 +72,8 @@ def test_an_admin_sets_up_the_shop_and_customers_see_it(as_role, uow_factory, cl
         ("quiet_hours", "09:00-09:00", "Write the quiet hours like 21:00-09:00, or off."),
         ("line_basic_id", "@!", "A LINE basic ID looks like @123abcde."),
         ("add_friend_url", "http://lin.ee/abc", "An add-friend link starts with https://lin.ee/"),
+        ("hours_tue", "19:00-10:00", "Tuesday: 19:00-10:00 closes before it opens"),
+        ("hours_dates", "2026/12/31", "is not a date like 2026-12-31."),
     ],
 )
 def test_a_wrong_field_is_named_beside_it_and_nothing_is_saved(as_role, uow_factory, field, value, reason):
