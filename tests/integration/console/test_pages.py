@@ -175,6 +175,8 @@ PAGES = {
     "/console/customers/{id}": "staff",
     "/console/customers/999999": "staff",
     "/console/events": "admin",
+    "/console/settings": "admin",
+    "/console/system": "admin",
 }
 
 
