@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from bot.console import auth, program, till, views
+from bot.console import auth, program, stores, till, views
 
 
 def create_console_blueprint() -> Blueprint:
@@ -20,4 +20,5 @@ def create_console_blueprint() -> Blueprint:
     views.register(bp)
     till.register(bp)
     program.register(bp)
+    stores.register(bp)
     return bp
