@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from bot.console import auth, program, settings, system, till, views
+from bot.console import auth, program, settings, stores, system, till, views
 
 
 def create_console_blueprint() -> Blueprint:
@@ -22,4 +22,5 @@ def create_console_blueprint() -> Blueprint:
     program.register(bp)
     settings.register(bp)
     system.register(bp)
+    stores.register(bp)
     return bp

@@ -19,7 +19,7 @@ from bot.console.session import current_user, kizuna, login_required, release_re
 from bot.notifications import queue_receipt
 from bot.web_i18n import current_locale
 from bot.web_i18n import gettext as _
-from crm_core import cards, customers, points, purchases, staff, till
+from crm_core import cards, customers, points, purchases, staff, stores, till
 from crm_core.errors import N_, ExpiredCardToken, InvalidCardToken, InvalidInput, KizunaError
 from crm_core.models import StaffUser, Store
 from crm_core.uow import UnitOfWork
@@ -73,12 +73,24 @@ def _staff_and_store(uow: UnitOfWork, staff_id: int) -> None:
     g.till_preloaded = uow.session.exec(query).first()
 
 
-def _store() -> Store | None:
-    """The store this device works for (chosen once, kept in the session), if it still exists."""
+def _chosen_store() -> Store | None:
     store_id = session.get("till_store_id")
     if not isinstance(store_id, int):
         return None
     return request_uow().session.get(Store, store_id)
+
+
+def _store() -> Store | None:
+    """The store this device works for (chosen once, kept in the session), while it exists and is open."""
+    store = _chosen_store()
+    return store if store is not None and store.active else None
+
+
+def _choose_first() -> str:
+    """Why the till needs a store: none chosen yet, or the chosen one was closed."""
+    if _chosen_store() is not None:
+        return _("This store was closed. Please choose the store this till is in.")
+    return _("Choose the store first.")
 
 
 def _issue_ticket(customer_id: int) -> str:
@@ -172,14 +184,16 @@ def _id_from_form(name: str) -> int:
 
 
 def _stores() -> list[Store]:
-    return customers.list_stores(uow=request_uow())
+    return stores.list_stores(uow=request_uow(), include_closed=False)
 
 
 def _home(*, error: str | None = None, status: int = 200, code: str = ""):
     store = _store()
     choosing = store is None or request.args.get("change") == "1"
-    stores = _stores() if choosing else []
-    page = render_template("console/till.html", store=store, stores=stores, choosing=choosing, error=error, code=code)
+    if store is None and error is None and _chosen_store() is not None:
+        error = _choose_first()
+    choices = _stores() if choosing else []
+    page = render_template("console/till.html", store=store, stores=choices, choosing=choosing, error=error, code=code)
     return page, status
 
 
@@ -195,7 +209,7 @@ def choose_store():
     store_id = request.form.get("store_id", "")
     uow = request_uow()
     store = uow.session.get(Store, int(store_id)) if store_id.isdigit() and int(store_id) <= MAX_ID else None
-    if store is None:
+    if store is None or not store.active:
         return _home(error=_("There is no such store. Please choose one from the list."), status=400)
     session["till_store_id"] = store.id
     flash(_("This till now works for %(store)s.", store=store.name), "info")
@@ -206,7 +220,7 @@ def choose_store():
 def scan():
     """Look up the customer from a scanned card code or member number and open their screen."""
     if _store() is None:
-        return _home(error=_("Choose the store first."), status=400)
+        return _home(error=_choose_first(), status=400)
     code = request.form.get("code", "")
     try:
         customer_id = _customer_from_scan(code)
@@ -221,7 +235,7 @@ def till_customer():
     """The customer at a glance, the sale form and today's sales here."""
     store = _store()
     if store is None:
-        return _home(error=_("Choose the store first."), status=400)
+        return _home(error=_choose_first(), status=400)
     try:
         customer_id = _read_ticket(request.args.get("t"))
     except KizunaError as error:
@@ -274,7 +288,7 @@ def _customer_or_home():
     """
     store = _store()
     if store is None:
-        return None, _home(error=_("Choose the store first."), status=400)
+        return None, _home(error=_choose_first(), status=400)
     try:
         found = (_read_ticket(request.form.get("ticket")), store), None
     except KizunaError as error:

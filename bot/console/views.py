@@ -33,7 +33,7 @@ def _error(status: int, title: str, message: str):
 CHECKLIST_LINKS = {
     "shop_name": ("console.shop_settings", "shop"),
     "privacy_contact": ("console.shop_settings", "privacy"),
-    "store": ("console.stores", None),
+    "store": ("console.store_list", None),
     "staff": ("console.staff", None),
     "line": ("console.shop_settings", "line"),
 }
