@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from bot.console import auth, program, till, views
+from bot.console import accounts, auth, program, till, tokens, views
 
 
 def create_console_blueprint() -> Blueprint:
@@ -20,4 +20,6 @@ def create_console_blueprint() -> Blueprint:
     views.register(bp)
     till.register(bp)
     program.register(bp)
+    accounts.register(bp)
+    tokens.register(bp)
     return bp
