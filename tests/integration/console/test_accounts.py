@@ -236,3 +236,17 @@ def test_account_pages_render_in_both_languages(as_role, app, lang, shibuya):
         assert "{{" not in page and "%(" not in page
     if lang == "ja":
         assert "スタッフ" in admin.get(PAGE).get_data(as_text=True)
+
+
+def test_the_till_starts_at_the_staff_members_home_store(as_role, accounts, uow_factory, shibuya):
+    with uow_factory() as uow:
+        uow.session.add(Store(code="UMEDA", name="梅田店", created_at=uow.now()))
+        staff.set_home_store(uow=uow, staff_user_id=account(uow_factory, accounts["staff"]).id, store_code="SHIBUYA")
+        uow.commit()
+    till = as_role("staff")
+
+    page = till.get("/console/till").get_data(as_text=True)
+
+    assert "渋谷店" in page and "梅田店" not in page, "no store to choose: the home store is preselected"
+    assert 'name="code"' in page, "the scan form is ready"
+    assert "梅田店" in till.get("/console/till?change=1").get_data(as_text=True), "another store can still be chosen"
