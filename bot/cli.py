@@ -116,6 +116,7 @@ def users() -> None:
 @click.option("--email", required=True, help="Login e-mail address.")
 @click.option("--role", required=True, type=click.Choice(["staff", "marketer", "admin"]), help="What they may do.")
 @click.option("--name", "display_name", default=None, help="Name shown in the console.")
+@click.option("--home-store", "home_store", default=None, help="Code of the store they usually work at.")
 @click.option(
     "--password",
     prompt=True,
@@ -125,15 +126,79 @@ def users() -> None:
     help="Asked for when not given (or set KIZUNA_NEW_PASSWORD); at least 10 characters.",
 )
 @_friendly
-def users_create(email: str, role: str, display_name: str | None, password: str) -> None:
+def users_create(email: str, role: str, display_name: str | None, home_store: str | None, password: str) -> None:
     """Create a console account (staff, marketer or admin)."""
     from crm_core import staff
 
     services = _services(_settings())
     with services.uow_factory() as uow:
-        user = staff.create_staff_user(uow=uow, email=email, password=password, role=role, display_name=display_name)
+        user = staff.create_staff_user(
+            uow=uow,
+            email=email,
+            password=password,
+            role=role,
+            display_name=display_name,
+            home_store_code=home_store,
+        )
         uow.commit()
         click.echo(f"created {user.role} account {user.email}")
+
+
+def _when(moment, settings: Settings) -> str:
+    """A stored time in the shop's time zone, or '-' when there is none."""
+    return moment.astimezone(settings.zone).strftime("%Y-%m-%d %H:%M") if moment else "-"
+
+
+@users.command("list")
+@_friendly
+def users_list() -> None:
+    """List console accounts: e-mail, role, active or disabled, last login (shop time)."""
+    from crm_core import staff
+
+    settings = _settings()
+    services = _services(settings)
+    with services.uow_factory() as uow:
+        for user in staff.list_staff_users(uow=uow):
+            state = "active" if user.active else "disabled"
+            click.echo(f"{user.email}\t{user.role}\t{state}\tlast login {_when(user.last_login_at, settings)}")
+
+
+@users.command("disable")
+@click.argument("email")
+@_friendly
+def users_disable(email: str) -> None:
+    """Disable an account: it cannot log in, and its open console sessions end at once."""
+    from crm_core import staff
+
+    services = _services(_settings())
+    with services.uow_factory() as uow:
+        user = staff.check_staff_user_by_email(uow=uow, email=email)
+        staff.disable_staff_user(uow=uow, staff_user_id=user.id)
+        uow.commit()
+        click.echo(f"disabled {user.email}; its open sessions have ended")
+
+
+@users.command("reset-password")
+@click.argument("email")
+@click.option(
+    "--password",
+    prompt="New password",
+    hide_input=True,
+    confirmation_prompt=True,
+    envvar="KIZUNA_NEW_PASSWORD",
+    help="Asked for when not given (or set KIZUNA_NEW_PASSWORD); at least 10 characters.",
+)
+@_friendly
+def users_reset_password(email: str, password: str) -> None:
+    """Set a new password; the old one and every open console session of the account stop working."""
+    from crm_core import staff
+
+    services = _services(_settings())
+    with services.uow_factory() as uow:
+        user = staff.check_staff_user_by_email(uow=uow, email=email)
+        staff.reset_password(uow=uow, staff_user_id=user.id, password=password)
+        uow.commit()
+        click.echo(f"new password set for {user.email}; its open sessions have ended")
 
 
 @main.group()
@@ -154,6 +219,37 @@ def tokens_create(name: str) -> None:
         uow.commit()
         click.echo(f"created API token #{token.id} '{token.name}'; store it now, it is not shown again:")
         click.echo(raw)
+
+
+@tokens.command("list")
+@_friendly
+def tokens_list() -> None:
+    """List API tokens: name, first characters, created, last use (shop time), revoked."""
+    from crm_core import api_tokens
+
+    settings = _settings()
+    services = _services(settings)
+    with services.uow_factory() as uow:
+        for token in api_tokens.list_tokens(uow=uow):
+            revoked = f"revoked {_when(token.revoked_at, settings)}" if token.revoked_at else "active"
+            click.echo(
+                f"{token.name}\t{token.prefix}...\tcreated {_when(token.created_at, settings)}"
+                f"\tlast use {_when(token.last_used_at, settings)}\t{revoked}"
+            )
+
+
+@tokens.command("revoke")
+@click.argument("name")
+@_friendly
+def tokens_revoke(name: str) -> None:
+    """Revoke the active token with this name; requests that carry it are refused at once."""
+    from crm_core import api_tokens
+
+    services = _services(_settings())
+    with services.uow_factory() as uow:
+        token = api_tokens.revoke_by_name(uow=uow, name=name)
+        uow.commit()
+        click.echo(f"revoked API token '{token.name}'")
 
 
 # --- stores -------------------------------------------------------------------------------------

@@ -87,3 +87,18 @@ class InvalidCardToken(KizunaError):
 class ExpiredCardToken(KizunaError):
     code = "expired_card"
     message = N_("This point card code has expired. Ask the customer to refresh the card in LINE.")
+
+
+class LastAdmin(KizunaError):
+    code = "last_admin"
+    message = N_("The shop needs at least one active admin. Make another account an admin first.")
+
+
+class InvalidPasswordLink(KizunaError):
+    code = "invalid_link"
+    message = N_("This link is not valid. Ask an admin for a new one.")
+
+
+class ExpiredPasswordLink(KizunaError):
+    code = "expired_link"
+    message = N_("This link has expired or was already used. Ask an admin for a new one.")

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete
+from sqlalchemy import delete, func
 from sqlmodel import select
 
-from crm_core.errors import N_, Conflict, InvalidInput, KizunaError
-from crm_core.models import LoginAttempt, StaffUser
+from crm_core import contacts
+from crm_core.errors import N_, Conflict, InvalidInput, KizunaError, LastAdmin, NotFound
+from crm_core.models import LoginAttempt, StaffUser, Store
 from crm_core.passwords import MIN_LENGTH, hash_password, verify_password
 from crm_core.uow import UnitOfWork
 
@@ -18,22 +20,30 @@ ROLE_RANK = {"staff": 1, "marketer": 2, "admin": 3}
 
 
 def create_staff_user(
-    *, uow: UnitOfWork, email: str, password: str, role: str, display_name: str | None = None
+    *,
+    uow: UnitOfWork,
+    email: str,
+    password: str | None,
+    role: str,
+    display_name: str | None = None,
+    home_store_code: str | None = None,
 ) -> StaffUser:
-    email = (email or "").strip().lower()
-    if "@" not in email:
-        raise InvalidInput(N_("Enter a valid e-mail address."))
-    if role not in ROLES:
-        raise InvalidInput(N_("The role must be staff, marketer or admin."))
-    if len(password or "") < MIN_LENGTH:
-        raise InvalidInput(N_("The password needs at least %(length)d characters."), length=MIN_LENGTH)
+    """A new console account; `password=None` leaves it without a usable one (an invitation sets it)."""
+    email = _on_field("email", contacts.normalize_email, email)
+    if email is None:
+        raise InvalidInput(N_("Enter a valid e-mail address."), field="email")
+    check_role(role)
+    if password is not None:
+        check_password(password)
+    home_store = _store_by_code(uow=uow, code=home_store_code)
     if get_staff_user_by_email(uow=uow, email=email) is not None:
-        raise Conflict(N_("An account with this e-mail already exists."))
+        raise Conflict(N_("An account with this e-mail already exists."), field="email")
     user = StaffUser(
         email=email,
-        display_name=display_name or email.split("@")[0],
-        password_hash=hash_password(password),
+        display_name=(display_name or "").strip()[:200] or email.split("@")[0],
+        password_hash=hash_password(password if password is not None else secrets.token_urlsafe(32)),
         role=role,
+        home_store_id=home_store.id if home_store else None,
         created_at=uow.now(),
     )
     uow.session.add(user)
@@ -41,10 +51,120 @@ def create_staff_user(
     return user
 
 
-def set_password(*, uow: UnitOfWork, user: StaffUser, password: str) -> None:
+def _on_field(field: str, check, value):
+    """`check(value)`, with the form field it concerns added to the error (shown next to that field)."""
+    try:
+        return check(value)
+    except InvalidInput as error:
+        raise InvalidInput(error.message, **error.params, field=field) from None
+
+
+def check_role(role: str) -> None:
+    if role not in ROLES:
+        raise InvalidInput(N_("The role must be staff, marketer or admin."), field="role")
+
+
+def check_password(password: str | None) -> None:
     if len(password or "") < MIN_LENGTH:
-        raise InvalidInput(N_("The password needs at least %(length)d characters."), length=MIN_LENGTH)
+        raise InvalidInput(
+            N_("The password needs at least %(length)d characters."), length=MIN_LENGTH, field="password"
+        )
+
+
+def set_password(*, uow: UnitOfWork, user: StaffUser, password: str) -> None:
+    check_password(password)
     user.password_hash = hash_password(password)
+
+
+def _store_by_code(*, uow: UnitOfWork, code: str | None) -> Store | None:
+    """The store with this code, None when no code is given; InvalidInput for an unknown one."""
+    if not (code or "").strip():
+        return None
+    code = _on_field("home_store", contacts.normalize_store_code, code)
+    store = uow.session.exec(select(Store).where(Store.code == code)).first()
+    if store is None:
+        raise InvalidInput(N_("There is no store with the code %(code)s."), code=code, field="home_store")
+    return store
+
+
+def list_staff_users(*, uow: UnitOfWork) -> list[StaffUser]:
+    """Every console account, by e-mail address."""
+    return list(uow.session.exec(select(StaffUser).order_by(StaffUser.email)))
+
+
+def check_staff_user(*, uow: UnitOfWork, staff_user_id: int) -> StaffUser:
+    user = get_staff_user(uow=uow, staff_user_id=staff_user_id)
+    if user is None:
+        raise NotFound(N_("There is no such console account."))
+    return user
+
+
+def check_staff_user_by_email(*, uow: UnitOfWork, email: str) -> StaffUser:
+    user = get_staff_user_by_email(uow=uow, email=email or "")
+    if user is None:
+        raise NotFound(N_("There is no console account with the e-mail address %(email)s."), email=email)
+    return user
+
+
+def _check_admin_stays(*, uow: UnitOfWork, user: StaffUser) -> None:
+    """Refuse to take the last active admin away (disabled or demoted): nobody could manage the shop."""
+    if user.role != "admin" or not user.active:
+        return
+    query = select(func.count()).select_from(StaffUser).where(StaffUser.role == "admin", StaffUser.active)
+    if uow.session.exec(query).one() <= 1:
+        raise LastAdmin()
+
+
+def end_sessions(user: StaffUser) -> None:
+    """End every console session the account has open (they are checked against the epoch on each request)."""
+    user.session_epoch = (user.session_epoch or 0) + 1
+
+
+def disable_staff_user(*, uow: UnitOfWork, staff_user_id: int, by_staff_user_id: int | None = None) -> StaffUser:
+    """Stop an account from logging in; its open sessions end at their next request."""
+    user = check_staff_user(uow=uow, staff_user_id=staff_user_id)
+    if user.id == by_staff_user_id:
+        raise InvalidInput(N_("You cannot disable your own account."))
+    _check_admin_stays(uow=uow, user=user)
+    if user.active:
+        user.active = False
+        end_sessions(user)
+    return user
+
+
+def enable_staff_user(*, uow: UnitOfWork, staff_user_id: int) -> StaffUser:
+    """Let a disabled account log in again (with its password as it was)."""
+    user = check_staff_user(uow=uow, staff_user_id=staff_user_id)
+    user.active = True
+    return user
+
+
+def reset_password(*, uow: UnitOfWork, staff_user_id: int, password: str | None = None) -> StaffUser:
+    """Replace the password (None: an unusable one until a password link sets it); open sessions end."""
+    user = check_staff_user(uow=uow, staff_user_id=staff_user_id)
+    if password is not None:
+        check_password(password)
+    user.password_hash = hash_password(password if password is not None else secrets.token_urlsafe(32))
+    end_sessions(user)
+    return user
+
+
+def set_role(*, uow: UnitOfWork, staff_user_id: int, role: str) -> StaffUser:
+    """Change what an account may do; the last active admin stays an admin."""
+    check_role(role)
+    user = check_staff_user(uow=uow, staff_user_id=staff_user_id)
+    if role != user.role:
+        _check_admin_stays(uow=uow, user=user)
+        user.role = role
+    return user
+
+
+def set_home_store(*, uow: UnitOfWork, staff_user_id: int, store_code: str | None) -> StaffUser:
+    """The store the account usually works at (the till starts there); None or empty for none."""
+    user = check_staff_user(uow=uow, staff_user_id=staff_user_id)
+    store = _store_by_code(uow=uow, code=store_code)
+    user.home_store_id = store.id if store else None
+    return user
 
 
 def get_staff_user_by_email(*, uow: UnitOfWork, email: str) -> StaffUser | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from bot.console import auth, program, settings, stores, system, till, views
+from bot.console import accounts, auth, program, settings, stores, system, till, tokens, views
 
 
 def create_console_blueprint() -> Blueprint:
@@ -23,4 +23,6 @@ def create_console_blueprint() -> Blueprint:
     settings.register(bp)
     system.register(bp)
     stores.register(bp)
+    accounts.register(bp)
+    tokens.register(bp)
     return bp

@@ -2,6 +2,8 @@
 
 The Flask session (a signed cookie) holds the staff id, role, login time and last-seen time as
 POSIX seconds from the injected clock; idle sessions end after 30 minutes, any session after 8 hours.
+It also holds the account's session epoch at login: disabling the account or resetting its password
+raises the epoch, which ends every session opened before at its next request.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from crm_core.uow import UnitOfWork
 
 IDLE_TIMEOUT = timedelta(minutes=30)
 ABSOLUTE_TIMEOUT = timedelta(hours=8)
-_KEYS = ("staff_id", "role", "login_at", "seen_at")
+_KEYS = ("staff_id", "role", "login_at", "seen_at", "epoch")
 
 
 def kizuna():
@@ -43,7 +45,7 @@ def start(user: StaffUser) -> None:
     fresh_session()
     session.permanent = True
     moment = now_seconds()
-    session.update(staff_id=user.id, role=user.role, login_at=moment, seen_at=moment)
+    session.update(staff_id=user.id, role=user.role, login_at=moment, seen_at=moment, epoch=user.session_epoch)
 
 
 def end() -> None:
@@ -109,8 +111,9 @@ def current_user() -> StaffUser | None:
             flash(_("Your session expired. Please log in again."), "info")
         else:
             user = staff.get_staff_user(uow=request_uow(), staff_user_id=session["staff_id"])
-            if user is None or not user.active:
+            if user is None or not user.active or user.session_epoch != session.get("epoch", 0):
                 end()
+                flash(_("Your session was ended. Please log in again."), "info")
                 user = None
             else:
                 session["role"] = user.role

@@ -74,9 +74,17 @@ def _staff_and_store(uow: UnitOfWork, staff_id: int) -> None:
 
 
 def _chosen_store() -> Store | None:
+    """The store this device works for (chosen once, kept in the session), if it still exists.
+
+    Until one is chosen, the staff member's home store (when they have one and it is open).
+    """
     store_id = session.get("till_store_id")
     if not isinstance(store_id, int):
-        return None
+        home_id = current_user().home_store_id if current_user() is not None else None
+        home = request_uow().session.get(Store, home_id) if home_id else None
+        if home is not None and home.active:
+            session["till_store_id"] = home.id
+        return home if home is not None and home.active else None
     return request_uow().session.get(Store, store_id)
 
 

@@ -34,7 +34,7 @@ CHECKLIST_LINKS = {
     "shop_name": ("console.shop_settings", "shop"),
     "privacy_contact": ("console.shop_settings", "privacy"),
     "store": ("console.store_list", None),
-    "staff": ("console.staff", None),
+    "staff": ("console.staff_list", None),
     "line": ("console.shop_settings", "line"),
 }
 
