@@ -87,3 +87,14 @@ class InvalidCardToken(KizunaError):
 class ExpiredCardToken(KizunaError):
     code = "expired_card"
     message = N_("This point card code has expired. Ask the customer to refresh the card in LINE.")
+
+
+class InvalidFields(InvalidInput):
+    """Several fields of one form are wrong: `errors` maps each field to its own InvalidInput."""
+
+    code = "invalid_fields"
+    message = N_("Some fields need correcting.")
+
+    def __init__(self, errors: dict[str, InvalidInput]):
+        self.errors = errors
+        super().__init__()
