@@ -9,7 +9,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from babel import Locale
-from babel.dates import DateTimePattern, get_time_format, match_skeleton, parse_pattern
+from babel.dates import DateTimePattern, format_skeleton, get_time_format, match_skeleton, parse_pattern
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_currency, format_decimal
@@ -106,3 +106,8 @@ def format_clock(value: datetime, locale: str, tz: ZoneInfo) -> str:
     """14:05 / 2:05 PM, in business time."""
     parsed, _day, clock = _date_patterns(locale)
     return _apply_time(value.astimezone(tz), parsed, clock)
+
+
+def format_month_day(month: int, day: int, locale: str) -> str:
+    """A birthday without its year: 4月12日 / April 12."""
+    return format_skeleton("MMMMd", date(2000, month, day), locale=locale)

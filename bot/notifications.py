@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from bot.i18n import normalize_locale
 from crm_core import customers, loyalty, outbox, shop
-from crm_core.models import PointAccount, Store
+from crm_core.models import Customer, PointAccount, Store
 from crm_core.purchases import PurchaseResult
 from crm_core.uow import UnitOfWork
 
@@ -45,6 +45,26 @@ def queue_receipt(*, services, uow: UnitOfWork, result: PurchaseResult, points_s
         messages=messages,
         category="transactional",
         dedupe_key=f"receipt:{purchase.id}",
+    )
+    ids = [row.id for row in rows]
+    uow.after_commit(lambda: services.pump.run_in_background(lambda: services.delivery.deliver(ids)))
+    return ids
+
+
+def queue_profile_saved(*, services, uow: UnitOfWork, customer: Customer) -> list[int]:
+    """A short "profile saved" on LINE after the customer saved the profile page."""
+    identity = customers.line_identity_of(uow=uow, customer_id=customer.id)
+    if identity is None or identity.blocked_at is not None or not identity.followed:
+        return []
+    profile = shop.get_profile(uow=uow)
+    messages = services.renderer.render(
+        "profile_saved",
+        locale=normalize_locale(identity.language, services.settings.locale),
+        shop_name=profile.name,
+        name=customer.name,
+    )
+    rows = outbox.enqueue(
+        uow=uow, address=identity.address, customer_id=customer.id, messages=messages, category="reply"
     )
     ids = [row.id for row in rows]
     uow.after_commit(lambda: services.pump.run_in_background(lambda: services.delivery.deliver(ids)))

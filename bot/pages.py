@@ -1,4 +1,4 @@
-"""Public pages customers reach from LINE: the privacy notice and the account-link login."""
+"""Public pages customers reach from LINE: the privacy notice, the account-link login, the profile page."""
 
 from __future__ import annotations
 
@@ -6,13 +6,14 @@ import io
 from urllib.parse import urlencode
 
 import segno
-from flask import Blueprint, Response, abort, current_app, redirect, render_template, request
+from flask import Blueprint, Response, abort, current_app, redirect, render_template, request, url_for
 
+from bot import notifications, profile_links
 from bot.i18n import format_moment
 from bot.web_i18n import current_locale
 from bot.web_i18n import gettext as _
-from crm_core import cards, membership, shop
-from crm_core.errors import ExpiredCardToken, InvalidCardToken
+from crm_core import cards, customers, membership, profiles, shop
+from crm_core.errors import ExpiredCardToken, InvalidCardToken, InvalidFields
 from crm_core.staff import LoginFailed, LoginLocked
 
 bp = Blueprint("pages", __name__, template_folder="templates")
@@ -71,3 +72,49 @@ def account_link():
     return render_template("pages/account_link.html", link_token=link_token, error=error, shop=profile), (
         401 if error else 200
     )
+
+
+MAX_TOKEN = 500
+
+
+@bp.route("/profile", methods=["GET", "POST"])
+def profile():
+    """The member's profile, opened from the signed link LINE shows (no login); saving confirms on LINE too."""
+    kizuna = current_app.extensions["kizuna"]
+    token = request.values.get("t", "")[:MAX_TOKEN]
+    with kizuna.uow_factory() as uow:
+        shop_profile = shop.get_profile(uow=uow)
+        customer_id = profile_links.read(secret=kizuna.settings.secret_key, token=token, now=uow.now())
+        customer = customers.get_customer(uow=uow, customer_id=customer_id) if customer_id else None
+        if customer is None or customer.erased_at is not None:
+            return render_template("pages/profile_expired.html", shop=shop_profile), 403
+        values, errors, status = profiles.form_values(customer), {}, 200
+        if request.method == "POST":
+            values = {key: request.form.get(key, "")[:200] for key in values}
+            try:
+                checked = profiles.check_profile(
+                    uow=uow,
+                    customer=customer,
+                    form=values,
+                    fields=profiles.CUSTOMER_FIELDS,
+                    required=("name", "name_kana"),
+                )
+            except InvalidFields as invalid:
+                errors = {field: _(error.message, **error.params) for field, error in invalid.errors.items()}
+                status = 400
+            else:
+                profiles.update_profile(uow=uow, customer=customer, values=checked, via="line")
+                notifications.queue_profile_saved(services=kizuna, uow=uow, customer=customer)
+                uow.commit()
+                return redirect(url_for("pages.profile", t=token, saved=1))
+        stores = profiles.stores_to_choose(uow=uow, current_id=customer.home_store_id)
+        page = render_template(
+            "pages/profile.html",
+            shop=shop_profile,
+            token=token,
+            values=values,
+            errors=errors,
+            stores=stores,
+            saved=request.method == "GET" and request.args.get("saved") == "1",
+        )
+    return page, status

@@ -9,7 +9,7 @@ from datetime import date, datetime
 from sqlalchemy import delete, func, or_
 from sqlmodel import select
 
-from crm_core import timeline
+from crm_core import contacts, timeline
 from crm_core.contacts import digits_of  # noqa: F401  (re-exported: flows import it from here)
 from crm_core.errors import N_, Erased, InvalidInput, NotFound
 from crm_core.models import (
@@ -73,7 +73,6 @@ def create_customer(
         external_id=external_id,
         name=name[:200],
         name_kana=name_kana,
-        birth_date=birth_date,
         phone=phone,
         email=email,
         locale=locale if locale in ("ja", "en") else "ja",
@@ -81,9 +80,24 @@ def create_customer(
         created_at=created_at or now,
         updated_at=now,
     )
+    write_birthday(customer, birth_date)
+    write_search_key(customer)
     uow.session.add(customer)
     uow.session.flush()
     return customer
+
+
+def write_search_key(customer: Customer) -> None:
+    """Recompute the one key search looks in; every path that writes a name, kana or phone calls this."""
+    key = contacts.search_key(name=customer.name, name_kana=customer.name_kana, phone=customer.phone)
+    customer.search_key = key or None
+
+
+def write_birthday(customer: Customer, birth_date: date | None) -> None:
+    """A full birth date, with the month and day birthday offers look at kept in step."""
+    customer.birth_date = birth_date
+    customer.birth_month = birth_date.month if birth_date else None
+    customer.birth_day = birth_date.day if birth_date else None
 
 
 def get_customer(*, uow: UnitOfWork, customer_id: int) -> Customer | None:
@@ -142,7 +156,11 @@ def upsert_by_external_id(*, uow: UnitOfWork, external_id: str, fields: dict) ->
         if key in fields:
             if key == "name" and not (fields[key] or "").strip():
                 raise InvalidInput(N_("A name is required."))
-            setattr(customer, key, fields[key])
+            if key == "birth_date":
+                write_birthday(customer, fields[key])
+            else:
+                setattr(customer, key, fields[key])
+    write_search_key(customer)
     customer.updated_at = uow.now()
     return customer, False
 
@@ -206,30 +224,28 @@ def view(*, uow: UnitOfWork, customer: Customer) -> CustomerView:
     )
 
 
-def _digits_only(column):
-    """The column without the separators people write in phone numbers (090-1234-5678, (03) 1234 5678)."""
-    for separator in ("-", " ", "(", ")", "+", "\u2010", "\u2212", "\u30fc", "\uff0d", "\u3000"):
-        column = func.replace(column, separator, "")
-    return column
+def _like(text: str) -> str:
+    """A LIKE pattern that finds `text` anywhere, with %, _ and \\ taken literally."""
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
 def search(*, uow: UnitOfWork, text: str = "", after_id: int = 0, limit: int = 50) -> list[Customer]:
-    """Customers whose name, kana, member number, phone, e-mail or external id contains `text`."""
+    """Customers whose name or kana (in any kana, with or without spaces), phone (in any format), e-mail,
+    member number, external id or LINE user id matches `text`."""
     query = select(Customer).where(Customer.erased_at.is_(None), Customer.id > after_id)
     text = text.strip()
     if text:
-        escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        pattern = f"%{escaped}%"
-        digits = digits_of(text)
         conditions = [
-            Customer.name.ilike(pattern, escape="\\"),
-            Customer.name_kana.ilike(pattern, escape="\\"),
-            Customer.email.ilike(pattern, escape="\\"),
+            Customer.email.ilike(_like(text), escape="\\"),
             Customer.external_id == text,
             Customer.member_number == text,
         ]
+        folded = contacts.fold_kana(text)
+        if folded:
+            conditions.append(Customer.search_key.like(_like(folded), escape="\\"))
+        digits = digits_of(text)
         if len(digits) >= 4:
-            conditions.append(_digits_only(Customer.phone).like(f"%{digits}%"))
+            conditions.append(Customer.search_key.like(_like(digits), escape="\\"))
         identity_match = select(ChannelIdentity.customer_id).where(
             ChannelIdentity.address == text, ChannelIdentity.customer_id.is_not(None)
         )
@@ -301,7 +317,8 @@ def erase_customer(*, uow: UnitOfWork, customer_id: int, staff_user_id: int | No
     customer = check_customer(uow=uow, customer_id=customer_id)
     now = uow.now()
     customer.name = "—"
-    customer.name_kana = customer.birth_date = customer.phone = customer.email = None
+    customer.name_kana = customer.birth_date = customer.birth_month = customer.birth_day = None
+    customer.phone = customer.email = customer.search_key = None
     customer.web_email = customer.web_password_hash = customer.external_id = None
     customer.marketing_opt_out = True
     customer.erased_at = customer.updated_at = now

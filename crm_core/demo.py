@@ -15,7 +15,7 @@ from sqlalchemy import bindparam
 from sqlmodel import select
 
 from crm_core import points, shop
-from crm_core.customers import luhn_digit
+from crm_core.customers import luhn_digit, write_birthday, write_search_key
 from crm_core.loyalty import get_program
 from crm_core.models import Customer, Product, Purchase, PurchaseItem, Store
 from crm_core.passwords import hash_password
@@ -125,6 +125,8 @@ def _seed_shop(*, uow: UnitOfWork, added: dict[str, int]) -> None:
             customer.phone = "090-1234-5678"
             customer.web_email = DEMO_WEB_EMAIL
             customer.web_password_hash = hash_password(DEMO_WEB_PASSWORD)
+        write_birthday(customer, customer.birth_date)
+        write_search_key(customer)
         session.add(customer)
         customers.append(customer)
     session.flush()

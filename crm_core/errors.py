@@ -102,3 +102,14 @@ class InvalidPasswordLink(KizunaError):
 class ExpiredPasswordLink(KizunaError):
     code = "expired_link"
     message = N_("This link has expired or was already used. Ask an admin for a new one.")
+
+
+class InvalidFields(InvalidInput):
+    """Several fields of one form are wrong: `errors` maps each field to its own InvalidInput."""
+
+    code = "invalid_fields"
+    message = N_("Some fields need correcting.")
+
+    def __init__(self, errors: dict[str, InvalidInput]):
+        self.errors = errors
+        super().__init__()

@@ -11,7 +11,8 @@ from flask import Blueprint, current_app, jsonify, request, url_for
 from sqlalchemy.exc import IntegrityError
 
 from bot.api.errors import ApiError
-from crm_core import customers
+from crm_core import contacts, customers
+from crm_core.errors import InvalidInput
 
 PAGE_SIZE = 50
 MAX_ID = 2**31 - 1  # ids are 32-bit integers in the database; a larger one names no customer
@@ -27,6 +28,8 @@ CUSTOMER_FIELDS = {
     "locale": ("locale", 5),
 }
 NOT_NULL = {"external_id", "name", "locale"}
+# field -> the one check and normalization in crm_core.contacts
+CONTACTS = {"phone": contacts.normalize_phone, "email": contacts.normalize_email, "name_kana": contacts.normalize_kana}
 LOCALES = ("ja", "en")
 
 
@@ -80,6 +83,11 @@ def customer_fields(body: dict) -> dict:
                 raise ApiError(400, "invalid_field", f"{name} must be a date like 1990-04-01.") from None
         elif kind == "locale" and value not in LOCALES:
             raise ApiError(400, "invalid_field", f"{name} must be one of: {', '.join(LOCALES)}.")
+        elif name in CONTACTS:
+            try:
+                value = CONTACTS[name](value)
+            except InvalidInput as error:
+                raise ApiError(400, "invalid_field", f"{name}: {error.message}") from None
         fields[name] = value or (None if name not in NOT_NULL else value)
     if not fields.get("external_id"):
         raise ApiError(400, "invalid_field", "external_id is required.")

@@ -70,7 +70,10 @@ DOCUMENT = {
                         "name": "q",
                         "in": "query",
                         "schema": {"type": "string"},
-                        "description": "Name, kana, member number, phone digits, e-mail, external id or LINE user id.",
+                        "description": (
+                            "Name or kana (hiragana, katakana or half-width, with or without spaces), phone "
+                            "(4 or more digits, any format), e-mail, member number, external id or LINE user id."
+                        ),
                     },
                     {"name": "cursor", "in": "query", "schema": {"type": "string"}},
                     {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100}},
@@ -183,10 +186,16 @@ DOCUMENT = {
                 "properties": {
                     "external_id": {"type": "string", "minLength": 1, "maxLength": 100},
                     "name": {"type": "string", "maxLength": 200, "description": "Required when creating"},
-                    "name_kana": _nullable("string", maxLength=200),
+                    "name_kana": _nullable(
+                        "string", maxLength=200, description="In kana; stored in full-width katakana"
+                    ),
                     "birth_date": _nullable("string", format="date"),
-                    "phone": _nullable("string", maxLength=40),
-                    "email": _nullable("string", maxLength=254),
+                    "phone": _nullable(
+                        "string",
+                        maxLength=40,
+                        description="10 to 15 digits; dashes and spaces are fine; stored as digits",
+                    ),
+                    "email": _nullable("string", maxLength=254, description="Stored trimmed and lower-cased"),
                     "locale": {"type": "string", "enum": ["ja", "en"]},
                 },
             },

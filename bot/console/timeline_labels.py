@@ -26,6 +26,19 @@ LABELS = {
     "till_undo": N_("A sale or a points payment was undone at the till"),
     "erased": N_("Personal data erased on request"),
 }
+# profile_changed: which fields changed (never their values), and where
+PROFILE_CHANGED = {
+    "line": N_("Updated their profile on LINE: %(fields)s"),
+    "console": N_("Profile corrected by staff: %(fields)s"),
+}
+PROFILE_FIELDS = {
+    "name": N_("Name"),
+    "name_kana": N_("Furigana"),
+    "birthday": N_("Birthday"),
+    "phone": N_("Phone"),
+    "email": N_("E-mail address"),
+    "home_store": N_("Home store"),
+}
 # kinds whose label names figures kept with the entry
 DETAILED = {
     "purchase": N_("Bought %(total)s, earned %(points)s points"),
@@ -37,6 +50,10 @@ DETAILED = {
 def label(kind: str, data: dict | None = None) -> str:
     """The translated label, or the raw kind for one added after this list."""
     data = data or {}
+    if kind == "profile_changed":
+        fields = [_(PROFILE_FIELDS[field]) for field in data.get("fields", []) if field in PROFILE_FIELDS]
+        separator = "、" if current_locale() == "ja" else ", "
+        return _(PROFILE_CHANGED.get(data.get("via"), PROFILE_CHANGED["console"]), fields=separator.join(fields))
     if kind in DETAILED:
         try:
             return _(

@@ -7,8 +7,12 @@ from werkzeug.routing import BuildError
 
 from bot.console.session import kizuna, login_required
 from bot.console.timeline_labels import label
+from bot.i18n import format_month_day
+from bot.web_i18n import current_locale
 from bot.web_i18n import gettext as _
-from crm_core import customers, events, shop, timeline
+from crm_core import customers, events, profiles, shop, timeline
+from crm_core.errors import InvalidFields
+from crm_core.models import Store
 
 PAGE_SIZE = 50
 MAX_ID = 2**31 - 1  # ids are 32-bit integers in the database
@@ -19,7 +23,7 @@ TIMELINE_SHOWN = 100
 def register(bp: Blueprint) -> None:
     bp.add_url_rule("/", view_func=dashboard)
     bp.add_url_rule("/customers", view_func=customer_search)
-    bp.add_url_rule("/customers/<int:customer_id>", view_func=customer_detail)
+    bp.add_url_rule("/customers/<int:customer_id>", view_func=customer_detail, methods=["GET", "POST"])
     bp.add_url_rule("/customers/<int:customer_id>/erase", view_func=erase_customer, methods=["POST"])
     bp.add_url_rule("/events", view_func=failed_events)
     bp.add_url_rule("/events/<int:event_id>/rerun", view_func=rerun_event, methods=["POST"])
@@ -73,18 +77,36 @@ def customer_search():
 
 @login_required
 def customer_detail(customer_id: int):
-    """The screen that pops up when a customer calls: profile, LINE state, purchases and timeline."""
+    """The screen that pops up when a customer calls: profile (staff correct it), LINE state, purchases, timeline."""
+    values, errors, status = None, {}, 200
     with kizuna().uow_factory() as uow:
         customer = customers.get_customer(uow=uow, customer_id=customer_id) if customer_id <= MAX_ID else None
         if customer is None:
             return _error(404, _("Not found"), _("No customer with this id."))
         if customer.erased_at is not None:
             return _error(410, _("Erased"), _("This customer's data was erased on request."))
+        if request.method == "POST":
+            values = {key: request.form.get(key, "")[:254] for key in profiles.form_values(customer)}
+            try:
+                checked = profiles.check_profile(uow=uow, customer=customer, form=values, fields=profiles.FIELDS)
+            except InvalidFields as invalid:
+                errors = {field: _(error.message, **error.params) for field, error in invalid.errors.items()}
+                status = 400
+            else:
+                changed = profiles.update_profile(
+                    uow=uow, customer=customer, values=checked, via="console", staff_user_id=session.get("staff_id")
+                )
+                uow.commit()
+                flash(_("The profile was saved.") if changed else _("Nothing was changed."), "info")
+                return redirect(url_for("console.customer_detail", customer_id=customer_id))
         summary = customers.view(uow=uow, customer=customer)
         identity = customers.line_identity_of(uow=uow, customer_id=customer_id)
         purchases = customers.recent_purchases(uow=uow, customer_id=customer_id, limit=PURCHASES_SHOWN)
         entries = timeline.list_for_customer(uow=uow, customer_id=customer_id, limit=TIMELINE_SHOWN)
-    return render_template(
+        stores = profiles.stores_to_choose(uow=uow, current_id=customer.home_store_id)
+        home_store = uow.session.get(Store, customer.home_store_id) if customer.home_store_id else None
+    birthday = customer.birth_month and format_month_day(customer.birth_month, customer.birth_day, current_locale())
+    page = render_template(
         "console/customer.html",
         customer=customer,
         summary=summary,
@@ -92,7 +114,13 @@ def customer_detail(customer_id: int):
         purchases=purchases,
         entries=[(entry, label(entry.kind, entry.data)) for entry in entries],
         is_admin=session.get("role") == "admin",
+        birthday=birthday,
+        home_store=home_store,
+        stores=stores,
+        values=values or profiles.form_values(customer),
+        errors=errors,
     )
+    return page, status
 
 
 @login_required(role="admin")

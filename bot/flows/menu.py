@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import unicodedata
 
-from bot.flows import point_card, registration
+from bot.flows import point_card, profile, registration
 from bot.handlers.context import EventContext
 from crm_core import timeline
 
@@ -34,6 +34,9 @@ KEYWORDS = {
     "会員登録": "join",
     "join": "join",
     "register": "join",
+    "会員情報": "profile",
+    "プロフィール": "profile",
+    "profile": "profile",
 }
 
 
@@ -89,4 +92,6 @@ ACTIONS = {
     "opt_out": set_offers(stop=True),
     "opt_in": set_offers(stop=False),
     "join": registration.join,
+    "profile": profile.offer,
+    "skip_profile": profile.skip,
 }

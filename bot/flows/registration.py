@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
+from bot.flows import profile
 from bot.handlers.context import EventContext
 from bot.line_gateway import SendError
 from crm_core import channels, membership
@@ -68,7 +69,8 @@ def register_new(ctx: EventContext, params: dict) -> None:
     if already is not None:
         ctx.reply("link_done", name=customer.name, member_number=customer.member_number)
     else:
-        ctx.reply("registered", name=customer.name, member_number=customer.member_number)
+        profile_url = profile.profile_url(ctx, customer)  # the profile page, offered once with "Later"
+        ctx.reply("registered", name=customer.name, member_number=customer.member_number, profile_url=profile_url)
 
 
 def start_link(ctx: EventContext, params: dict) -> None:

@@ -36,6 +36,8 @@ MESSAGES = {
     "bad_datetime": N_("%(column)s is not a date and time (YYYY-MM-DD HH:MM, YYYY/MM/DD HH:MM or ISO 8601)"),
     "future": N_("%(column)s is in the future"),
     "bad_email": N_("%(column)s is not an e-mail address"),
+    "bad_phone": N_("%(column)s is not a phone number (10 to 15 digits; dashes and spaces are fine)"),
+    "bad_kana": N_("%(column)s must be written in kana, for example ヤマダ ハナコ"),
     "bad_locale": N_("%(column)s must be ja or en"),
     "bad_yen": N_("%(column)s must be a whole number of yen from 0"),
     "bad_quantity": N_("%(column)s must be a whole number from 1 to 10,000"),

@@ -28,6 +28,7 @@ def hanako(uow_factory, clock) -> dict:
         customer.phone = "090-1234-5678"
         customer.email = "hanako@example.jp"
         customer.birth_date = date(1990, 4, 1)
+        customers.write_search_key(customer)
         clock.advance(minutes=1)
         channels.record_message(uow=uow, identity=identity, kind="message_in", summary="営業時間を教えてください")
         store = Store(code="SHIBUYA", name="渋谷店", created_at=uow.now())
