@@ -7,7 +7,7 @@ from urllib.parse import urlencode
 from bot.handlers.context import EventContext
 from bot.line_gateway import SendError
 from crm_core import channels, membership
-from crm_core.customers import digits_of, is_member_number
+from crm_core.customers import MEMBER_NUMBER_LENGTH, digits_of, is_member_number
 from crm_core.errors import AlreadyLinked, InvalidInput, LinkFailed, LinkLocked, NotFound
 
 LINK_FLOW = "link"
@@ -36,7 +36,7 @@ def require_consent(ctx: EventContext) -> bool:
 def consent(ctx: EventContext, params: dict) -> None:
     channels.record_consent(uow=ctx.uow, identity=ctx.identity, notice_version=ctx.shop.notice_version)
     if ctx.customer is not None:
-        ctx.reply("link_done", name=ctx.customer.name, member_number=ctx.customer.member_number)
+        already_member(ctx, agreed=True)
     else:
         ctx.reply("membership_choice")
 
@@ -49,12 +49,18 @@ def show_privacy(ctx: EventContext, params: dict) -> None:
     ctx.reply("privacy_notice")
 
 
+def already_member(ctx: EventContext, *, agreed: bool = False) -> None:
+    """A member asked to become one: their member number and what to do next, not 'done'."""
+    customer = ctx.customer
+    ctx.reply("already_member", name=customer.name, member_number=customer.member_number, agreed=agreed)
+
+
 def join(ctx: EventContext, params: dict | None = None) -> None:
     """'Become a member' from the menu or a keyword."""
     if not require_consent(ctx):
         return
     if ctx.customer is not None:
-        ctx.reply("link_done", name=ctx.customer.name, member_number=ctx.customer.member_number)
+        already_member(ctx)
     else:
         ctx.reply("membership_choice")
 
@@ -66,7 +72,7 @@ def register_new(ctx: EventContext, params: dict) -> None:
     already = ctx.customer
     customer = membership.register_new_member(uow=ctx.uow, identity=ctx.identity)
     if already is not None:
-        ctx.reply("link_done", name=customer.name, member_number=customer.member_number)
+        already_member(ctx)
     else:
         ctx.reply("registered", name=customer.name, member_number=customer.member_number)
 
@@ -76,7 +82,7 @@ def start_link(ctx: EventContext, params: dict) -> None:
     if not require_consent(ctx):
         return
     if ctx.customer is not None:
-        ctx.reply("link_done", name=ctx.customer.name, member_number=ctx.customer.member_number)
+        already_member(ctx)
         return
     locked_until = membership.lock_remaining(uow=ctx.uow, identity=ctx.identity)
     if locked_until is not None:
@@ -91,8 +97,11 @@ def continue_link(ctx: EventContext, text: str) -> None:
     state = ctx.identity.conversation or {}
     if state.get("step") == "number":
         number = digits_of(text)
-        if not is_member_number(number):
+        if len(number) != MEMBER_NUMBER_LENGTH:
             ctx.reply("link_invalid_number")
+            return
+        if not is_member_number(number):
+            ctx.reply("link_number_not_found")  # a typo the check digit caught; no try is counted
             return
         ctx.set_conversation({"flow": LINK_FLOW, "step": "proof", "member_number": number})
         ctx.reply("link_ask_proof")
@@ -105,7 +114,7 @@ def continue_link(ctx: EventContext, text: str) -> None:
         ctx.reply("link_ask_proof")
         return
     except LinkFailed as error:
-        ctx.set_conversation({"flow": LINK_FLOW, "step": "number"})
+        # the member number is kept: only the birth date or phone digits are asked again
         ctx.reply("link_failed", remaining=error.params["remaining"])
         return
     except LinkLocked as error:
@@ -130,7 +139,7 @@ def start_account_link(ctx: EventContext, params: dict) -> None:
     if not require_consent(ctx):
         return
     if ctx.customer is not None:
-        ctx.reply("link_done", name=ctx.customer.name, member_number=ctx.customer.member_number)
+        already_member(ctx)
         return
     try:
         link_token = ctx.gateway.issue_link_token(ctx.line_user_id)

@@ -16,6 +16,7 @@ CONTEXTS = {
     "registered": {"name": "山田 花子", "member_number": "1000000009"},
     "link_done": {"name": "山田 花子", "member_number": "1000000009"},
     "link_failed": {"remaining": 3},
+    "already_member": {"name": "山田 花子", "member_number": "1000000009", "agreed": False},
     "link_locked": {"until": datetime(2026, 11, 22, 3, 30, tzinfo=UTC)},
     "account_link": {"login_url": "https://kizuna.test/account/link?linkToken=abc"},
     "menu": {"is_member": True, "name": "山田 花子", "marketing_opt_out": False},
