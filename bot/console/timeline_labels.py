@@ -13,6 +13,7 @@ LABELS = {
     "unblocked": N_("Unblocked the LINE account"),
     "blocked": N_("Blocked the LINE account"),
     "consented": N_("Agreed to the privacy notice"),
+    "declined": N_("Declined the privacy notice"),
     "registered": N_("Became a member on LINE"),
     "linked": N_("Linked an existing membership to LINE"),
     "link_failed": N_("Tried to link a membership, with wrong details"),

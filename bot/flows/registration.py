@@ -11,12 +11,13 @@ from crm_core.customers import MEMBER_NUMBER_LENGTH, digits_of, is_member_number
 from crm_core.errors import AlreadyLinked, InvalidInput, LinkFailed, LinkLocked, NotFound
 
 LINK_FLOW = "link"
+DECLINED_FLOW = "declined"  # declined the notice; `notice_offered` once a later message got it again
 
 
 def greet(ctx: EventContext, *, unblocked: bool) -> None:
     """After a follow: welcome back a member, otherwise the privacy notice or the membership choice."""
     customer = ctx.customer
-    name = ctx.identity.display_name or ""
+    name = ctx.identity.display_name or (ctx.profile.display_name if ctx.profile else None) or ""
     if customer is not None:
         ctx.reply("welcome_back", name=customer.name)
     elif ctx.identity.consented_at is None:
@@ -34,7 +35,14 @@ def require_consent(ctx: EventContext) -> bool:
 
 
 def consent(ctx: EventContext, params: dict) -> None:
+    """Agreed (maybe again): the consent date moves to now, and a name dropped on declining comes back."""
     channels.record_consent(uow=ctx.uow, identity=ctx.identity, notice_version=ctx.shop.notice_version)
+    if (ctx.identity.conversation or {}).get("flow") == DECLINED_FLOW:
+        ctx.set_conversation(None)
+    if ctx.identity.display_name is None:
+        profile = ctx.profile or ctx.gateway.get_profile(ctx.line_user_id)
+        if profile is not None:
+            channels.update_profile(identity=ctx.identity, display_name=profile.display_name, language=None)
     if ctx.customer is not None:
         already_member(ctx, agreed=True)
     else:
@@ -42,7 +50,22 @@ def consent(ctx: EventContext, params: dict) -> None:
 
 
 def decline(ctx: EventContext, params: dict) -> None:
+    """Declined the notice: the LINE name is dropped; an agreement given before stays (see the reply)."""
+    if ctx.identity.consented_at is not None:
+        ctx.reply("privacy_already_agreed")
+        return
+    channels.record_decline(uow=ctx.uow, identity=ctx.identity)
+    ctx.set_conversation({"flow": DECLINED_FLOW})
     ctx.reply("privacy_declined")
+
+
+def answer_after_decline(ctx: EventContext) -> None:
+    """A message from someone who declined: the notice once more, after that a short pointer to it."""
+    if (ctx.identity.conversation or {}).get("notice_offered"):
+        ctx.reply("privacy_reminder")
+        return
+    ctx.set_conversation({"flow": DECLINED_FLOW, "notice_offered": True})
+    ctx.reply("privacy_notice")
 
 
 def show_privacy(ctx: EventContext, params: dict) -> None:
