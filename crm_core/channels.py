@@ -27,7 +27,8 @@ def ensure_identity(*, uow: UnitOfWork, address: str, channel: str = LINE) -> Ch
 
 
 def update_profile(*, identity: ChannelIdentity, display_name: str | None, language: str | None) -> None:
-    if display_name:
+    """Keep the LINE name and language; the name not while the user has declined the privacy notice."""
+    if display_name and identity.declined_at is None:
         identity.display_name = display_name[:200]
     if language:
         identity.language = language[:10]
@@ -56,28 +57,43 @@ def record_unfollow(*, uow: UnitOfWork, identity: ChannelIdentity) -> None:
 
 
 def record_consent(*, uow: UnitOfWork, identity: ChannelIdentity, notice_version: str) -> None:
-    """The LINE user agreed to the privacy notice; a linked customer carries the consent too."""
+    """The LINE user agreed to the privacy notice, maybe again (a newer notice, or after declining).
+
+    The consent date is the latest agreement, on the identity and on a linked customer.
+    """
     now = uow.now()
-    if identity.consented_at is None:
-        identity.consented_at = now
-        timeline.record(
-            uow=uow,
-            kind="consented",
-            customer_id=identity.customer_id,
-            identity_id=identity.id,
-            data={"notice_version": notice_version},
-        )
+    identity.consented_at = now
+    identity.declined_at = None
+    identity.updated_at = now
+    timeline.record(
+        uow=uow,
+        kind="consented",
+        customer_id=identity.customer_id,
+        identity_id=identity.id,
+        data={"notice_version": notice_version},
+    )
     if identity.customer_id is not None:
         customer = uow.session.get(Customer, identity.customer_id)
-        if customer.consented_at is None:
-            customer.consented_at = identity.consented_at
+        customer.consented_at = now
+        customer.updated_at = now
+
+
+def record_decline(*, uow: UnitOfWork, identity: ChannelIdentity) -> None:
+    """The LINE user declined the privacy notice: their LINE name is not kept, and they can agree later."""
+    now = uow.now()
+    identity.declined_at = now
+    identity.display_name = None
+    identity.updated_at = now
+    timeline.record(uow=uow, kind="declined", customer_id=identity.customer_id, identity_id=identity.id)
 
 
 def record_message(*, uow: UnitOfWork, identity: ChannelIdentity, kind: str, summary: str) -> None:
-    """A message in or out, kept for the console timeline (short: the first 200 characters)."""
-    timeline.record(
-        uow=uow, kind=kind, customer_id=identity.customer_id, identity_id=identity.id, summary=summary[:200]
-    )
+    """A message in or out, kept for the console timeline (short: the first 200 characters).
+
+    From someone who declined the privacy notice only the fact is kept, not what they wrote.
+    """
+    kept = None if identity.declined_at is not None else summary[:200]
+    timeline.record(uow=uow, kind=kind, customer_id=identity.customer_id, identity_id=identity.id, summary=kept)
 
 
 def set_conversation(*, uow: UnitOfWork, identity: ChannelIdentity, state: dict | None) -> None:

@@ -150,6 +150,7 @@ def complete_account_link(*, uow: UnitOfWork, identity: ChannelIdentity, nonce: 
         raise NotFound(N_("This link has expired. Please start linking again."))
     if identity.consented_at is None:
         identity.consented_at = uow.now()  # they logged in and agreed on the shop's page
+        identity.declined_at = None
     _attach(uow=uow, identity=identity, customer=customer)
     timeline.record(
         uow=uow, kind="linked", customer_id=customer.id, identity_id=identity.id, data={"via": "account_link"}

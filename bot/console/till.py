@@ -16,6 +16,7 @@ from sqlmodel import select
 
 from bot import i18n
 from bot.console.session import current_user, kizuna, login_required, release_request_uow, request_uow
+from bot.console.tier_labels import tier_label
 from bot.notifications import queue_receipt
 from bot.web_i18n import current_locale
 from bot.web_i18n import gettext as _
@@ -28,7 +29,6 @@ VISITS_SHOWN = 5
 MAX_ITEMS = 50
 MAX_ID = 2**31 - 1
 _KEY = re.compile(r"[0-9a-f]{32}")
-TIER_LABELS = {"regular": N_("Regular"), "silver": N_("Silver"), "gold": N_("Gold")}
 
 
 class TicketExpired(KizunaError):
@@ -251,10 +251,6 @@ def till_customer():
     return _panel(customer_id, store)
 
 
-def _tier_label(name: str) -> str:
-    return _(TIER_LABELS[name]) if name in TIER_LABELS else name
-
-
 def _panel(customer_id: int, store: Store, *, error: str | None = None, status: int = 200, form=None):
     """The customer screen, read in the request's unit of work (one transaction for the whole page)."""
     try:
@@ -272,7 +268,7 @@ def _panel(customer_id: int, store: Store, *, error: str | None = None, status: 
         "console/till_customer.html",
         store=store,
         customer=customer,
-        tier=_tier_label(customer.tier),
+        tier=tier_label(customer.tier),
         program=found.program,
         balance=found.balance,
         visits=found.visits,

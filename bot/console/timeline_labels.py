@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from bot.console.tier_labels import tier_label
 from bot.i18n import format_yen
 from bot.web_i18n import current_locale
 from bot.web_i18n import gettext as _
 from crm_core.errors import N_
+from crm_core.models import TimelineEntry
 
 LABELS = {
     "created": N_("Customer record created"),
@@ -13,6 +15,7 @@ LABELS = {
     "unblocked": N_("Unblocked the LINE account"),
     "blocked": N_("Blocked the LINE account"),
     "consented": N_("Agreed to the privacy notice"),
+    "declined": N_("Declined the privacy notice"),
     "registered": N_("Became a member on LINE"),
     "linked": N_("Linked an existing membership to LINE"),
     "link_failed": N_("Tried to link a membership, with wrong details"),
@@ -45,6 +48,33 @@ DETAILED = {
     "refund": N_("Refund of %(total)s, %(points)s points taken back"),
     "tier_changed": N_("Tier changed from %(from)s to %(to)s"),
 }
+# a `postback` entry keeps the button's action (bot/handlers/postback.py); unknown ones read as LABELS["postback"]
+POSTBACKS = {
+    "consent": N_('Tapped "Agree" on the privacy notice'),
+    "decline": N_('Tapped "Do not agree" on the privacy notice'),
+    "show_privacy": N_("Opened the privacy notice"),
+    "join": N_("Asked to become a member"),
+    "register_new": N_("Chose to register as a new member"),
+    "link_member": N_("Chose to link a membership by member number"),
+    "account_link": N_("Chose to link a web account"),
+    "cancel": N_("Cancelled linking a membership"),
+    "menu": N_("Opened the menu"),
+    "points": N_("Opened the point card"),
+    "coupons": N_("Opened the coupons"),
+    "reservations": N_("Opened the reservations"),
+    "history": N_("Opened the purchase history"),
+    "opt_out": N_("Stopped marketing messages from the menu"),
+    "opt_in": N_("Resumed marketing messages from the menu"),
+    "profile": N_("Asked for the link to their profile"),
+    "skip_profile": N_("Chose to fill in their profile later"),
+}
+
+
+def describe(entry: TimelineEntry) -> tuple[str, str | None]:
+    """The entry in words, and what was written (a message's text), never an internal name."""
+    if entry.kind == "postback":
+        return _(POSTBACKS.get(entry.summary or "", LABELS["postback"])), None
+    return label(entry.kind, entry.data), entry.summary
 
 
 def label(kind: str, data: dict | None = None) -> str:
@@ -60,7 +90,7 @@ def label(kind: str, data: dict | None = None) -> str:
                 DETAILED[kind],
                 total=yen(data.get("total", data.get("amount", 0))),
                 points=data.get("points", 0),
-                **{"from": data.get("from", ""), "to": data.get("to", "")},
+                **{"from": tier_label(data.get("from", "")), "to": tier_label(data.get("to", ""))},
             )
         except (KeyError, TypeError, ValueError):
             return kind

@@ -6,7 +6,8 @@ from flask import Blueprint, flash, redirect, render_template, request, session,
 from werkzeug.routing import BuildError
 
 from bot.console.session import kizuna, login_required
-from bot.console.timeline_labels import label
+from bot.console.tier_labels import tier_label
+from bot.console.timeline_labels import describe
 from bot.i18n import format_month_day
 from bot.web_i18n import current_locale
 from bot.web_i18n import gettext as _
@@ -27,6 +28,7 @@ def register(bp: Blueprint) -> None:
     bp.add_url_rule("/customers/<int:customer_id>/erase", view_func=erase_customer, methods=["POST"])
     bp.add_url_rule("/events", view_func=failed_events)
     bp.add_url_rule("/events/<int:event_id>/rerun", view_func=rerun_event, methods=["POST"])
+    bp.context_processor(lambda: {"tier_label": tier_label})
 
 
 def _error(status: int, title: str, message: str):
@@ -112,7 +114,8 @@ def customer_detail(customer_id: int):
         summary=summary,
         identity=identity,
         purchases=purchases,
-        entries=[(entry, label(entry.kind, entry.data)) for entry in entries],
+        tier=tier_label(customer.tier),
+        entries=[(entry, *describe(entry)) for entry in entries],
         is_admin=session.get("role") == "admin",
         birthday=birthday,
         home_store=home_store,

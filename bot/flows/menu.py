@@ -8,6 +8,9 @@ from bot.flows import point_card, profile, registration
 from bot.handlers.context import EventContext
 from crm_core import timeline
 
+# Reservations come in a later release; until then 配信停止 does not promise reservation reminders.
+RESERVATIONS_ENABLED = False
+
 # Keywords in both languages (compared after NFKC and lower-casing) -> what they open.
 KEYWORDS = {
     "メニュー": "menu",
@@ -67,7 +70,7 @@ def coming_soon(feature: str):
 
 
 def set_offers(stop: bool):
-    """配信停止 / 配信再開: marketing messages stop or resume; receipts and reminders still arrive."""
+    """配信停止 / 配信再開: marketing messages stop or resume; receipts (and reminders) still arrive."""
 
     def step(ctx: EventContext, params: dict | None = None) -> None:
         customer = ctx.customer
@@ -78,7 +81,10 @@ def set_offers(stop: bool):
             customer.marketing_opt_out = stop
             customer.updated_at = ctx.uow.now()
             timeline.record(uow=ctx.uow, kind="opted_out" if stop else "opted_in", customer_id=customer.id)
-        ctx.reply("opt_out_done" if stop else "opt_in_done")
+        if stop:
+            ctx.reply("opt_out_done", reservations_enabled=RESERVATIONS_ENABLED)
+        else:
+            ctx.reply("opt_in_done")
 
     return step
 

@@ -8,16 +8,17 @@ from bot.flows import profile
 from bot.handlers.context import EventContext
 from bot.line_gateway import SendError
 from crm_core import channels, membership
-from crm_core.customers import digits_of, is_member_number
+from crm_core.customers import MEMBER_NUMBER_LENGTH, digits_of, is_member_number
 from crm_core.errors import AlreadyLinked, InvalidInput, LinkFailed, LinkLocked, NotFound
 
 LINK_FLOW = "link"
+DECLINED_FLOW = "declined"  # declined the notice; `notice_offered` once a later message got it again
 
 
 def greet(ctx: EventContext, *, unblocked: bool) -> None:
     """After a follow: welcome back a member, otherwise the privacy notice or the membership choice."""
     customer = ctx.customer
-    name = ctx.identity.display_name or ""
+    name = ctx.identity.display_name or (ctx.profile.display_name if ctx.profile else None) or ""
     if customer is not None:
         ctx.reply("welcome_back", name=customer.name)
     elif ctx.identity.consented_at is None:
@@ -35,19 +36,47 @@ def require_consent(ctx: EventContext) -> bool:
 
 
 def consent(ctx: EventContext, params: dict) -> None:
+    """Agreed (maybe again): the consent date moves to now, and a name dropped on declining comes back."""
     channels.record_consent(uow=ctx.uow, identity=ctx.identity, notice_version=ctx.shop.notice_version)
+    if (ctx.identity.conversation or {}).get("flow") == DECLINED_FLOW:
+        ctx.set_conversation(None)
+    if ctx.identity.display_name is None:
+        profile = ctx.profile or ctx.gateway.get_profile(ctx.line_user_id)
+        if profile is not None:
+            channels.update_profile(identity=ctx.identity, display_name=profile.display_name, language=None)
     if ctx.customer is not None:
-        ctx.reply("link_done", name=ctx.customer.name, member_number=ctx.customer.member_number)
+        already_member(ctx, agreed=True)
     else:
         ctx.reply("membership_choice")
 
 
 def decline(ctx: EventContext, params: dict) -> None:
+    """Declined the notice: the LINE name is dropped; an agreement given before stays (see the reply)."""
+    if ctx.identity.consented_at is not None:
+        ctx.reply("privacy_already_agreed")
+        return
+    channels.record_decline(uow=ctx.uow, identity=ctx.identity)
+    ctx.set_conversation({"flow": DECLINED_FLOW})
     ctx.reply("privacy_declined")
+
+
+def answer_after_decline(ctx: EventContext) -> None:
+    """A message from someone who declined: the notice once more, after that a short pointer to it."""
+    if (ctx.identity.conversation or {}).get("notice_offered"):
+        ctx.reply("privacy_reminder")
+        return
+    ctx.set_conversation({"flow": DECLINED_FLOW, "notice_offered": True})
+    ctx.reply("privacy_notice")
 
 
 def show_privacy(ctx: EventContext, params: dict) -> None:
     ctx.reply("privacy_notice")
+
+
+def already_member(ctx: EventContext, *, agreed: bool = False) -> None:
+    """A member asked to become one: their member number and what to do next, not 'done'."""
+    customer = ctx.customer
+    ctx.reply("already_member", name=customer.name, member_number=customer.member_number, agreed=agreed)
 
 
 def join(ctx: EventContext, params: dict | None = None) -> None:
@@ -55,7 +84,7 @@ def join(ctx: EventContext, params: dict | None = None) -> None:
     if not require_consent(ctx):
         return
     if ctx.customer is not None:
-        ctx.reply("link_done", name=ctx.customer.name, member_number=ctx.customer.member_number)
+        already_member(ctx)
     else:
         ctx.reply("membership_choice")
 
@@ -67,7 +96,7 @@ def register_new(ctx: EventContext, params: dict) -> None:
     already = ctx.customer
     customer = membership.register_new_member(uow=ctx.uow, identity=ctx.identity)
     if already is not None:
-        ctx.reply("link_done", name=customer.name, member_number=customer.member_number)
+        already_member(ctx)
     else:
         profile_url = profile.profile_url(ctx, customer)  # the profile page, offered once with "Later"
         ctx.reply("registered", name=customer.name, member_number=customer.member_number, profile_url=profile_url)
@@ -78,7 +107,7 @@ def start_link(ctx: EventContext, params: dict) -> None:
     if not require_consent(ctx):
         return
     if ctx.customer is not None:
-        ctx.reply("link_done", name=ctx.customer.name, member_number=ctx.customer.member_number)
+        already_member(ctx)
         return
     locked_until = membership.lock_remaining(uow=ctx.uow, identity=ctx.identity)
     if locked_until is not None:
@@ -93,8 +122,11 @@ def continue_link(ctx: EventContext, text: str) -> None:
     state = ctx.identity.conversation or {}
     if state.get("step") == "number":
         number = digits_of(text)
-        if not is_member_number(number):
+        if len(number) != MEMBER_NUMBER_LENGTH:
             ctx.reply("link_invalid_number")
+            return
+        if not is_member_number(number):
+            ctx.reply("link_number_not_found")  # a typo the check digit caught; no try is counted
             return
         ctx.set_conversation({"flow": LINK_FLOW, "step": "proof", "member_number": number})
         ctx.reply("link_ask_proof")
@@ -107,7 +139,7 @@ def continue_link(ctx: EventContext, text: str) -> None:
         ctx.reply("link_ask_proof")
         return
     except LinkFailed as error:
-        ctx.set_conversation({"flow": LINK_FLOW, "step": "number"})
+        # the member number is kept: only the birth date or phone digits are asked again
         ctx.reply("link_failed", remaining=error.params["remaining"])
         return
     except LinkLocked as error:
@@ -132,7 +164,7 @@ def start_account_link(ctx: EventContext, params: dict) -> None:
     if not require_consent(ctx):
         return
     if ctx.customer is not None:
-        ctx.reply("link_done", name=ctx.customer.name, member_number=ctx.customer.member_number)
+        already_member(ctx)
         return
     try:
         link_token = ctx.gateway.issue_link_token(ctx.line_user_id)

@@ -1,4 +1,4 @@
-"""Message events: a conversation in progress first, then keywords, then a friendly 'did not understand'."""
+"""Message events: a declined notice first, then a conversation in progress, then keywords."""
 
 from __future__ import annotations
 
@@ -9,15 +9,17 @@ from crm_core import channels
 
 def handle_message(ctx: EventContext) -> None:
     message = ctx.event.get("message") or {}
-    if message.get("type") != "text":
-        channels.record_message(
-            uow=ctx.uow, identity=ctx.identity, kind="message_in", summary=f"[{message.get('type')}]"
-        )
+    is_text = message.get("type") == "text"
+    text = message.get("text", "") if is_text else ""
+    summary = text if is_text else f"[{message.get('type')}]"
+    channels.record_message(uow=ctx.uow, identity=ctx.identity, kind="message_in", summary=summary)
+    keyword = menu.keyword_of(text) if is_text else None
+    if ctx.identity.declined_at is not None:  # declined the privacy notice: the menu, or the way to the notice
+        menu.show_menu(ctx) if keyword == "menu" else registration.answer_after_decline(ctx)
+        return
+    if not is_text:
         ctx.reply("not_understood")
         return
-    text = message.get("text", "")
-    channels.record_message(uow=ctx.uow, identity=ctx.identity, kind="message_in", summary=text)
-    keyword = menu.keyword_of(text)
     state = ctx.identity.conversation or {}
     if keyword is None and state.get("flow") == registration.LINK_FLOW:
         registration.continue_link(ctx, text)

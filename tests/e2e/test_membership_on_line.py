@@ -94,10 +94,48 @@ def test_mistyped_member_number_is_caught_without_counting_a_try(chat, uow_facto
     ken.tap("action=consent&v=2026-11")
     ken.tap("action=link_member")
     wrong = member.member_number[:-1] + str((int(member.member_number[-1]) + 1) % 10)
-    assert "10" in texts(ken.say(wrong))
+    answer = texts(ken.say(wrong))
+    assert "会員番号が見つかりません" in answer
+    assert "10桁です" not in answer  # the number had ten digits: the length is not what was wrong
     with uow_factory() as uow:
         identity = uow.session.exec(select(ChannelIdentity)).one()
         assert identity.link_failures == 0
+    assert "生年月日" in texts(ken.say(member.member_number))  # still asking for the number
+
+
+def test_mistyped_member_number_in_english(chat, uow_factory):
+    member = _existing_member(uow_factory, phone="090-1234-5678")
+    alex = chat("Alex", language="en")
+    alex.follow()
+    alex.tap("action=consent&v=2026-11")
+    alex.tap("action=link_member")
+    wrong = member.member_number[:-1] + str((int(member.member_number[-1]) + 1) % 10)
+    assert "We could not find that member number" in texts(alex.say(wrong))
+
+
+def test_a_number_that_is_not_ten_digits_is_told_its_length(chat):
+    ken = chat()
+    ken.follow()
+    ken.tap("action=consent&v=2026-11")
+    ken.tap("action=link_member")
+    assert "10桁です" in texts(ken.say("12345"))
+
+
+def test_a_wrong_birth_date_keeps_the_member_number(chat, uow_factory):
+    member = _existing_member(uow_factory, birth_date=date(1985, 4, 12))
+    ken = chat()
+    ken.follow()
+    ken.tap("action=consent&v=2026-11")
+    ken.tap("action=link_member")
+    ken.say(member.member_number)
+    wrong = ken.say("19850413")
+    answer = texts(wrong)
+    assert "生年月日" in answer and "あと4回" in answer
+    assert "会員番号から" not in answer
+    assert "action=link_member" in postback_data(wrong)  # another number is one tap away
+    assert member.member_number in texts(ken.say("19850412"))  # only the birth date, typed again
+    with uow_factory() as uow:
+        assert customers.get_by_line_user_id(uow=uow, line_user_id=ken.line_user_id).id == member.id
 
 
 def test_five_wrong_tries_lock_linking_for_thirty_minutes(chat, uow_factory, clock):
@@ -106,11 +144,10 @@ def test_five_wrong_tries_lock_linking_for_thirty_minutes(chat, uow_factory, clo
     ken.follow()
     ken.tap("action=consent&v=2026-11")
     ken.tap("action=link_member")
-    for attempt in range(4):
-        ken.say(member.member_number)
-        reply = texts(ken.say("19990101"))
-        assert f"{4 - attempt}" in reply
     ken.say(member.member_number)
+    for attempt in range(4):
+        reply = texts(ken.say("19990101"))
+        assert f"あと{4 - attempt}回" in reply
     locked = texts(ken.say("19990101"))
     assert "12:30" in locked  # locked until 30 minutes after 12:00 JST
     # even the right answer is refused while locked
@@ -123,6 +160,25 @@ def test_five_wrong_tries_lock_linking_for_thirty_minutes(chat, uow_factory, clo
     ken.say("19850412")
     with uow_factory() as uow:
         assert customers.get_by_line_user_id(uow=uow, line_user_id=ken.line_user_id).id == member.id
+
+
+def test_joining_again_says_you_are_already_a_member(chat, uow_factory):
+    hanako = chat()
+    hanako.follow()
+    hanako.tap("action=consent&v=2026-11")
+    hanako.tap("action=register_new")
+    with uow_factory() as uow:
+        number = customers.get_by_line_user_id(uow=uow, line_user_id=hanako.line_user_id).member_number
+    for answer in (hanako.say("会員登録"), hanako.tap("action=join"), hanako.tap("action=link_member")):
+        shown = texts(answer)
+        assert "すでに会員です" in shown and number in shown
+        assert "連携が完了" not in shown
+        assert answer[-1]["quickReply"]["items"], "the answer offers a next step"
+    alex = chat("Alex", language="en")
+    alex.follow()
+    alex.tap("action=consent&v=2026-11")
+    alex.tap("action=register_new")
+    assert "you are already a member" in texts(alex.say("join"))
 
 
 def test_a_membership_links_to_one_line_account_only(chat, uow_factory):

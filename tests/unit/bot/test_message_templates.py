@@ -22,10 +22,12 @@ CONTEXTS = {
     "profile_saved": {"name": "山田 花子"},
     "link_done": {"name": "山田 花子", "member_number": "1000000009"},
     "link_failed": {"remaining": 3},
+    "already_member": {"name": "山田 花子", "member_number": "1000000009", "agreed": False},
     "link_locked": {"until": datetime(2026, 11, 22, 3, 30, tzinfo=UTC)},
     "account_link": {"login_url": "https://kizuna.test/account/link?linkToken=abc"},
     "menu": {"is_member": True, "name": "山田 花子", "marketing_opt_out": False},
-    "coming_soon": {"feature": "points"},
+    "coming_soon": {"feature": "coupons"},
+    "opt_out_done": {"reservations_enabled": False},
     "point_card": {
         "mode": "points",
         "qr_url": "https://kizuna.test/card/KZCABC.png",
@@ -105,3 +107,11 @@ def test_stamp_card_and_empty_history():
         messages = renderer.render("point_card", locale=locale, **SHOP, **context)
         assert "●●●○○○○○○○" in str(messages)
         assert renderer.render("history", locale=locale, **SHOP, purchases=[])
+
+
+def test_opt_out_promises_reservation_reminders_only_once_reservations_exist():
+    for locale, reminders in (("ja", "予約のリマインド"), ("en", "reservation reminders")):
+        without = renderer.render("opt_out_done", locale=locale, **SHOP, reservations_enabled=False)[0]["text"]
+        with_reservations = renderer.render("opt_out_done", locale=locale, **SHOP, reservations_enabled=True)
+        assert reminders not in without
+        assert reminders in with_reservations[0]["text"]
