@@ -6,6 +6,7 @@ from flask import Blueprint, flash, redirect, render_template, request, session,
 from werkzeug.routing import BuildError
 
 from bot.console.session import kizuna, login_required
+from bot.console.system import quota_notice
 from bot.console.timeline_labels import label
 from bot.web_i18n import gettext as _
 from crm_core import customers, events, shop, timeline
@@ -54,8 +55,11 @@ def dashboard():
         counts = customers.counts(uow=uow)
         backlog = events.backlog(uow=uow)
         checklist = shop.setup_checklist(uow=uow) if is_admin else []
+        quota_until = quota_notice(uow)
     todo = [(item.key, _link(*CHECKLIST_LINKS[item.key])) for item in checklist if not item.done]
-    return render_template("console/dashboard.html", counts=counts, backlog=backlog, todo=todo, is_admin=is_admin)
+    return render_template(
+        "console/dashboard.html", counts=counts, backlog=backlog, todo=todo, is_admin=is_admin, quota_until=quota_until
+    )
 
 
 @login_required
