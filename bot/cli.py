@@ -373,6 +373,41 @@ def events_rerun(event_id: int) -> None:
         click.echo(f"event {event_id}: {uow.session.get(WebhookEvent, event_id).status}")
 
 
+@main.group()
+def outbox() -> None:
+    """Messages to customers waiting in the outbox."""
+
+
+@outbox.command("failed")
+@_friendly
+def outbox_failed() -> None:
+    """List messages that could not be sent, newest first, with LINE's answer."""
+    from crm_core import outbox as outbox_service
+
+    services = _services(_settings())
+    with services.uow_factory() as uow:
+        for row in outbox_service.recent_failures(uow=uow, limit=1000):
+            written = f"{row.created_at:%Y-%m-%d %H:%M:%S}"
+            click.echo(f"{row.id}\t{row.category}\t{written}\t{row.attempts}\t{row.last_error}")
+
+
+@outbox.command("retry")
+@click.argument("message_id", type=int, required=False)
+@click.option("--all", "every", is_flag=True, help="Every failed message, and the pushes held for LINE's quota.")
+@_friendly
+def outbox_retry(message_id: int | None, every: bool) -> None:
+    """Send a failed message (or --all) again; it keeps its retry key, so LINE never shows it twice."""
+    from crm_core import outbox as outbox_service
+
+    if (message_id is None) == (not every):
+        raise click.UsageError("give one message ID or --all")
+    services = _services(_settings())
+    with services.uow_factory() as uow:
+        count = outbox_service.requeue(uow=uow, message_id=message_id)
+        uow.commit()
+    click.echo(f"{count} message(s) queued again; the outbox.deliver job sends them within a minute")
+
+
 @main.group(invoke_without_command=True)
 @click.pass_context
 def jobs(ctx: click.Context) -> None:

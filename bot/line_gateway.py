@@ -6,19 +6,20 @@ import logging
 import threading
 from dataclasses import dataclass
 
+import urllib3
 from linebot.v3.messaging import (
     ApiClient,
     ApiException,
     Configuration,
     MessagingApi,
     MessagingApiBlob,
-    PushMessageRequest,
-    ReplyMessageRequest,
     RichMenuRequest,
     TestWebhookEndpointRequest,
 )
 
 log = logging.getLogger(__name__)
+
+MONTHLY_LIMIT = "You have reached your monthly limit"
 
 
 @dataclass(frozen=True)
@@ -48,21 +49,36 @@ class ChannelReport:
 
 
 class SendError(Exception):
-    """LINE refused or could not take a request; `status` is LINE's HTTP status (0: no answer)."""
+    """LINE refused or could not take a request; `status` is LINE's HTTP status (0: no answer).
 
-    def __init__(self, status: int, reason: str):
+    `unsure`: the request may have reached LINE (it left, but no answer came back), so LINE may
+    have taken it. An HTTP answer, or a connection that never opened, is sure.
+    """
+
+    def __init__(self, status: int, reason: str, *, unsure: bool = False):
         super().__init__(f"LINE answered {status}: {reason}")
         self.status = status
         self.reason = reason
+        self.unsure = unsure
 
     @property
     def retryable(self) -> bool:
-        return self.status in (0, 429) or self.status >= 500
+        return (self.status in (0, 429) or self.status >= 500) and not self.quota_spent
+
+    @property
+    def quota_spent(self) -> bool:
+        """429 "You have reached your monthly limit.": no push goes until next month (or a bigger plan)."""
+        return self.status == 429 and MONTHLY_LIMIT in self.reason
 
     @property
     def already_accepted(self) -> bool:
         """409 on a push with a retry key: LINE accepted this very request before."""
         return self.status == 409
+
+    @property
+    def bad_reply_token(self) -> bool:
+        """LINE refused the reply token (used, expired or unknown), not the messages."""
+        return self.status == 400 and "Invalid reply token" in self.reason
 
 
 class LineGateway:
@@ -87,19 +103,39 @@ class LineGateway:
             return fn()
         except ApiException as error:
             raise SendError(error.status or 0, _reason(error)) from None
-        except (OSError, ValueError) as error:  # connection refused, timeout, bad answer
+        except (OSError, ValueError, urllib3.exceptions.HTTPError) as error:  # refused, timeout, bad answer
+            unsure = not _never_connected(error)
             log.warning("LINE %s failed without an answer: %s", what, type(error).__name__)
-            raise SendError(0, type(error).__name__) from None
+            raise SendError(0, type(error).__name__, unsure=unsure) from None
 
     def reply(self, *, reply_token: str, messages: list[dict]) -> None:
-        request = ReplyMessageRequest.from_dict({"replyToken": reply_token, "messages": messages})
-        self._call("reply", lambda: self._api().reply_message(request, _request_timeout=self._timeout))
+        self._post_messages("/v2/bot/message/reply", {"replyToken": reply_token, "messages": messages})
 
     def push(self, *, to: str, messages: list[dict], retry_key: str) -> None:
-        request = PushMessageRequest.from_dict({"to": to, "messages": messages})
+        self._post_messages("/v2/bot/message/push", {"to": to, "messages": messages}, {"X-Line-Retry-Key": retry_key})
+
+    def _post_messages(self, path: str, body: dict, headers: dict | None = None) -> None:
+        """POST the rendered JSON exactly as it is, through the SDK's own client.
+
+        `ReplyMessageRequest.from_dict` and friends drop every property the SDK's models do not know
+        (newer LINE features) and refuse what they think LINE would; LINE is the judge of its API.
+        The generated `ApiClient.call_api` sends a plain dict body unchanged, with the same auth,
+        host and error handling as the typed methods.
+        """
+        api = self._api()
         self._call(
-            "push",
-            lambda: self._api().push_message(request, x_line_retry_key=retry_key, _request_timeout=self._timeout),
+            path.rsplit("/", 1)[-1],
+            lambda: api.api_client.call_api(
+                path,
+                "POST",
+                header_params={"Accept": "application/json", "Content-Type": "application/json", **(headers or {})},
+                body=body,
+                response_types_map={},
+                auth_settings=["Bearer"],
+                _return_http_data_only=True,
+                _request_timeout=self._timeout,
+                _host=api.line_base_path,
+            ),
         )
 
     def get_profile(self, line_user_id: str) -> Profile | None:
@@ -178,6 +214,12 @@ def _channel_error(error: SendError) -> str:
     if error.status == 401:
         return "unauthorized"
     return "unreachable" if error.status == 0 else f"status {error.status}"
+
+
+def _never_connected(error: Exception) -> bool:
+    """The request never left: the connection could not be opened (LINE cannot have taken it)."""
+    cause = getattr(error, "reason", None) if isinstance(error, urllib3.exceptions.MaxRetryError) else error
+    return isinstance(cause, urllib3.exceptions.ConnectTimeoutError | ConnectionRefusedError)
 
 
 def _reason(error: ApiException) -> str:

@@ -141,6 +141,11 @@ class OutboxMessage(SQLModel, table=True):
     status: str = Field(default="pending", max_length=10)
     sent_via: str | None = Field(default=None, max_length=10)
     attempts: int = 0
+    # Written and committed before a request leaves for LINE; cleared once LINE's answer is recorded.
+    # Still set afterwards means the outcome is unknown (a crash, or no answer): LINE may have taken it.
+    sending_via: str | None = Field(default=None, max_length=10)
+    attempted_at: datetime | None = _ts(nullable=True)
+    first_attempted_at: datetime | None = _ts(nullable=True)  # retries stop 24 hours after this
     last_error: str | None = Field(default=None, sa_type=Text)
     not_before: datetime | None = _ts(nullable=True)
     claimed_until: datetime | None = _ts(nullable=True)

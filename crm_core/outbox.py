@@ -7,11 +7,13 @@ reminders: respect blocking only) and `marketing` (also needs consent and no opt
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import update
+from sqlalchemy import func, update
 from sqlmodel import select
 
+from crm_core.errors import N_, NotFound
 from crm_core.models import OutboxMessage
 from crm_core.uow import UnitOfWork
 
@@ -19,6 +21,9 @@ REPLY_TOKEN_LIFETIME = timedelta(seconds=50)  # LINE allows one minute; keep a m
 MAX_MESSAGES_PER_REQUEST = 5
 CATEGORIES = ("reply", "transactional", "marketing")
 CLAIM = timedelta(seconds=60)
+RETRY_WINDOW = timedelta(hours=24)  # LINE remembers a push's X-Line-Retry-Key for 24 hours
+QUOTA_SPENT = "monthly-limit: "  # last_error prefix of the push that found LINE's monthly quota spent
+LINE_TIME = ZoneInfo("Asia/Tokyo")  # LINE counts the monthly quota by the month in Japan
 
 
 def enqueue(
@@ -72,7 +77,7 @@ def enqueue(
 
 
 def due(*, uow: UnitOfWork, limit: int = 100) -> list[OutboxMessage]:
-    """Pending rows that may go now, oldest first."""
+    """Pending rows that may go now, oldest first; while LINE's monthly quota is spent, replies only."""
     now = uow.now()
     query = (
         select(OutboxMessage)
@@ -81,6 +86,8 @@ def due(*, uow: UnitOfWork, limit: int = 100) -> list[OutboxMessage]:
         .order_by(OutboxMessage.id)
         .limit(limit)
     )
+    if quota_held_until(uow=uow) is not None:
+        query = query.where(OutboxMessage.reply_token_expires_at > now)
     return list(uow.session.exec(query))
 
 
@@ -97,23 +104,98 @@ def claim(*, uow: UnitOfWork, message_id: int) -> bool:
     return result.rowcount == 1
 
 
-def mark_sent(*, uow: UnitOfWork, message_id: int, via: str) -> None:
+def start_attempt(*, uow: UnitOfWork, message_id: int, via: str) -> None:
+    """Record a try by `via` (reply or push) before its request leaves; the caller commits first.
+
+    Should the process die before LINE's answer is recorded, the row says a try was under way.
+    """
+    row = uow.session.get(OutboxMessage, message_id)
+    now = uow.now()
+    row.attempts += 1
+    row.sending_via, row.attempted_at = via, now
+    row.first_attempted_at = row.first_attempted_at or now
+
+
+def mark_sent(*, uow: UnitOfWork, message_id: int, via: str, note: str | None = None) -> None:
+    """LINE took it (`note`: why we believe so without LINE's word, e.g. a reply whose answer was lost)."""
     row = uow.session.get(OutboxMessage, message_id)
     row.status, row.sent_via, row.sent_at = "sent", via, uow.now()
-    row.attempts += 1
-    row.claimed_until = None
+    row.sending_via = row.claimed_until = None
+    if note is not None:
+        row.last_error = note
 
 
-def mark_attempt_failed(*, uow: UnitOfWork, message_id: int, error: str, retry_in: timedelta | None) -> None:
-    """Record a failed try; `retry_in=None` gives up (a request LINE will never accept)."""
+def mark_attempt_failed(
+    *, uow: UnitOfWork, message_id: int, error: str, retry_in: timedelta | None, unsure: bool = False
+) -> None:
+    """Record a failed try; `retry_in=None` gives up (a request LINE will never accept).
+
+    A try is retried until 24 hours after the first one (LINE keeps a retry key that long), then the
+    row fails with the reason. `unsure`: no answer came back, LINE may have taken it (kept in
+    `sending_via`, so the next try knows).
+    """
     row = uow.session.get(OutboxMessage, message_id)
-    row.attempts += 1
+    now = uow.now()
     row.claimed_until = None
     row.last_error = error[:2000]
-    if retry_in is None or row.attempts >= 8:
+    if not unsure:
+        row.sending_via = None
+    if retry_in is None:
         row.status = "failed"
+    elif now + retry_in - (row.first_attempted_at or now) > RETRY_WINDOW:
+        row.status = "failed"
+        row.last_error = f"gave up after {RETRY_WINDOW.total_seconds() / 3600:.0f} hours: {error}"[:2000]
     else:
-        row.not_before = uow.now() + retry_in
+        row.not_before = now + retry_in
+
+
+def hold_for_quota(*, uow: UnitOfWork, message_id: int, error: str) -> datetime:
+    """LINE's monthly message quota is spent: hold this push (and every push behind it) until next month."""
+    row = uow.session.get(OutboxMessage, message_id)
+    local = uow.now().astimezone(LINE_TIME)
+    next_month = (local.replace(day=28) + timedelta(days=4)).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    row.claimed_until = row.sending_via = None
+    row.last_error = (QUOTA_SPENT + error)[:2000]
+    row.not_before = next_month
+    return next_month
+
+
+def quota_held_until(*, uow: UnitOfWork) -> datetime | None:
+    """When pushes may go again, while LINE's monthly quota is spent; None when they may go now."""
+    until = uow.session.exec(
+        select(func.max(OutboxMessage.not_before))
+        .where(OutboxMessage.status == "pending")
+        .where(OutboxMessage.last_error.startswith(QUOTA_SPENT))
+    ).one()
+    return until if until is not None and until > uow.now() else None
+
+
+def requeue(*, uow: UnitOfWork, message_id: int | None = None) -> int:
+    """Send failed messages again (one, or all of them and what waits for LINE's quota); returns how many.
+
+    A message keeps its retry key, so LINE answers 409 (and the customer sees nothing twice) when a
+    push had in fact arrived within the last 24 hours.
+    """
+    query = select(OutboxMessage).where(OutboxMessage.status == "failed")
+    if message_id is not None:
+        query = query.where(OutboxMessage.id == message_id)
+    rows = list(uow.session.exec(query))
+    if message_id is not None and not rows:
+        raise NotFound(N_("No message %(id)s that could not be sent."), id=message_id)
+    if message_id is None:
+        rows += list(
+            uow.session.exec(
+                select(OutboxMessage)
+                .where(OutboxMessage.status == "pending")
+                .where(OutboxMessage.last_error.startswith(QUOTA_SPENT))
+            )
+        )
+    for row in rows:
+        row.status = "pending"
+        row.not_before = row.claimed_until = row.first_attempted_at = row.sending_via = None
+        row.last_error = None
+    uow.session.flush()
+    return len(rows)
 
 
 def cancel(*, uow: UnitOfWork, message_id: int, reason: str) -> None:

@@ -28,7 +28,7 @@ def deliver_outbox(services) -> str:
     report = services.delivery.deliver_due()
     return (
         f"sent {report.sent}, retry later {report.retry_later}, failed {report.failed}, "
-        f"cancelled {report.cancelled}, skipped {report.skipped}"
+        f"cancelled {report.cancelled}, skipped {report.skipped}, held for LINE's monthly quota {report.held}"
     )
 
 

@@ -6,6 +6,7 @@ from flask import Blueprint, flash, redirect, render_template, request, session,
 from werkzeug.routing import BuildError
 
 from bot.console.session import kizuna, login_required
+from bot.console.system import quota_notice
 from bot.console.tier_labels import tier_label
 from bot.console.timeline_labels import describe
 from bot.i18n import format_month_day
@@ -60,8 +61,11 @@ def dashboard():
         counts = customers.counts(uow=uow)
         backlog = events.backlog(uow=uow)
         checklist = shop.setup_checklist(uow=uow) if is_admin else []
+        quota_until = quota_notice(uow)
     todo = [(item.key, _link(*CHECKLIST_LINKS[item.key])) for item in checklist if not item.done]
-    return render_template("console/dashboard.html", counts=counts, backlog=backlog, todo=todo, is_admin=is_admin)
+    return render_template(
+        "console/dashboard.html", counts=counts, backlog=backlog, todo=todo, is_admin=is_admin, quota_until=quota_until
+    )
 
 
 @login_required

@@ -182,7 +182,7 @@ def test_a_reply_that_timed_out_but_reached_line_is_not_sent_again(
             uow=uow, address=user, messages=[{"type": "text", "text": "hi"}], category="reply",
             reply_token=event["replyToken"], dedupe_key="manual",
         )  # fmt: skip
-        rows[0].last_error = "LINE answered 0: reply-unclear: TimeoutError"
+        rows[0].sending_via = "reply"  # what a reply that got no answer leaves behind
         rows[0].attempts = 1
         uow.commit()
     # the first try did reach LINE
