@@ -516,22 +516,27 @@ def richmenu_install() -> None:
 @click.option("--port", default=8000, show_default=True, type=int, help="Port to listen on.")
 @click.option("--workers", default=2, show_default=True, type=int, help="Web processes.")
 @click.option("--threads", default=8, show_default=True, type=int, help="Threads per web process.")
+@click.option("--no-scheduler", is_flag=True, help="Do not run the scheduled jobs (LINE events are still processed).")
 @click.option(
-    "--no-scheduler", is_flag=True, help="Do not run the scheduler and event workers beside the web processes."
+    "--event-workers",
+    default=2,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Processes that work through LINE events (the scheduler counts as one).",
 )
-@click.option(
-    "--event-workers", default=2, show_default=True, type=int, help="Processes that work through LINE events."
-)
+@click.option("--restart-backoff", default=1.0, type=float, hidden=True, help="First pause before a restart (s).")
 @_friendly
-def serve(host: str, port: int, workers: int, threads: int, no_scheduler: bool, event_workers: int) -> None:
-    """Serve the webhook, consoles and API with gunicorn (and the scheduler, unless told not to)."""
+def serve(
+    host: str, port: int, workers: int, threads: int, no_scheduler: bool, event_workers: int, restart_backoff: float
+) -> None:
+    """Serve the webhook, consoles and API with gunicorn, and supervise the scheduler and event workers."""
     from bot.server import run_production
 
     _logging()
     settings = _settings()
     settings.require_production()
     _require_current_schema(settings)
-    run_production(
+    code = run_production(
         settings,
         host=host,
         port=port,
@@ -539,7 +544,9 @@ def serve(host: str, port: int, workers: int, threads: int, no_scheduler: bool, 
         threads=threads,
         scheduler=not no_scheduler,
         event_workers=event_workers,
+        restart_backoff=restart_backoff,
     )
+    sys.exit(code)
 
 
 @main.command()
