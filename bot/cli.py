@@ -411,17 +411,26 @@ def outbox_retry(message_id: int | None, every: bool) -> None:
 @main.group(invoke_without_command=True)
 @click.pass_context
 def jobs(ctx: click.Context) -> None:
-    """The scheduler's jobs and their next run; `kizuna jobs run ID` runs one now."""
+    """The scheduler's jobs with their next and last run; `kizuna jobs run ID` runs one now."""
     if ctx.invoked_subcommand is None:
-        from apscheduler.schedulers.background import BackgroundScheduler
+        from datetime import UTC, datetime
+        from zoneinfo import ZoneInfo
 
-        from scheduler.jobs import JOBS, install
+        from crm_core import job_runs
+        from scheduler.jobs import JOBS, due_now
 
-        scheduler = install(BackgroundScheduler(timezone="UTC"), services=None)
-        scheduler.start(paused=True)
-        for job in scheduler.get_jobs():
-            click.echo(f"{job.id:<24} next {job.next_run_time:%Y-%m-%d %H:%M:%S %Z}  {JOBS[job.id].description}")
-        scheduler.shutdown(wait=False)
+        services = _services(_settings())
+        zone = ZoneInfo(services.settings.timezone)
+        with services.uow_factory() as uow:
+            last_runs = job_runs.last_job_runs(uow=uow)
+        late = due_now(services)
+        now = datetime.now(UTC)
+        for job in JOBS.values():
+            upcoming = job.trigger(zone).get_next_fire_time(None, now)
+            next_run = "at the scheduler's start" if job.id in late else f"{upcoming:%Y-%m-%d %H:%M:%S %Z}"
+            last = last_runs.get(job.id)
+            last_run = f"{last.astimezone(zone):%Y-%m-%d %H:%M:%S %Z}" if last else "never"
+            click.echo(f"{job.id:<16} next {next_run:<24}  last {last_run:<23}  {JOBS[job.id].description}")
 
 
 @jobs.command("run")
@@ -429,13 +438,13 @@ def jobs(ctx: click.Context) -> None:
 @_friendly
 def jobs_run(job_id: str) -> None:
     """Run one job now, in the foreground, and print what it did."""
-    from scheduler.jobs import JOBS
+    from scheduler.jobs import JOBS, run_job
 
     if job_id not in JOBS:
         raise click.ClickException(f"no job {job_id!r}; known: {', '.join(JOBS)}")
     _logging()
     services = _services(_settings())
-    click.echo(f"{job_id}: {JOBS[job_id].run(services)}")
+    click.echo(f"{job_id}: {run_job(job_id, services)}")
 
 
 @main.command("scheduler")
@@ -638,22 +647,27 @@ def richmenu_install() -> None:
 @click.option("--port", default=8000, show_default=True, type=int, help="Port to listen on.")
 @click.option("--workers", default=2, show_default=True, type=int, help="Web processes.")
 @click.option("--threads", default=8, show_default=True, type=int, help="Threads per web process.")
+@click.option("--no-scheduler", is_flag=True, help="Do not run the scheduled jobs (LINE events are still processed).")
 @click.option(
-    "--no-scheduler", is_flag=True, help="Do not run the scheduler and event workers beside the web processes."
+    "--event-workers",
+    default=2,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Processes that work through LINE events (the scheduler counts as one).",
 )
-@click.option(
-    "--event-workers", default=2, show_default=True, type=int, help="Processes that work through LINE events."
-)
+@click.option("--restart-backoff", default=1.0, type=float, hidden=True, help="First pause before a restart (s).")
 @_friendly
-def serve(host: str, port: int, workers: int, threads: int, no_scheduler: bool, event_workers: int) -> None:
-    """Serve the webhook, consoles and API with gunicorn (and the scheduler, unless told not to)."""
+def serve(
+    host: str, port: int, workers: int, threads: int, no_scheduler: bool, event_workers: int, restart_backoff: float
+) -> None:
+    """Serve the webhook, consoles and API with gunicorn, and supervise the scheduler and event workers."""
     from bot.server import run_production
 
     _logging()
     settings = _settings()
     settings.require_production()
     _require_current_schema(settings)
-    run_production(
+    code = run_production(
         settings,
         host=host,
         port=port,
@@ -661,7 +675,9 @@ def serve(host: str, port: int, workers: int, threads: int, no_scheduler: bool, 
         threads=threads,
         scheduler=not no_scheduler,
         event_workers=event_workers,
+        restart_backoff=restart_backoff,
     )
+    sys.exit(code)
 
 
 @main.command()

@@ -6,7 +6,6 @@ import json
 import logging
 import os
 import secrets
-import subprocess
 import sys
 import threading
 from pathlib import Path
@@ -121,6 +120,8 @@ def run_demo(settings: Settings, *, host: str, port: int, admin_password: str) -
     from apscheduler.schedulers.background import BackgroundScheduler
     from werkzeug.serving import make_server
 
+    from bot.supervision import Heartbeat
+    from crm_core.heartbeats import SCHEDULER
     from scheduler.jobs import install
 
     app = build_demo_app(settings, users_file=simulator_users_file(settings.database_url))
@@ -141,6 +142,8 @@ def run_demo(settings: Settings, *, host: str, port: int, admin_password: str) -
         flush=True,
     )
     scheduler.start()
+    heartbeat = Heartbeat(uow_factory=services.uow_factory, helper=SCHEDULER)  # the demo is its own helper
+    heartbeat.start()
     services.pump.sweep()
     threading.Thread(target=_install_rich_menu, args=(services,), daemon=True).start()  # once serving
     try:
@@ -148,6 +151,7 @@ def run_demo(settings: Settings, *, host: str, port: int, admin_password: str) -
     except KeyboardInterrupt:
         pass
     finally:
+        heartbeat.stop()
         scheduler.shutdown(wait=False)
         services.pump.shutdown()
 
@@ -163,52 +167,48 @@ def _install_rich_menu(services) -> None:
 
 
 def run_production(
-    settings: Settings, *, host: str, port: int, workers: int, threads: int, scheduler: bool, event_workers: int = 2
-) -> None:
-    """gunicorn with threaded workers; the scheduler and event workers run as child processes.
+    settings: Settings,
+    *,
+    host: str,
+    port: int,
+    workers: int,
+    threads: int,
+    scheduler: bool,
+    event_workers: int = 2,
+    restart_backoff: float = 1.0,
+) -> int:
+    """gunicorn with threaded workers, the scheduler and the event workers, each a supervised child process.
 
-    The scheduler process (`kizuna scheduler`) processes LINE events too; `event_workers - 1` more
-    processes (`kizuna events work`) share that work, so a burst drains before reply tokens expire.
+    The scheduler process (`kizuna scheduler`) runs the jobs and processes LINE events too;
+    `event_workers - 1` more processes (`kizuna events work`) share that work, so a burst drains before
+    reply tokens expire. Without the scheduler, `event_workers` processes work through the events.
+    Returns the exit code: 1 when a child kept dying.
     """
-    from gunicorn.app.base import BaseApplication
+    from bot.supervision import Child, Supervisor
 
-    child: list[subprocess.Popen] = []
-
-    def on_starting(_server):
-        if scheduler:
-            # the scheduler and event workers run at a lower priority: answering LINE comes first
-            child.append(subprocess.Popen([sys.executable, "-m", "bot.cli", "scheduler"], preexec_fn=_lower_priority))
-            for _ in range(max(event_workers - 1, 0)):
-                argv = [sys.executable, "-m", "bot.cli", "events", "work"]
-                child.append(subprocess.Popen(argv, preexec_fn=_lower_priority))
-
-    def on_exit(_server):
-        for process in child:
-            process.terminate()
-            process.wait(timeout=10)
-
-    class Gunicorn(BaseApplication):
-        def load_config(self):
-            self.cfg.set("bind", f"{host}:{port}")
-            self.cfg.set("workers", workers)
-            self.cfg.set("threads", threads)
-            self.cfg.set("worker_class", "gthread")
-            self.cfg.set("timeout", 60)
-            self.cfg.set("keepalive", 30)
-            self.cfg.set("accesslog", None)
-            self.cfg.set("on_starting", on_starting)
-            self.cfg.set("on_exit", on_exit)
-
-        def load(self):
-            from bot.app import create_app
-
-            return create_app(settings, process_events=False)
-
-    Gunicorn().run()
+    cli = [sys.executable, "-m", "bot.cli"]
+    web = [
+        sys.executable, "-m", "gunicorn", "--bind", f"{host}:{port}", "--workers", str(workers),
+        "--threads", str(threads), "--worker-class", "gthread", "--timeout", "60", "--keep-alive", "30",
+        "--no-control-socket", "bot.server:production_app()",
+    ]  # fmt: skip
+    children = [Child("web server", web)]
+    if scheduler:
+        children.append(Child("scheduler", [*cli, "scheduler"], lower_priority=True))
+    extra = max(event_workers - 1, 0) if scheduler else max(event_workers, 0)
+    for number in range(1, extra + 1):
+        children.append(Child(f"event worker {number}", [*cli, "events", "work"], lower_priority=True))
+    log.info(
+        "serving on http://%s:%d with %s", host, port, ", ".join(child.name for child in children[1:]) or "no helper"
+    )
+    return Supervisor(children, backoff=restart_backoff).run()
 
 
-def _lower_priority() -> None:
-    os.nice(5)
+def production_app():
+    """The app gunicorn serves for `kizuna serve`: the webhook stores events, the helpers process them."""
+    from bot.app import create_app
+
+    return create_app(Settings.from_env(), process_events=False)
 
 
 def run_event_worker(settings: Settings) -> None:
@@ -218,18 +218,23 @@ def run_event_worker(settings: Settings) -> None:
 
     from bot.app import build_services
     from bot.event_pump import EventWorker
+    from bot.supervision import Heartbeat
+    from crm_core.heartbeats import EVENT_WORKER
 
     services = build_services(settings)
     worker = EventWorker(pump=services.pump, uow_factory=services.uow_factory, database_url=settings.database_url)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    heartbeat = Heartbeat(uow_factory=services.uow_factory, helper=EVENT_WORKER, on_orphaned=stop.set)
     worker.start()
+    heartbeat.start()
     print("event worker running; Ctrl+C stops it", flush=True)
     try:
         stop.wait()
     except KeyboardInterrupt:
         pass
     finally:
+        heartbeat.stop()
         worker.stop()
         services.pump.shutdown()
 
@@ -240,17 +245,22 @@ def run_scheduler(settings: Settings) -> None:
 
     from bot.app import build_services
     from bot.event_pump import EventWorker
+    from bot.supervision import Heartbeat
+    from crm_core.heartbeats import SCHEDULER
     from scheduler.jobs import install
 
     services = build_services(settings)
     worker = EventWorker(pump=services.pump, uow_factory=services.uow_factory, database_url=settings.database_url)
     worker.start()
     scheduler = install(BlockingScheduler(timezone="UTC"), services)
+    heartbeat = Heartbeat(uow_factory=services.uow_factory, helper=SCHEDULER)
+    heartbeat.start()
     print("scheduler and event worker running; Ctrl+C stops them", flush=True)
     try:
         scheduler.start()
     except (KeyboardInterrupt, SystemExit):
         pass
     finally:
+        heartbeat.stop()
         worker.stop()
         services.pump.shutdown()

@@ -289,6 +289,20 @@ class LoginAttempt(SQLModel, table=True):
     occurred_at: datetime = _ts()
 
 
+class HelperHeartbeat(SQLModel, table=True):
+    """A helper process (the scheduler, an event worker) saying it is alive; /healthz reads them."""
+
+    __tablename__ = "helper_heartbeats"
+    __table_args__ = (UniqueConstraint("host", "pid", name="uq_helper_heartbeats_host_pid"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    helper: str = Field(max_length=20)
+    host: str = Field(max_length=255)
+    pid: int
+    started_at: datetime = _ts()
+    beat_at: datetime = _ts(index=True)
+
+
 class PointAccount(SQLModel, table=True):
     """A customer's cached point balance, updated in the same transaction as the ledger.
 

@@ -63,10 +63,15 @@ def test_jobs_lists_stable_ids_and_runs_one(run, line):
     listing = run("jobs")
     assert listing.exit_code == 0
     assert "outbox.deliver" in listing.output
+    expire = next(row for row in listing.output.splitlines() if row.startswith("points.expire"))
+    assert "next at the scheduler's start" in expire and "last never" in expire
     result = run("jobs", "run", "outbox.deliver", extra_env={"LINE_API_BASE_URL": line.base_url})
     assert result.exit_code == 0, result.output
     assert "outbox.deliver: sent 0" in result.output
     assert run("jobs", "run", "nope").exit_code != 0
+    assert run("jobs", "run", "points.expire").exit_code == 0
+    expire = next(row for row in run("jobs").output.splitlines() if row.startswith("points.expire"))
+    assert "03:00:00 JST" in expire.split("last")[0] and "last never" not in expire
 
 
 def test_serve_without_settings_says_what_is_missing(run):
