@@ -1,6 +1,6 @@
 """outbox attempts
 
-Revision ID: 0008
+Revision ID: 0005
 Revises: 0004
 Create Date: 2026-11-24 12:08:30.362086
 """
@@ -10,7 +10,7 @@ import sqlmodel
 import crm_core.db
 
 
-revision = '0008'
+revision = '0005'
 down_revision = '0004'
 branch_labels = None
 depends_on = None

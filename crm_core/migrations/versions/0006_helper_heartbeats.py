@@ -1,7 +1,7 @@
 """helper heartbeats: which helper processes are alive, for /healthz
 
-Revision ID: 0007
-Revises: 0004
+Revision ID: 0006
+Revises: 0005
 Create Date: 2026-11-24 12:00:00
 """
 from alembic import op
@@ -10,8 +10,8 @@ import sqlmodel
 import crm_core.db
 
 
-revision = '0007'
-down_revision = '0004'
+revision = '0006'
+down_revision = '0005'
 branch_labels = None
 depends_on = None
 
