@@ -91,6 +91,42 @@ def demo(database_url):
     assert demo.line.invalid_requests == [], "the app sent LINE a request that LINE's OpenAPI refuses"
 
 
+SHOP_ADMIN_EMAIL = "owner@cafe-mori.example"
+SHOP_ADMIN_PASSWORD = "correct horse battery"  # noqa: S105  (a test account)
+
+
+@pytest.fixture
+def fresh_shop(database_url):
+    """A shop right after `kizuna db upgrade` and `kizuna users create --role admin`: no demo data at all,
+    served with the LINE simulator (which stands in for LINE, as in the demo) on its own port."""
+    from crm_core import staff
+
+    later = _Later()
+    server = make_server("127.0.0.1", 0, later, threaded=True, request_handler=_QuietHandler)
+    try:
+        settings = Settings.from_env({}, database_url=database_url).with_demo_defaults(port=server.server_port)
+        later.app = build_demo_app(settings)
+        with later.app.extensions["kizuna"].uow_factory() as uow:
+            staff.create_staff_user(uow=uow, email=SHOP_ADMIN_EMAIL, password=SHOP_ADMIN_PASSWORD, role="admin")
+            uow.commit()
+    except BaseException:
+        server.server_close()
+        raise
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    shop = Demo(url=f"http://127.0.0.1:{server.server_port}", app=later.app, settings=settings)
+    try:
+        yield shop
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+        shop.services.pump.wait_idle(timeout=10)
+        shop.services.pump.shutdown()
+        shop.services.engine.dispose()
+    assert shop.line.invalid_requests == [], "the app sent LINE a request that LINE's OpenAPI refuses"
+
+
 @pytest.fixture(scope="module")
 def _browser():
     """One chromium per test module (a sync Playwright must be stopped before another one starts)."""
