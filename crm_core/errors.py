@@ -87,3 +87,11 @@ class InvalidCardToken(KizunaError):
 class ExpiredCardToken(KizunaError):
     code = "expired_card"
     message = N_("This point card code has expired. Ask the customer to refresh the card in LINE.")
+
+
+class CardNeeded(KizunaError):
+    code = "card_required"
+    message = N_(
+        "Paying with points needs the customer's point card: scan the QR code in their LINE app "
+        "(a member number alone is not enough)."
+    )

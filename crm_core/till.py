@@ -1,13 +1,10 @@
 """The till: a sale (purchase, optionally paid in part with points) and undoing today's mistaken sale.
 
-A sale is one transaction: the purchase is recorded (earning its points), the points the customer
-pays with are spent, and the caller's `notify` queues the receipt, all or nothing. The purchase is
-idempotent on `till:<key>` and the spend on `till-spend:<key>`, so the same form posted twice (a double
-tap, a reload) records and credits once and answers the same.
-
-Recording first and spending second keeps the race handling of `record_purchase_once`; a spend that had
-to dip into the lot this very sale granted is refused (checked under the account lock), so points earned
-by a purchase never pay for that same purchase. Earned points are on the full total.
+A sale is one transaction: the purchase is recorded with the points the customer pays with (spent
+before its own points are granted, so a sale never pays with what it earns), and the caller's `notify`
+queues the receipt, all or nothing. The purchase is idempotent on `till:<key>`, so the same form posted
+twice (a double tap, a reload) records and credits once and answers the same. Points are earned on the
+yen paid or on the whole total, as the program says (`earn_on`).
 """
 
 from __future__ import annotations
@@ -21,8 +18,8 @@ from sqlalchemy.orm import aliased
 from sqlmodel import select
 
 from crm_core import customers, loyalty, points, purchases, stamps, timeline
-from crm_core.errors import N_, AlreadyReversed, InsufficientPoints, InvalidInput, NotFound, TooLateToUndo
-from crm_core.models import Customer, PointAccount, PointEntry, PointLot, Purchase, Refund, Reward
+from crm_core.errors import N_, AlreadyReversed, InvalidInput, NotFound, TooLateToUndo
+from crm_core.models import Customer, PointAccount, PointEntry, Purchase, Refund, Reward
 from crm_core.uow import UnitOfWork
 
 SOURCE = "till"
@@ -38,19 +35,12 @@ class SaleResult:
     created: bool
 
 
-def _lot_of_purchase(uow: UnitOfWork, purchase_id: int) -> PointLot | None:
-    grant = points.get_entry_by_key(uow=uow, idempotency_key=f"purchase:{purchase_id}")
-    if grant is None:
-        return None
-    return uow.session.exec(select(PointLot).where(PointLot.entry_id == grant.id)).first()
-
-
 def sell(
     *,
     uow_factory,
     customer_id: int,
     store_id: int,
-    staff_user_id: int,
+    staff_user_id: int | None,
     key: str,
     total: int,
     items: list[purchases.Item] | None = None,
@@ -59,41 +49,10 @@ def sell(
     notify: Callable[[UnitOfWork, purchases.PurchaseResult, int], object] | None = None,
 ) -> SaleResult:
     """Record a till sale once per `key`; InsufficientPoints (nothing recorded) when the points are not there."""
-    spend_key = f"till-spend:{key}"
-    known: dict[str, int] = {}  # what the sale's own transaction ends with: points spent, balance
-
-    def spend_then_notify(uow: UnitOfWork, result: purchases.PurchaseResult) -> None:
-        known["spent"] = 0
-        if points_to_spend > 0:
-            own = _lot_of_purchase(uow, result.purchase.id)
-            own_usable = own.remaining if own is not None and own.available_at <= uow.now() else 0
-            try:
-                entry = points.spend(
-                    uow=uow,
-                    customer_id=customer_id,
-                    amount=points_to_spend,
-                    idempotency_key=spend_key,
-                    purchase_id=result.purchase.id,
-                    store_id=store_id,
-                    staff_user_id=staff_user_id,
-                )
-            except InsufficientPoints as error:
-                raise InsufficientPoints(available=max(error.params["available"] - own_usable, 0)) from None
-            taken_from_own = own_usable - own.remaining if own_usable else 0
-            if taken_from_own > 0:  # checked under the account lock, so a concurrent sale cannot slip through
-                raise InsufficientPoints(available=points_to_spend - taken_from_own)
-            known["spent"] = -entry.amount
-        if notify is not None:
-            notify(uow, result, points_to_spend)
-        if result.points_earned > 0 or points_to_spend == 0:
-            # the grant locked the account and the spend took exactly points_to_spend; or nothing changed it
-            known["balance"] = result.points_balance - known["spent"]
-        else:
-            known["balance"] = points.balance_of(uow=uow, customer_id=customer_id)
 
     result = purchases.record_purchase_once(
         uow_factory=uow_factory,
-        before_commit=spend_then_notify,
+        before_commit=(lambda uow, result: notify(uow, result, points_to_spend)) if notify is not None else None,
         customer_id=customer_id,
         store_id=store_id,
         total=total,
@@ -102,20 +61,14 @@ def sell(
         staff_user_id=staff_user_id,
         source=SOURCE,
         zone=zone,
+        points_used=points_to_spend,
     )
-    if result.created:  # committed by this call: its transaction knows the answer
-        spent, balance = known["spent"], known["balance"]
-    else:  # the same form again: answer what the first one recorded
-        with uow_factory() as uow:
-            entry = points.get_entry_by_key(uow=uow, idempotency_key=spend_key)
-            spent = -entry.amount if entry is not None else 0
-            balance = points.balance_of(uow=uow, customer_id=customer_id)
     return SaleResult(
         purchase_id=result.purchase.id,
         total=result.purchase.total,
         points_earned=result.points_earned,
-        points_spent=spent,
-        points_balance=balance,
+        points_spent=result.purchase.points_used,
+        points_balance=result.points_balance,
         created=result.created,
     )
 
@@ -281,7 +234,7 @@ def undo_sale(
     given_back = _reversed_ids(uow, [entry.id for entry in spends])
     for entry in spends:
         if entry.id not in given_back:
-            points.reverse(
+            reversal = points.reverse(
                 uow=uow,
                 entry_id=entry.id,
                 idempotency_key=f"till-undo:{entry.id}",
@@ -289,7 +242,7 @@ def undo_sale(
                 staff_user_id=staff_user_id,
                 same_day_in=zone,
             )
-            returned += -entry.amount
+            returned += reversal.amount
     refund = purchases.refund_purchase(
         uow=uow, purchase=purchase, amount=purchase.total - purchase.refunded_total, external_id=external_id
     )
@@ -302,7 +255,7 @@ def undo_sale(
     )
     return UndoResult(
         points_reversed=refund.points_reversed,
-        points_returned=returned,
+        points_returned=returned + refund.points_returned,
         shortfall=refund.shortfall,
         points_balance=points.balance_of(uow=uow, customer_id=customer_id),
     )

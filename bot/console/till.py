@@ -19,7 +19,7 @@ from bot.console.session import current_user, kizuna, login_required, release_re
 from bot.notifications import queue_receipt
 from bot.web_i18n import current_locale
 from bot.web_i18n import gettext as _
-from crm_core import cards, customers, points, purchases, staff, till
+from crm_core import cards, customers, points, purchases, staff, stores, till
 from crm_core.errors import N_, ExpiredCardToken, InvalidCardToken, InvalidInput, KizunaError
 from crm_core.models import StaffUser, Store
 from crm_core.uow import UnitOfWork
@@ -172,7 +172,7 @@ def _id_from_form(name: str) -> int:
 
 
 def _stores() -> list[Store]:
-    return customers.list_stores(uow=request_uow())
+    return stores.list_stores(uow=request_uow(), include_closed=False)
 
 
 def _home(*, error: str | None = None, status: int = 200, code: str = ""):

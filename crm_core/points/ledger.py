@@ -4,10 +4,10 @@
   first, and record which lot gave how much (allocations). A reversal is a new entry that points at
   the entry it undoes (a unique column: an entry is undone at most once).
 - A refund takes the points of the refunded part back from the purchase's lot first, then from any lot
-  (those points stand in for the ones already used); what it cannot take at all stays `owed` on the
-  purchase's lot. Points that come back to a lot later (a spend undone or returned) settle what the lot
-  owes first and expire again at once when the lot has expired: points of a refunded lot never come
-  back to life, so undoing in any order leaves exactly what remains.
+  (those points stand in for the ones already used); what it cannot take at all (the customer has
+  none left) stays `owed` on the purchase's lot. Points that come back later (a spend undone or
+  returned) settle what is owed first, and expire again at once when their lot has expired: points of
+  a refunded lot never come back to life, so undoing in any order leaves exactly what remains.
 - Every entry has an idempotency key with a unique constraint: the same grant or spend twice is the
   same entry, even when two requests race.
 - The balance lives in `point_accounts`, updated in the same transaction. Its row is locked first
@@ -196,41 +196,52 @@ def take_back(
 
 
 def _give_back(uow: UnitOfWork, account: PointAccount, entry: PointEntry, parts: list[tuple[PointLot, int]]) -> None:
-    """Put `parts` (lot, points) back into their lots for `entry`, then settle what those lots owe.
+    """Put `parts` (lot, points) back into their lots for `entry`, then settle what refunds still owe.
 
-    Points that come back to a lot a refund still owes points of are taken back at once (they never come
-    back to life); points that come back to a lot that has expired meanwhile expire again at once.
+    Points that come back while a refund of this customer still owes points (it found them used) settle
+    that first, taken from the lots that owe first: points of a refunded lot never come back to life.
+    What comes back to a lot that has expired meanwhile expires again at once.
     """
-    now = uow.now()
-    settled: list[tuple[PointLot, int]] = []
-    lapsed: list[tuple[PointLot, int]] = []
+    parts = [(lot, amount) for lot, amount in parts if amount > 0]
     for lot, amount in parts:
-        if amount <= 0:
-            continue
         lot.remaining += amount
         uow.session.add(PointAllocation(entry_id=entry.id, lot_id=lot.id, amount=-amount))
-        owed = min(lot.owed, amount)
-        if owed:
-            settled.append((lot, owed))
-        if lot.expires_at <= now and amount > owed:
-            lapsed.append((lot, amount - owed))
-    account.balance += sum(amount for _lot, amount in parts if amount > 0)
-    if settled:
-        total = sum(amount for _lot, amount in settled)
+    account.balance += sum(amount for _lot, amount in parts)
+    owing = list(
+        uow.session.exec(
+            select(PointLot).where(PointLot.customer_id == entry.customer_id, PointLot.owed > 0).order_by(PointLot.id)
+        )
+    )
+    back = {lot.id: amount for lot, amount in parts}
+    settle = min(sum(back.values()), sum(lot.owed for lot in owing))
+    if settle:
+        owing.sort(key=lambda lot: lot.id not in back)  # the lots given back to settle their own debt first
+        left = settle
+        for lot in owing:
+            part = min(lot.owed, left)
+            lot.owed -= part
+            left -= part
         gone = _new_entry(
             uow,
             customer_id=entry.customer_id,
             kind="refund",
-            amount=-total,
+            amount=-settle,
             key=f"owed:{entry.id}",
             purchase_id=entry.purchase_id,
             store_id=entry.store_id,
             reason="points of a refunded purchase",
         )
-        for lot, amount in settled:
-            lot.owed -= amount
-            _take(uow, gone, [lot], amount)
-        account.balance -= total
+        owed_ids = {lot.id for lot in owing}
+        left = settle
+        for lot, _amount in sorted(parts, key=lambda part: part[0].id not in owed_ids):
+            part = min(back[lot.id], left)
+            if part:
+                back[lot.id] -= part
+                left -= part
+                _take(uow, gone, [lot], part)
+        account.balance -= settle
+    now = uow.now()
+    lapsed = [(lot, back[lot.id]) for lot, _amount in parts if lot.expires_at <= now and back[lot.id] > 0]
     if lapsed:
         total = sum(amount for _lot, amount in lapsed)
         gone = _new_entry(
