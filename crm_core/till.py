@@ -18,7 +18,7 @@ from sqlalchemy.orm import aliased
 from sqlmodel import select
 
 from crm_core import customers, loyalty, points, purchases, stamps, timeline
-from crm_core.errors import N_, AlreadyReversed, InvalidInput, NotFound, TooLateToUndo
+from crm_core.errors import N_, AlreadyReversed, CardNeeded, InvalidInput, NotFound, TooLateToUndo
 from crm_core.models import Customer, PointAccount, PointEntry, Purchase, Refund, Reward
 from crm_core.uow import UnitOfWork
 
@@ -35,6 +35,21 @@ class SaleResult:
     created: bool
 
 
+def check_points_payment(*, points_to_spend: int, card_shown: bool, may_override: bool, reason: str | None) -> str:
+    """Paying with points needs the card itself (its live QR code), or an admin's reason; returns the reason.
+
+    A member number alone earns points but cannot spend them (it is printed on receipts and easy to learn).
+    """
+    if points_to_spend <= 0 or card_shown:
+        return ""
+    if not may_override:
+        raise CardNeeded()
+    reason = (reason or "").strip()[:200]
+    if not reason:
+        raise InvalidInput(N_("Type a reason to let the customer pay with points without the card."))
+    return reason
+
+
 def sell(
     *,
     uow_factory,
@@ -47,12 +62,28 @@ def sell(
     points_to_spend: int = 0,
     zone: ZoneInfo,
     notify: Callable[[UnitOfWork, purchases.PurchaseResult, int], object] | None = None,
+    without_card_reason: str = "",
 ) -> SaleResult:
-    """Record a till sale once per `key`; InsufficientPoints (nothing recorded) when the points are not there."""
+    """Record a till sale once per `key`; InsufficientPoints (nothing recorded) when the points are not there.
+
+    `without_card_reason`: why an admin let the customer pay with points without showing the card (kept).
+    """
+
+    def before_commit(uow: UnitOfWork, result: purchases.PurchaseResult) -> None:
+        if without_card_reason:
+            timeline.record(
+                uow=uow,
+                kind="points_without_card",
+                customer_id=customer_id,
+                staff_user_id=staff_user_id,
+                data={"purchase_id": result.purchase.id, "points": points_to_spend, "reason": without_card_reason},
+            )
+        if notify is not None:
+            notify(uow, result, points_to_spend)
 
     result = purchases.record_purchase_once(
         uow_factory=uow_factory,
-        before_commit=(lambda uow, result: notify(uow, result, points_to_spend)) if notify is not None else None,
+        before_commit=before_commit,
         customer_id=customer_id,
         store_id=store_id,
         total=total,
