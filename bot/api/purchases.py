@@ -14,7 +14,7 @@ from flask import Blueprint, current_app, jsonify, request
 
 from bot.api.customers import MAX_ID, _limit, decode_cursor, encode_cursor, json_object
 from bot.api.errors import ApiError
-from bot.notifications import queue_receipt
+from bot.notifications import queue_points_change, queue_receipt
 from crm_core import cards, customers, loyalty, points, purchases, stores
 from crm_core.errors import CardNeeded, NotFound
 
@@ -173,14 +173,15 @@ def get_purchase(purchase_id: int):
 def create_refund():
     """Refund part or all of a purchase: take back the points it earned and give back the points paid with.
 
-    Idempotent on external_id.
+    Idempotent on external_id; the customer is told on LINE (unless they blocked the account).
     """
     body = json_object()
     _check_fields(body, REFUND_FIELDS)
     external_id = _text(body, "external_id")
     amount = _whole(body, "amount")
     occurred_at = _moment(body, "occurred_at")
-    with _services().uow_factory() as uow:
+    services = _services()
+    with services.uow_factory() as uow:
         if body.get("purchase_id") is not None:
             purchase = purchases.get_purchase(uow=uow, purchase_id=min(_whole(body, "purchase_id"), MAX_ID))
         else:
@@ -190,6 +191,17 @@ def create_refund():
         result = purchases.refund_purchase(
             uow=uow, purchase=purchase, amount=amount, external_id=external_id, occurred_at=occurred_at
         )
+        if result.created:
+            queue_points_change(
+                services=services,
+                uow=uow,
+                purchase=purchase,
+                change="refunded",
+                dedupe_key=f"refund:{result.refund.id}",
+                amount=amount,
+                points_taken=result.points_reversed,
+                points_returned=result.points_returned,
+            )
         uow.commit()
     response = jsonify({**result.as_dict(), "points_not_reversed": result.shortfall})
     response.status_code = 201 if result.created else 200

@@ -18,7 +18,7 @@ from sqlmodel import select
 
 from bot import i18n
 from bot.console.session import current_user, kizuna, login_required, release_request_uow, request_uow
-from bot.notifications import queue_receipt
+from bot.notifications import queue_points_change, queue_receipt
 from bot.web_i18n import current_locale
 from bot.web_i18n import gettext as _
 from crm_core import cards, customers, points, purchases, staff, stores, till
@@ -350,7 +350,10 @@ def record_sale():
 
 @login_required(keep_uow=True, preload=_staff_and_store)
 def undo():
-    """Undo one of today's sales here (a refund and a reversal, never a deletion), or only its points payment."""
+    """Undo one of today's sales here (a refund and a reversal, never a deletion), or only its points payment.
+
+    The customer is told on LINE what changed and the new balance (in the same transaction, through the outbox).
+    """
     found, failure = _customer_or_home()
     if failure:
         return failure
@@ -370,8 +373,26 @@ def undo():
             if request.form.get("what") == "points":
                 entry = till.give_back_points(entry_id=_id_from_form("entry_id"), **common)
                 message = _("%(points)d points given back.", points=entry.amount)
+                queue_points_change(
+                    services=services,
+                    uow=uow,
+                    purchase=purchases.get_purchase(uow=uow, purchase_id=entry.purchase_id),
+                    change="points_returned",
+                    dedupe_key=f"points-returned:{entry.id}",
+                    points_returned=entry.amount,
+                )
             else:
-                done = till.undo_sale(purchase_id=_id_from_form("purchase_id"), **common)
+                purchase_id = _id_from_form("purchase_id")
+                done = till.undo_sale(purchase_id=purchase_id, **common)
+                queue_points_change(
+                    services=services,
+                    uow=uow,
+                    purchase=purchases.get_purchase(uow=uow, purchase_id=purchase_id),
+                    change="cancelled",
+                    dedupe_key=f"till-undo:{purchase_id}",
+                    points_taken=done.points_reversed,
+                    points_returned=done.points_returned,
+                )
                 message = _(
                     "The sale was undone: %(taken)d points taken back, %(returned)d points given back.",
                     taken=done.points_reversed,

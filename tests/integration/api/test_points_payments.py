@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from crm_core import cards, customers, points
+from crm_core import cards, channels, customers, membership, points
 from crm_core.models import Store
 
 
@@ -119,3 +119,25 @@ def test_refund_dates_out_of_range_are_a_422(api, shop, occurred_at):
 
     assert response.status_code == 422 and "between its purchase and now" in response.json["error"]["message"]
     assert _balance(api, shop) == 532
+
+
+def test_a_refund_tells_the_customer_on_line_once(api, shop, card, line, uow_factory, services):
+    line_user_id = line.add_user("山田 花子")
+    line.follow(line_user_id)
+    with uow_factory() as uow:
+        identity = channels.ensure_identity(uow=uow, address=line_user_id)
+        identity.followed = True
+        channels.record_consent(uow=uow, identity=identity, notice_version="v")
+        membership._attach(uow=uow, identity=identity, customer=customers.get_customer(uow=uow, customer_id=shop.id))
+        uow.commit()
+    _purchase(api, card_code=card, points_used=300)
+    services.pump.wait_idle()
+    body = {"external_id": "R-1", "purchase_external_id": "POS-1", "amount": 1620}
+    assert api.post("/refunds", json=body).status_code == 201
+    assert api.post("/refunds", json=body).status_code == 200
+    services.pump.wait_idle()
+
+    receipt, refunded = (m["text"] for m in line.messages_to(line_user_id))
+    assert "¥3,240" in receipt
+    assert "¥1,620" in refunded and "150 pt" in refunded and "15 pt" in refunded
+    assert f"{500 - 300 + 29 + 150 - 15} pt" in refunded

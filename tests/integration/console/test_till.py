@@ -572,3 +572,60 @@ def test_the_till_says_what_points_are_earned_on(till, shop, uow_factory):
         uow.commit()
     page, _ = open_customer(till, shop["member_number"])
     assert "Points are earned on the whole total, points used included." in page.get_data(as_text=True)
+
+
+def _on_line(line, uow_factory, customer_id: int) -> str:
+    line_user_id = line.add_user("山田 花子")
+    line.follow(line_user_id)
+    with uow_factory() as uow:
+        identity = channels.ensure_identity(uow=uow, address=line_user_id)
+        identity.followed = True
+        channels.record_consent(uow=uow, identity=identity, notice_version="v")
+        membership._attach(
+            uow=uow, identity=identity, customer=customers.get_customer(uow=uow, customer_id=customer_id)
+        )
+        uow.commit()
+    return line_user_id
+
+
+def test_giving_points_back_and_undoing_a_sale_tell_the_customer_on_line(
+    till, shop, line, uow_factory, services, clock
+):
+    line_user_id = _on_line(line, uow_factory, shop["customer_id"])
+    _, fields = open_customer(till, card_code(clock, shop["customer_id"]))
+    sell(till, fields, total="3240", points="100")
+    with uow_factory() as uow:
+        (spend,) = uow.session.exec(select(PointEntry).where(PointEntry.kind == "spend")).all()
+
+    services.pump.wait_idle()
+    undo(till, fields, spend.purchase_id, what="points", entry_id=spend.id, reason="paid cash instead")
+    services.pump.wait_idle()
+    undo(till, fields, spend.purchase_id, what="sale", reason="wrong customer")
+    services.pump.wait_idle()
+
+    receipt, returned, cancelled = (m["text"] for m in line.messages_to(line_user_id))
+    assert "¥3,240" in receipt
+    assert "The points you paid with at 渋谷店" in returned or "お支払いに使ったポイントをお返ししました" in returned
+    assert "100 pt" in returned and "531 pt" in returned
+    assert "¥3,240" in cancelled and ("was cancelled" in cancelled or "取り消されました" in cancelled)
+    assert "31 pt" in cancelled and "500 pt" in cancelled
+    with uow_factory() as uow:
+        rows = uow.session.exec(select(OutboxMessage)).all()
+    assert {row.category for row in rows} == {"transactional"} and len(rows) == 3
+
+
+def test_a_customer_who_blocked_the_account_is_not_told(till, shop, line, uow_factory, services, clock):
+    line_user_id = _on_line(line, uow_factory, shop["customer_id"])
+    _, fields = open_customer(till, card_code(clock, shop["customer_id"]))
+    sell(till, fields, total="3240")
+    services.pump.wait_idle()
+    with uow_factory() as uow:
+        channels.record_unfollow(uow=uow, identity=channels.get_identity(uow=uow, address=line_user_id))
+        uow.commit()
+    (purchase,) = purchases_of(uow_factory, shop["customer_id"])
+
+    assert undo(till, fields, purchase.id, what="sale", reason="typo").status_code == 302
+    services.pump.wait_idle()
+
+    assert len(line.messages_to(line_user_id)) == 1  # the receipt only
+    assert balance(uow_factory, shop["customer_id"]) == 500
