@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, time
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import func
 from sqlalchemy.orm import aliased
 from sqlmodel import select
 
@@ -152,6 +153,18 @@ def _open_spends_of(uow: UnitOfWork, purchase_ids: list[int]) -> dict[int, list[
     return found
 
 
+def _returned_of(uow: UnitOfWork, purchase_ids: list[int]) -> dict[int, int]:
+    """Points of these purchases' points payments given back by refunds, by purchase."""
+    if not purchase_ids:
+        return {}
+    query = (
+        select(PointEntry.purchase_id, func.sum(PointEntry.amount))
+        .where(PointEntry.purchase_id.in_(purchase_ids), PointEntry.kind == "return")
+        .group_by(PointEntry.purchase_id)
+    )
+    return {purchase_id: int(total) for purchase_id, total in uow.session.exec(query)}
+
+
 def todays_sales(*, uow: UnitOfWork, customer_id: int, store_id: int, zone: ZoneInfo) -> list[TodaysSale]:
     """The till sales recorded today for this customer at this store, newest first."""
     query = select(Purchase).where(
@@ -162,17 +175,19 @@ def todays_sales(*, uow: UnitOfWork, customer_id: int, store_id: int, zone: Zone
     )
     today = list(uow.session.exec(query.order_by(Purchase.created_at.desc(), Purchase.id.desc())))
     spends = _open_spends_of(uow, [purchase.id for purchase in today])
+    returned = _returned_of(uow, [purchase.id for purchase in today if purchase.refunded_total])
     sales = []
     for purchase in today:
         open_spends = spends.get(purchase.id, [])
+        spent = max(-sum(entry.amount for entry in open_spends) - returned.get(purchase.id, 0), 0)
         sales.append(
             TodaysSale(
                 purchase_id=purchase.id,
                 occurred_at=purchase.occurred_at,
                 total=purchase.total,
                 points_earned=purchase.points_earned,
-                points_spent=-sum(entry.amount for entry in open_spends),
-                spend_entry_id=open_spends[0].id if open_spends else None,
+                points_spent=spent,
+                spend_entry_id=open_spends[0].id if open_spends and spent else None,
                 undone=purchase.refunded_total >= purchase.total,
             )
         )

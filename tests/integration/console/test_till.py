@@ -562,6 +562,8 @@ def test_an_admin_may_let_a_member_number_pay_with_points_with_a_reason(as_role,
         (note,) = uow.session.exec(select(TimelineEntry).where(TimelineEntry.kind == "points_without_card")).all()
     assert note.staff_user_id is not None and note.data["reason"] == "phone died, ID checked"
     assert note.data["points"] == 100
+    history = admin.get(f"/console/customers/{shop['customer_id']}").get_data(as_text=True)
+    assert "Paid with points without showing the card (an admin allowed it)" in history
 
 
 def test_the_till_says_what_points_are_earned_on(till, shop, uow_factory):
