@@ -167,7 +167,8 @@ def take_back(
     """Remove up to `amount` points (a refund): first from the lot `from_entry_id` created, then any lot.
 
     Never below zero: when the customer already used the points, what is left is taken and the entry
-    says how much; returns None when there was nothing to take.
+    says how much; the rest stays owed on that lot and is settled by points that come back later
+    (`_give_back`). Returns None when there was nothing to take.
     """
     existing = get_entry_by_key(uow=uow, idempotency_key=idempotency_key)
     if existing is not None:
