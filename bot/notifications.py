@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from bot.i18n import normalize_locale
 from crm_core import customers, loyalty, outbox, shop
-from crm_core.models import Customer, PointAccount, Store
+from crm_core.models import Customer, PointAccount, Purchase, Store
 from crm_core.purchases import PurchaseResult
 from crm_core.uow import UnitOfWork
 
@@ -65,6 +65,57 @@ def queue_profile_saved(*, services, uow: UnitOfWork, customer: Customer) -> lis
     )
     rows = outbox.enqueue(
         uow=uow, address=identity.address, customer_id=customer.id, messages=messages, category="reply"
+    )
+    ids = [row.id for row in rows]
+    uow.after_commit(lambda: services.pump.run_in_background(lambda: services.delivery.deliver(ids)))
+    return ids
+
+
+POINTS_CHANGES = ("cancelled", "points_returned", "refunded")
+
+
+def queue_points_change(
+    *,
+    services,
+    uow: UnitOfWork,
+    purchase: Purchase,
+    change: str,
+    dedupe_key: str,
+    amount: int = 0,
+    points_taken: int = 0,
+    points_returned: int = 0,
+) -> list[int]:
+    """Tell the customer on LINE that a purchase was cancelled or refunded, or its points payment given back.
+
+    `change` is one of POINTS_CHANGES; the message says what changed and the new balance, once per `dedupe_key`.
+    """
+    if change not in POINTS_CHANGES:
+        raise ValueError(change)
+    identity = customers.line_identity_of(uow=uow, customer_id=purchase.customer_id)
+    if identity is None or identity.blocked_at is not None or not identity.followed:
+        return []
+    store = uow.session.get(Store, purchase.store_id)
+    account = uow.session.get(PointAccount, purchase.customer_id)
+    messages = services.renderer.render(
+        "points_changed",
+        locale=normalize_locale(identity.language, services.settings.locale),
+        shop_name=shop.get_profile(uow=uow).name,
+        change=change,
+        store=store.name,
+        occurred_at=purchase.occurred_at,
+        total=purchase.total,
+        amount=amount,
+        points_taken=points_taken,
+        points_returned=points_returned,
+        balance=account.balance if account else 0,
+    )
+    rows = outbox.enqueue(
+        uow=uow,
+        address=identity.address,
+        customer_id=purchase.customer_id,
+        messages=messages,
+        category="transactional",
+        dedupe_key=dedupe_key,
     )
     ids = [row.id for row in rows]
     uow.after_commit(lambda: services.pump.run_in_background(lambda: services.delivery.deliver(ids)))

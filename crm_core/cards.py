@@ -19,9 +19,10 @@ from crm_core.errors import ExpiredCardToken, InvalidCardToken
 
 CARD = "point-card"
 TILL = "till-ticket"
+TILL_CARD = "till-ticket-card"  # a till ticket opened by scanning the card itself: the customer may pay with points
 CARD_LIFETIME = timedelta(minutes=5)
 TILL_LIFETIME = timedelta(minutes=15)
-_PREFIX = {CARD: "KZC", TILL: "KZT"}
+_PREFIX = {CARD: "KZC", TILL: "KZT", TILL_CARD: "KZV"}
 _MAC_BYTES = 12
 _LAYOUT = struct.Struct(">II I")  # customer id, expiry (unix seconds), bound id (staff id, or 0)
 

@@ -113,3 +113,11 @@ class InvalidFields(InvalidInput):
     def __init__(self, errors: dict[str, InvalidInput]):
         self.errors = errors
         super().__init__()
+
+
+class CardNeeded(KizunaError):
+    code = "card_required"
+    message = N_(
+        "Paying with points needs the customer's point card: scan the QR code in their LINE app "
+        "(a member number alone is not enough)."
+    )

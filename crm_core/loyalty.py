@@ -19,6 +19,7 @@ from crm_core.uow import UnitOfWork
 PROGRAM_KEY = "loyalty.program"
 VALIDITY_KINDS = ("days", "end_of_next_year")
 MODES = ("points", "stamps")
+EARN_ON = ("paid", "gross")  # points on the yen paid (points used taken off), or on the whole total
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,7 @@ class Program:
     validity_kind: str = "days"
     validity_days: int = 365
     pending_days: int = 0
+    earn_on: str = "paid"
     stamp_goal: int = 10
     stamp_reward_title: str = "Free drink"
     stamp_reward_days: int = 90
@@ -64,6 +66,15 @@ class Program:
         if amount <= 0:
             return 0
         return (amount // self.yen_per_point) * self.points_per_unit * multiplier_pct // 100
+
+    def earning(self, multiplier_pct: int = 100) -> dict:
+        """The rule a purchase earns by, kept with it so refunds take back by the same rule."""
+        return {
+            "yen_per_point": self.yen_per_point,
+            "points_per_unit": self.points_per_unit,
+            "multiplier_pct": multiplier_pct,
+            "earn_on": self.earn_on,
+        }
 
     def expiry_for(self, granted_at: datetime, zone: ZoneInfo) -> datetime:
         """When points granted at `granted_at` expire (end of the business day in the shop's zone)."""
@@ -96,6 +107,8 @@ def _check(program: Program) -> Program:
     positive(program.pending_days, "pending_days", allow_zero=True, most=365)
     positive(program.stamp_goal, "stamp_goal", most=100)
     positive(program.stamp_reward_days, "stamp_reward_days", most=3_650)
+    if program.earn_on not in EARN_ON:
+        raise InvalidInput(N_("Points must be earned on the amount paid in yen or on the whole total."))
     if program.validity_kind not in VALIDITY_KINDS:
         raise InvalidInput(N_("Point validity must be a number of days or the end of the following year."))
     if not program.tiers or not any(tier.min_spend == 0 for tier in program.tiers):

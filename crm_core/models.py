@@ -226,6 +226,7 @@ class Purchase(SQLModel, table=True):
     __table_args__ = (
         CheckConstraint("total >= 0", name="ck_purchase_total"),
         CheckConstraint("refunded_total >= 0 AND refunded_total <= total", name="ck_purchase_refunded"),
+        CheckConstraint("points_used >= 0 AND points_used <= total", name="ck_purchase_points_used"),
         Index("ix_purchases_customer_occurred", "customer_id", "occurred_at"),
     )
 
@@ -236,6 +237,8 @@ class Purchase(SQLModel, table=True):
     total: int
     refunded_total: int = 0
     points_earned: int = 0
+    points_used: int = Field(default=0, sa_column_kwargs={"server_default": "0"})  # paid with points, 1 pt = ¥1
+    earning: dict | None = Field(default=None, sa_type=JSON)  # the earning rule it was granted by (refunds reuse it)
     staff_user_id: int | None = _fk("staff_users.id", index=False)
     source: str = Field(default="api", max_length=20)
     occurred_at: datetime = _ts(index=True)
@@ -253,6 +256,7 @@ class Refund(SQLModel, table=True):
     purchase_id: int = _fk("purchases.id", nullable=False)
     amount: int
     points_reversed: int = 0
+    points_returned: int = Field(default=0, sa_column_kwargs={"server_default": "0"})  # of the points paid with
     occurred_at: datetime = _ts()
     created_at: datetime = _ts()
 
@@ -325,7 +329,7 @@ class PointEntry(SQLModel, table=True):
     __tablename__ = "point_entries"
     __table_args__ = (
         CheckConstraint(
-            "kind in ('grant', 'spend', 'expire', 'reverse', 'adjust', 'refund')",
+            "kind in ('grant', 'spend', 'expire', 'reverse', 'adjust', 'refund', 'return')",
             name="ck_point_entry_kind",
         ),
         Index("ix_point_entries_customer_occurred", "customer_id", "occurred_at"),
@@ -349,11 +353,16 @@ class PointEntry(SQLModel, table=True):
 
 
 class PointLot(SQLModel, table=True):
-    """The points one grant added, with their own expiry; `remaining` shrinks as they are used."""
+    """The points one grant added, with their own expiry; `remaining` shrinks as they are used.
+
+    `owed`: points of this lot a refund wanted back but found already used; when used points come back
+    to the lot (a spend undone), they settle this first instead of coming back to life.
+    """
 
     __tablename__ = "point_lots"
     __table_args__ = (
         CheckConstraint("remaining >= 0 AND remaining <= amount", name="ck_point_lot_remaining"),
+        CheckConstraint("owed >= 0 AND owed <= amount", name="ck_point_lot_owed"),
         Index("ix_point_lots_customer_expiry", "customer_id", "expires_at"),
     )
 
@@ -362,6 +371,7 @@ class PointLot(SQLModel, table=True):
     customer_id: int = _fk("customers.id", nullable=False, index=False)
     amount: int = Field(gt=0)
     remaining: int
+    owed: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     available_at: datetime = _ts()
     expires_at: datetime = _ts(index=True)
 

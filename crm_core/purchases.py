@@ -1,7 +1,17 @@
 """Purchases: recorded once (idempotent on external_id), earning points by the shop's program.
 
 Tiers come from the rolling 12-month spend; the tier before a purchase sets its multiplier, and the
-purchase itself may move the customer up. Refunds reverse the points of the refunded part.
+purchase itself may move the customer up. A purchase may be paid in part with points (1 point = ¥1):
+they are spent before its own points are granted, so a purchase never pays with what it earns, and by
+default it earns on the yen paid (the program's `earn_on`). The earning rule is kept with the purchase.
+
+Refunds take back `earned(total) - earned(total - refunded)` (cumulative over partial refunds) and give
+back the points paid with on the refunded part, so refunding purchases in full, in any order, leaves the
+balance exactly as if they had never happened.
+
+A purchase dated before the points' validity window (its points would already have expired) is
+refused: older history goes in through `kizuna import purchases`, which grants such points already
+expired, so they never show in a balance.
 """
 
 from __future__ import annotations
@@ -23,6 +33,7 @@ from crm_core.uow import UnitOfWork
 
 TIER_WINDOW = timedelta(days=365)
 MAX_TOTAL = 100_000_000  # ¥100M: anything above is a typo
+OLDEST = timedelta(days=3_650 + 731)  # longer ago than any validity the program allows
 
 
 @dataclass(frozen=True)
@@ -46,8 +57,50 @@ class PurchaseResult:
     stamps: int | None = None
     warnings: list[str] = field(default_factory=list)
 
+    @property
+    def points_used(self) -> int:
+        return self.purchase.points_used
+
     def as_dict(self) -> dict:
-        return {"id": self.purchase.id, "points_earned": self.points_earned, "points_balance": self.points_balance}
+        return {
+            "id": self.purchase.id,
+            "points_earned": self.points_earned,
+            "points_used": self.purchase.points_used,
+            "points_balance": self.points_balance,
+        }
+
+
+def points_paid_on(purchase: Purchase, kept: int) -> int:
+    """The points paid with on `kept` yen of the purchase (the rest having been refunded)."""
+    return purchase.points_used * kept // purchase.total if purchase.total else 0
+
+
+def points_earned_on(purchase: Purchase, kept: int) -> int:
+    """The points `kept` yen of the purchase earn, by the rule the purchase was recorded with."""
+    rule = purchase.earning
+    if not rule:  # recorded before the rule was kept: its points in proportion
+        return purchase.points_earned * kept // purchase.total if purchase.total else 0
+    basis = kept - points_paid_on(purchase, kept) if rule.get("earn_on", "paid") == "paid" else kept
+    if basis <= 0:
+        return 0
+    return (basis // rule["yen_per_point"]) * rule["points_per_unit"] * rule["multiplier_pct"] // 100
+
+
+def check_occurred_at(*, uow: UnitOfWork, occurred_at: datetime, program: Program, zone: ZoneInfo) -> None:
+    """Refuse a purchase time in the future, or so long ago that its points would already have expired."""
+    now = uow.now()
+    if occurred_at > now + timedelta(minutes=10):
+        raise InvalidInput(N_("The purchase time is in the future."))
+    if occurred_at < now - OLDEST:
+        raise InvalidInput(N_("The purchase time is too long ago."))
+    if program.mode == "points" and program.expiry_for(occurred_at, zone) <= now:
+        raise InvalidInput(
+            N_(
+                "This purchase is older than its points would be valid (they expired on %(date)s); "
+                "bring older history in with the purchase import."
+            ),
+            date=(program.expiry_for(occurred_at, zone) - timedelta(days=1)).date().isoformat(),
+        )
 
 
 def _int(value, what: str, *, minimum: int = 0, maximum: int = MAX_TOTAL) -> int:
@@ -93,8 +146,10 @@ def get_by_external_id(*, uow: UnitOfWork, external_id: str) -> Purchase | None:
     return uow.session.exec(select(Purchase).where(Purchase.external_id == external_id)).first()
 
 
-def _existing_answer(uow: UnitOfWork, purchase: Purchase, customer_id: int, total: int) -> PurchaseResult:
-    if purchase.customer_id != customer_id or purchase.total != total:
+def _existing_answer(
+    uow: UnitOfWork, purchase: Purchase, customer_id: int, total: int, points_used: int
+) -> PurchaseResult:
+    if purchase.customer_id != customer_id or purchase.total != total or purchase.points_used != points_used:
         raise Conflict(N_("A different purchase was already recorded with this external_id."))
     customer = uow.session.get(Customer, customer_id)
     return PurchaseResult(
@@ -120,8 +175,12 @@ def record_purchase(
     source: str = "api",
     grant_points: bool = True,
     zone: ZoneInfo | None = None,
+    points_used: int = 0,
 ) -> PurchaseResult:
-    """Record a purchase and grant its points in one transaction; the same external_id answers the same.
+    """Record a purchase, spend the points it is paid with and grant its points in one transaction.
+
+    The same external_id answers the same; InsufficientPoints (nothing recorded) when the customer has
+    fewer usable points than `points_used`.
 
     Two requests racing with one external_id: the unique constraint lets one insert win; the caller
     retries the loser in a new transaction, which then finds the purchase and answers the same.
@@ -129,27 +188,31 @@ def record_purchase(
     total = _int(total, "total")
     items = items or []
     check_items(total, items)
+    if not isinstance(points_used, int) or isinstance(points_used, bool) or not 0 <= points_used <= total:
+        raise InvalidInput(N_("Points used must be a whole number from 0 up to the total."))
     if external_id is not None:
         external_id = external_id.strip()
         if not external_id or len(external_id) > 100:
             raise InvalidInput(N_("external_id must be 1 to 100 characters."))
         existing = get_by_external_id(uow=uow, external_id=external_id)
         if existing is not None:
-            return _existing_answer(uow, existing, customer_id, total)
+            return _existing_answer(uow, existing, customer_id, total, points_used)
     customer = check_customer(uow=uow, customer_id=customer_id)
     if uow.session.get(Store, store_id) is None:
         raise NotFound(N_("No such store."))
     now = uow.now()
     occurred_at = occurred_at or now
-    if occurred_at > now + timedelta(minutes=10):
-        raise InvalidInput(N_("The purchase time is in the future."))
     program = get_program(uow=uow)
+    check_occurred_at(uow=uow, occurred_at=occurred_at, program=program, zone=zone or ZoneInfo("Asia/Tokyo"))
     tier_before = customer.tier
+    earns = grant_points and program.mode == "points"
     purchase = Purchase(
         external_id=external_id,
         customer_id=customer.id,
         store_id=store_id,
         total=total,
+        points_used=points_used,
+        earning=program.earning(program.tier_named(tier_before).multiplier_pct) if earns else None,
         staff_user_id=staff_user_id,
         source=source,
         occurred_at=occurred_at,
@@ -161,8 +224,18 @@ def record_purchase(
     result = PurchaseResult(
         purchase=purchase, points_earned=0, points_balance=0, created=True, tier_before=tier_before, tier_after=""
     )
-    if grant_points and program.mode == "points":
-        earned = program.points_for(total, program.tier_named(tier_before).multiplier_pct)
+    if points_used > 0:  # before the grant: a purchase never pays with the points it earns
+        points.spend(
+            uow=uow,
+            customer_id=customer.id,
+            amount=points_used,
+            idempotency_key=f"purchase-spend:{purchase.id}",
+            purchase_id=purchase.id,
+            store_id=store_id,
+            staff_user_id=staff_user_id,
+        )
+    if earns:
+        earned = points_earned_on(purchase, total)
         if earned > 0:
             points.grant(
                 uow=uow,
@@ -197,7 +270,13 @@ def record_purchase(
         kind="purchase",
         customer_id=customer.id,
         staff_user_id=staff_user_id,
-        data={"purchase_id": purchase.id, "total": total, "points": result.points_earned, "store_id": store_id},
+        data={
+            "purchase_id": purchase.id,
+            "total": total,
+            "points": result.points_earned,
+            "points_used": points_used,
+            "store_id": store_id,
+        },
     )
     return result
 
@@ -229,6 +308,7 @@ class RefundResult:
     points_balance: int
     created: bool
     shortfall: int = 0
+    points_returned: int = 0
 
     def as_dict(self) -> dict:
         return {
@@ -236,18 +316,25 @@ class RefundResult:
             "purchase_id": self.refund.purchase_id,
             "amount": self.refund.amount,
             "points_reversed": self.points_reversed,
+            "points_returned": self.points_returned,
             "points_balance": self.points_balance,
         }
+
+
+def _spend_of(uow: UnitOfWork, purchase: Purchase):
+    return points.get_entry_by_key(uow=uow, idempotency_key=f"purchase-spend:{purchase.id}")
 
 
 def refund_purchase(
     *, uow: UnitOfWork, purchase: Purchase, amount: int, external_id: str, occurred_at: datetime | None = None
 ) -> RefundResult:
-    """Give back `amount` yen of a purchase and reverse the points of that part (idempotent on external_id).
+    """Give back `amount` yen of a purchase, with the points of that part (idempotent on external_id).
 
-    Points kept are floor(earned x (total - refunded) / total), so several partial refunds add up
-    exactly to a full one. Points the customer already used are not clawed below zero: the refund
-    records the shortfall.
+    Takes back `earned(total - refunded before) - earned(total - refunded after)` by the purchase's own
+    earning rule, so partial refunds add up exactly to a full one and never take a point more than the
+    rule would have given for what remains. Gives back the points paid with on the refunded part (the
+    same way, in proportion). Earned points the customer already used are not clawed below zero: the
+    refund records the shortfall, and the lot owes it (see `crm_core.points.ledger`).
     """
     existing = uow.session.exec(select(Refund).where(Refund.external_id == external_id)).first()
     if existing is not None:
@@ -256,10 +343,16 @@ def refund_purchase(
         return RefundResult(
             refund=existing,
             points_reversed=existing.points_reversed,
+            points_returned=existing.points_returned,
             points_balance=points.balance_of(uow=uow, customer_id=purchase.customer_id),
             created=False,
         )
     amount = _int(amount, "amount", minimum=1)
+    now = uow.now()
+    if occurred_at is not None and not purchase.occurred_at - timedelta(minutes=10) <= occurred_at <= now + timedelta(
+        minutes=10
+    ):
+        raise InvalidInput(N_("A refund must be dated between its purchase and now."))
     uow.session.refresh(purchase, with_for_update=True)
     existing = uow.session.exec(select(Refund).where(Refund.external_id == external_id)).first()
     if existing is not None:  # the same refund won a race while we waited for the lock
@@ -269,11 +362,11 @@ def refund_purchase(
             N_("At most %(left)d yen of this purchase can still be refunded."),
             left=purchase.total - purchase.refunded_total,
         )
-    before_kept = purchase.points_earned * (purchase.total - purchase.refunded_total) // max(purchase.total, 1)
+    kept_before = purchase.total - purchase.refunded_total
+    kept_after = kept_before - amount
     purchase.refunded_total += amount
-    after_kept = purchase.points_earned * (purchase.total - purchase.refunded_total) // max(purchase.total, 1)
-    to_reverse = before_kept - after_kept
-    now = uow.now()
+    to_reverse = points_earned_on(purchase, kept_before) - points_earned_on(purchase, kept_after)
+    to_return = points_paid_on(purchase, kept_before) - points_paid_on(purchase, kept_after)
     refund = Refund(
         external_id=external_id,
         purchase_id=purchase.id,
@@ -283,6 +376,18 @@ def refund_purchase(
     )
     uow.session.add(refund)
     uow.session.flush()
+    returned_points = 0
+    spend_entry = _spend_of(uow, purchase) if to_return > 0 else None
+    if spend_entry is not None:  # first, so points given back to this purchase's own lot are settled at once
+        given = points.return_spent(
+            uow=uow,
+            spend_entry_id=spend_entry.id,
+            amount=to_return,
+            idempotency_key=f"refund-return:{refund.id}",
+            store_id=purchase.store_id,
+            reason=f"refund {external_id}"[:500],
+        )
+        returned_points = given.amount if given else 0
     reversed_points = 0
     if to_reverse > 0:
         grant_entry = points.get_entry_by_key(uow=uow, idempotency_key=f"purchase:{purchase.id}")
@@ -294,21 +399,28 @@ def refund_purchase(
             from_entry_id=grant_entry.id if grant_entry else None,
             purchase_id=purchase.id,
             store_id=purchase.store_id,
-            reason=f"refund {external_id}",
+            reason=f"refund {external_id}"[:500],
         )
         reversed_points = -entry.amount if entry else 0
     refund.points_reversed = reversed_points
+    refund.points_returned = returned_points
     customer = uow.session.get(Customer, purchase.customer_id)
     refresh_tier(uow=uow, customer=customer)
     timeline.record(
         uow=uow,
         kind="refund",
         customer_id=purchase.customer_id,
-        data={"purchase_id": purchase.id, "amount": amount, "points": reversed_points},
+        data={
+            "purchase_id": purchase.id,
+            "amount": amount,
+            "points": reversed_points,
+            "points_returned": returned_points,
+        },
     )
     return RefundResult(
         refund=refund,
         points_reversed=reversed_points,
+        points_returned=returned_points,
         points_balance=points.balance_of(uow=uow, customer_id=purchase.customer_id),
         created=True,
         shortfall=to_reverse - reversed_points,
@@ -353,6 +465,7 @@ def purchase_view(*, uow: UnitOfWork, purchase: Purchase) -> dict:
         "total": purchase.total,
         "refunded_total": purchase.refunded_total,
         "points_earned": purchase.points_earned,
+        "points_used": purchase.points_used,
         "items": [
             {
                 "sku": item.sku,
@@ -364,7 +477,13 @@ def purchase_view(*, uow: UnitOfWork, purchase: Purchase) -> dict:
             for item in items
         ],
         "refunds": [
-            {"external_id": r.external_id, "amount": r.amount, "points_reversed": r.points_reversed} for r in refunds
+            {
+                "external_id": r.external_id,
+                "amount": r.amount,
+                "points_reversed": r.points_reversed,
+                "points_returned": r.points_returned,
+            }
+            for r in refunds
         ],
     }
 

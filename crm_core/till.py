@@ -1,13 +1,10 @@
 """The till: a sale (purchase, optionally paid in part with points) and undoing today's mistaken sale.
 
-A sale is one transaction: the purchase is recorded (earning its points), the points the customer
-pays with are spent, and the caller's `notify` queues the receipt, all or nothing. The purchase is
-idempotent on `till:<key>` and the spend on `till-spend:<key>`, so the same form posted twice (a double
-tap, a reload) records and credits once and answers the same.
-
-Recording first and spending second keeps the race handling of `record_purchase_once`; a spend that had
-to dip into the lot this very sale granted is refused (checked under the account lock), so points earned
-by a purchase never pay for that same purchase. Earned points are on the full total.
+A sale is one transaction: the purchase is recorded with the points the customer pays with (spent
+before its own points are granted, so a sale never pays with what it earns), and the caller's `notify`
+queues the receipt, all or nothing. The purchase is idempotent on `till:<key>`, so the same form posted
+twice (a double tap, a reload) records and credits once and answers the same. Points are earned on the
+yen paid or on the whole total, as the program says (`earn_on`).
 """
 
 from __future__ import annotations
@@ -17,12 +14,13 @@ from dataclasses import dataclass
 from datetime import datetime, time
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import func
 from sqlalchemy.orm import aliased
 from sqlmodel import select
 
 from crm_core import customers, loyalty, points, purchases, stamps, timeline
-from crm_core.errors import N_, AlreadyReversed, InsufficientPoints, InvalidInput, NotFound, TooLateToUndo
-from crm_core.models import Customer, PointAccount, PointEntry, PointLot, Purchase, Refund, Reward
+from crm_core.errors import N_, AlreadyReversed, CardNeeded, InvalidInput, NotFound, TooLateToUndo
+from crm_core.models import Customer, PointAccount, PointEntry, Purchase, Refund, Reward
 from crm_core.uow import UnitOfWork
 
 SOURCE = "till"
@@ -38,11 +36,19 @@ class SaleResult:
     created: bool
 
 
-def _lot_of_purchase(uow: UnitOfWork, purchase_id: int) -> PointLot | None:
-    grant = points.get_entry_by_key(uow=uow, idempotency_key=f"purchase:{purchase_id}")
-    if grant is None:
-        return None
-    return uow.session.exec(select(PointLot).where(PointLot.entry_id == grant.id)).first()
+def check_points_payment(*, points_to_spend: int, card_shown: bool, may_override: bool, reason: str | None) -> str:
+    """Paying with points needs the card itself (its live QR code), or an admin's reason; returns the reason.
+
+    A member number alone earns points but cannot spend them (it is printed on receipts and easy to learn).
+    """
+    if points_to_spend <= 0 or card_shown:
+        return ""
+    if not may_override:
+        raise CardNeeded()
+    reason = (reason or "").strip()[:200]
+    if not reason:
+        raise InvalidInput(N_("Type a reason to let the customer pay with points without the card."))
+    return reason
 
 
 def sell(
@@ -50,50 +56,35 @@ def sell(
     uow_factory,
     customer_id: int,
     store_id: int,
-    staff_user_id: int,
+    staff_user_id: int | None,
     key: str,
     total: int,
     items: list[purchases.Item] | None = None,
     points_to_spend: int = 0,
     zone: ZoneInfo,
     notify: Callable[[UnitOfWork, purchases.PurchaseResult, int], object] | None = None,
+    without_card_reason: str = "",
 ) -> SaleResult:
-    """Record a till sale once per `key`; InsufficientPoints (nothing recorded) when the points are not there."""
-    spend_key = f"till-spend:{key}"
-    known: dict[str, int] = {}  # what the sale's own transaction ends with: points spent, balance
+    """Record a till sale once per `key`; InsufficientPoints (nothing recorded) when the points are not there.
 
-    def spend_then_notify(uow: UnitOfWork, result: purchases.PurchaseResult) -> None:
-        known["spent"] = 0
-        if points_to_spend > 0:
-            own = _lot_of_purchase(uow, result.purchase.id)
-            own_usable = own.remaining if own is not None and own.available_at <= uow.now() else 0
-            try:
-                entry = points.spend(
-                    uow=uow,
-                    customer_id=customer_id,
-                    amount=points_to_spend,
-                    idempotency_key=spend_key,
-                    purchase_id=result.purchase.id,
-                    store_id=store_id,
-                    staff_user_id=staff_user_id,
-                )
-            except InsufficientPoints as error:
-                raise InsufficientPoints(available=max(error.params["available"] - own_usable, 0)) from None
-            taken_from_own = own_usable - own.remaining if own_usable else 0
-            if taken_from_own > 0:  # checked under the account lock, so a concurrent sale cannot slip through
-                raise InsufficientPoints(available=points_to_spend - taken_from_own)
-            known["spent"] = -entry.amount
+    `without_card_reason`: why an admin let the customer pay with points without showing the card (kept).
+    """
+
+    def before_commit(uow: UnitOfWork, result: purchases.PurchaseResult) -> None:
+        if without_card_reason:
+            timeline.record(
+                uow=uow,
+                kind="points_without_card",
+                customer_id=customer_id,
+                staff_user_id=staff_user_id,
+                data={"purchase_id": result.purchase.id, "points": points_to_spend, "reason": without_card_reason},
+            )
         if notify is not None:
             notify(uow, result, points_to_spend)
-        if result.points_earned > 0 or points_to_spend == 0:
-            # the grant locked the account and the spend took exactly points_to_spend; or nothing changed it
-            known["balance"] = result.points_balance - known["spent"]
-        else:
-            known["balance"] = points.balance_of(uow=uow, customer_id=customer_id)
 
     result = purchases.record_purchase_once(
         uow_factory=uow_factory,
-        before_commit=spend_then_notify,
+        before_commit=before_commit,
         customer_id=customer_id,
         store_id=store_id,
         total=total,
@@ -102,20 +93,14 @@ def sell(
         staff_user_id=staff_user_id,
         source=SOURCE,
         zone=zone,
+        points_used=points_to_spend,
     )
-    if result.created:  # committed by this call: its transaction knows the answer
-        spent, balance = known["spent"], known["balance"]
-    else:  # the same form again: answer what the first one recorded
-        with uow_factory() as uow:
-            entry = points.get_entry_by_key(uow=uow, idempotency_key=spend_key)
-            spent = -entry.amount if entry is not None else 0
-            balance = points.balance_of(uow=uow, customer_id=customer_id)
     return SaleResult(
         purchase_id=result.purchase.id,
         total=result.purchase.total,
         points_earned=result.points_earned,
-        points_spent=spent,
-        points_balance=balance,
+        points_spent=result.purchase.points_used,
+        points_balance=result.points_balance,
         created=result.created,
     )
 
@@ -168,6 +153,18 @@ def _open_spends_of(uow: UnitOfWork, purchase_ids: list[int]) -> dict[int, list[
     return found
 
 
+def _returned_of(uow: UnitOfWork, purchase_ids: list[int]) -> dict[int, int]:
+    """Points of these purchases' points payments given back by refunds, by purchase."""
+    if not purchase_ids:
+        return {}
+    query = (
+        select(PointEntry.purchase_id, func.sum(PointEntry.amount))
+        .where(PointEntry.purchase_id.in_(purchase_ids), PointEntry.kind == "return")
+        .group_by(PointEntry.purchase_id)
+    )
+    return {purchase_id: int(total) for purchase_id, total in uow.session.exec(query)}
+
+
 def todays_sales(*, uow: UnitOfWork, customer_id: int, store_id: int, zone: ZoneInfo) -> list[TodaysSale]:
     """The till sales recorded today for this customer at this store, newest first."""
     query = select(Purchase).where(
@@ -178,17 +175,19 @@ def todays_sales(*, uow: UnitOfWork, customer_id: int, store_id: int, zone: Zone
     )
     today = list(uow.session.exec(query.order_by(Purchase.created_at.desc(), Purchase.id.desc())))
     spends = _open_spends_of(uow, [purchase.id for purchase in today])
+    returned = _returned_of(uow, [purchase.id for purchase in today if purchase.refunded_total])
     sales = []
     for purchase in today:
         open_spends = spends.get(purchase.id, [])
+        spent = max(-sum(entry.amount for entry in open_spends) - returned.get(purchase.id, 0), 0)
         sales.append(
             TodaysSale(
                 purchase_id=purchase.id,
                 occurred_at=purchase.occurred_at,
                 total=purchase.total,
                 points_earned=purchase.points_earned,
-                points_spent=-sum(entry.amount for entry in open_spends),
-                spend_entry_id=open_spends[0].id if open_spends else None,
+                points_spent=spent,
+                spend_entry_id=open_spends[0].id if open_spends and spent else None,
                 undone=purchase.refunded_total >= purchase.total,
             )
         )
@@ -281,7 +280,7 @@ def undo_sale(
     given_back = _reversed_ids(uow, [entry.id for entry in spends])
     for entry in spends:
         if entry.id not in given_back:
-            points.reverse(
+            reversal = points.reverse(
                 uow=uow,
                 entry_id=entry.id,
                 idempotency_key=f"till-undo:{entry.id}",
@@ -289,7 +288,7 @@ def undo_sale(
                 staff_user_id=staff_user_id,
                 same_day_in=zone,
             )
-            returned += -entry.amount
+            returned += reversal.amount
     refund = purchases.refund_purchase(
         uow=uow, purchase=purchase, amount=purchase.total - purchase.refunded_total, external_id=external_id
     )
@@ -302,7 +301,7 @@ def undo_sale(
     )
     return UndoResult(
         points_reversed=refund.points_reversed,
-        points_returned=returned,
+        points_returned=returned + refund.points_returned,
         shortfall=refund.shortfall,
         points_balance=points.balance_of(uow=uow, customer_id=customer_id),
     )

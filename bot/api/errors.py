@@ -9,6 +9,7 @@ from werkzeug.exceptions import HTTPException
 
 from crm_core.errors import (
     AlreadyReversed,
+    CardNeeded,
     Conflict,
     Erased,
     InsufficientPoints,
@@ -20,7 +21,15 @@ from crm_core.errors import (
 log = logging.getLogger(__name__)
 API_PREFIX = "/api/"
 
-_STATUS = {NotFound: 404, Erased: 410, Conflict: 409, InsufficientPoints: 409, AlreadyReversed: 409, InvalidInput: 422}
+_STATUS = {
+    CardNeeded: 403,
+    NotFound: 404,
+    Erased: 410,
+    Conflict: 409,
+    InsufficientPoints: 409,
+    AlreadyReversed: 409,
+    InvalidInput: 422,
+}
 _HTTP_CODES = {
     400: "bad_request",
     401: "unauthorized",

@@ -273,6 +273,10 @@ DOCUMENT["paths"].update(
                 "operationId": "createPurchase",
                 "summary": "Record a purchase and grant its points (idempotent on external_id)",
                 "description": "The same external_id again answers 200 with the same body and grants nothing more. "
+                "`points_used` (1 point = ¥1) are spent before the purchase's own points are granted; paying "
+                "with points needs the live QR code of the point card as `card_code` (403 `card_required` "
+                "otherwise) and enough usable points (409 `insufficient_points`, nothing recorded). A purchase "
+                "dated in the future or before the points' validity window is a 422 with the reason. "
                 "A receipt goes to the customer on LINE unless they blocked the account.",
                 "requestBody": _body("#/components/schemas/PurchaseInput"),
                 "responses": {
@@ -280,6 +284,7 @@ DOCUMENT["paths"].update(
                     "201": _json({"$ref": "#/components/schemas/PurchaseResult"}, "Recorded"),
                     "400": _ERROR,
                     "401": _ERROR,
+                    "403": _ERROR,
                     "404": _ERROR,
                     "409": _ERROR,
                     "410": _ERROR,
@@ -304,6 +309,10 @@ DOCUMENT["paths"].update(
             "post": {
                 "operationId": "createRefund",
                 "summary": "Refund part or all of a purchase; its points are reversed (idempotent on external_id)",
+                "description": "Takes back the points earned on the refunded part (by the purchase's own earning "
+                "rule) and gives back the points used on it. Refunding purchases in full, in any order, leaves "
+                "the balance exactly as if they had never happened: never more, never below zero. "
+                "The customer is told on LINE unless they blocked the account.",
                 "requestBody": _body("#/components/schemas/RefundInput"),
                 "responses": {
                     "200": _json({"$ref": "#/components/schemas/RefundResult"}, "Already recorded"),
@@ -372,14 +381,22 @@ DOCUMENT["components"]["schemas"].update(
                 "occurred_at": {"type": "string", "format": "date-time"},
                 "total": {"type": "integer", "minimum": 0, "description": "Yen; equals the items' sum when given"},
                 "items": {"type": "array", "items": {"$ref": "#/components/schemas/PurchaseItem"}},
+                "points_used": {
+                    "type": "integer",
+                    "minimum": 0,
+                    "default": 0,
+                    "description": "Points the customer pays with (1 point = ¥1, at most the total); needs the "
+                    "point card's QR code as card_code",
+                },
             },
         },
         "PurchaseResult": {
             "type": "object",
-            "required": ["id", "points_earned", "points_balance"],
+            "required": ["id", "points_earned", "points_used", "points_balance"],
             "properties": {
                 "id": {"type": "integer"},
                 "points_earned": {"type": "integer"},
+                "points_used": {"type": "integer"},
                 "points_balance": {"type": "integer"},
             },
         },
@@ -394,6 +411,7 @@ DOCUMENT["components"]["schemas"].update(
                 "total": {"type": "integer"},
                 "refunded_total": {"type": "integer"},
                 "points_earned": {"type": "integer"},
+                "points_used": {"type": "integer"},
                 "items": {"type": "array", "items": {"$ref": "#/components/schemas/PurchaseItem"}},
                 "refunds": {"type": "array", "items": {"type": "object"}},
             },
@@ -416,7 +434,8 @@ DOCUMENT["components"]["schemas"].update(
                 "id": {"type": "integer"},
                 "purchase_id": {"type": "integer"},
                 "amount": {"type": "integer"},
-                "points_reversed": {"type": "integer"},
+                "points_reversed": {"type": "integer", "description": "Earned points taken back"},
+                "points_returned": {"type": "integer", "description": "Points paid with, given back"},
                 "points_not_reversed": {
                     "type": "integer",
                     "description": "Points the customer had already used; never taken below zero",

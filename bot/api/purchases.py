@@ -1,7 +1,9 @@
 """Purchases, refunds and points from the POS or the web shop.
 
 `POST /purchases` is idempotent on `external_id`: the same body again answers the same and grants
-nothing more, even when both arrive at the same moment.
+nothing more, even when both arrive at the same moment. Paying with points (`points_used`) needs the
+live QR code of the customer's point card as `card_code`: a member number or a customer id alone
+earns points but cannot spend them.
 """
 
 from __future__ import annotations
@@ -12,11 +14,20 @@ from flask import Blueprint, current_app, jsonify, request
 
 from bot.api.customers import MAX_ID, _limit, decode_cursor, encode_cursor, json_object
 from bot.api.errors import ApiError
-from bot.notifications import queue_receipt
+from bot.notifications import queue_points_change, queue_receipt
 from crm_core import cards, customers, loyalty, points, purchases, stores
-from crm_core.errors import NotFound
+from crm_core.errors import CardNeeded, NotFound
 
-PURCHASE_FIELDS = {"external_id", "customer_id", "card_code", "store_code", "occurred_at", "items", "total"}
+PURCHASE_FIELDS = {
+    "external_id",
+    "customer_id",
+    "card_code",
+    "store_code",
+    "occurred_at",
+    "items",
+    "total",
+    "points_used",
+}
 ITEM_FIELDS = {"sku", "name", "category", "quantity", "unit_price"}
 REFUND_FIELDS = {"external_id", "purchase_id", "purchase_external_id", "amount", "occurred_at"}
 
@@ -93,12 +104,15 @@ def _items(body: dict) -> list[purchases.Item]:
     return items
 
 
-def _customer_id(uow, body: dict) -> int:
-    """From `customer_id`, or `card_code`: the member number or the QR code on the LINE point card."""
+def _customer_id(uow, body: dict) -> tuple[int, bool]:
+    """From `customer_id`, or `card_code`: the member number or the QR code on the LINE point card.
+
+    Also says whether the customer showed the card itself (its live QR code), which paying with points needs.
+    """
     if body.get("customer_id") is not None:
         customer_id = _whole(body, "customer_id")
         customers.check_customer(uow=uow, customer_id=min(customer_id, MAX_ID))
-        return customer_id
+        return customer_id, False
     code = _text(body, "card_code", 80, required=False)
     if code is None:
         raise ApiError(400, "invalid_field", "Give customer_id or card_code.")
@@ -107,9 +121,9 @@ def _customer_id(uow, body: dict) -> int:
         customer = customers.get_by_member_number(uow=uow, member_number=number)
         if customer is None:
             raise NotFound(message="No customer with this member number.")
-        return customers.check_customer(uow=uow, customer_id=customer.id).id
+        return customers.check_customer(uow=uow, customer_id=customer.id).id, False
     services = _services()
-    return cards.read(secret=services.settings.secret_key, purpose=cards.CARD, code=code, now=uow.now())
+    return cards.read(secret=services.settings.secret_key, purpose=cards.CARD, code=code, now=uow.now()), True
 
 
 def create_purchase():
@@ -120,11 +134,15 @@ def create_purchase():
     total = _whole(body, "total")
     items = _items(body)
     occurred_at = _moment(body, "occurred_at")
+    points_used = _whole(body, "points_used", required=False) or 0
     services = _services()
     with services.uow_factory() as uow:
-        customer_id = _customer_id(uow, body)
+        customer_id, showed_card = _customer_id(uow, body)
         store = stores.check_store(uow=uow, code=_text(body, "store_code", 32))
         store_id = store.id
+        known = purchases.get_by_external_id(uow=uow, external_id=external_id)
+    if points_used > 0 and not showed_card and known is None:  # the same body again still answers the same
+        raise CardNeeded()
     result = purchases.record_purchase_once(
         uow_factory=services.uow_factory,
         before_commit=lambda uow, result: queue_receipt(services=services, uow=uow, result=result),
@@ -136,6 +154,7 @@ def create_purchase():
         external_id=external_id,
         source="api",
         zone=services.settings.zone,
+        points_used=points_used,
     )
     response = jsonify(result.as_dict())
     response.status_code = 201 if result.created else 200
@@ -152,13 +171,17 @@ def get_purchase(purchase_id: int):
 
 
 def create_refund():
-    """Refund part or all of a purchase and reverse the points of that part (idempotent on external_id)."""
+    """Refund part or all of a purchase: take back the points it earned and give back the points paid with.
+
+    Idempotent on external_id; the customer is told on LINE (unless they blocked the account).
+    """
     body = json_object()
     _check_fields(body, REFUND_FIELDS)
     external_id = _text(body, "external_id")
     amount = _whole(body, "amount")
     occurred_at = _moment(body, "occurred_at")
-    with _services().uow_factory() as uow:
+    services = _services()
+    with services.uow_factory() as uow:
         if body.get("purchase_id") is not None:
             purchase = purchases.get_purchase(uow=uow, purchase_id=min(_whole(body, "purchase_id"), MAX_ID))
         else:
@@ -168,6 +191,17 @@ def create_refund():
         result = purchases.refund_purchase(
             uow=uow, purchase=purchase, amount=amount, external_id=external_id, occurred_at=occurred_at
         )
+        if result.created:
+            queue_points_change(
+                services=services,
+                uow=uow,
+                purchase=purchase,
+                change="refunded",
+                dedupe_key=f"refund:{result.refund.id}",
+                amount=amount,
+                points_taken=result.points_reversed,
+                points_returned=result.points_returned,
+            )
         uow.commit()
     response = jsonify({**result.as_dict(), "points_not_reversed": result.shortfall})
     response.status_code = 201 if result.created else 200

@@ -1,4 +1,5 @@
-"""Loyalty program settings: points per yen, tiers, validity, pending days, stamp card (marketers and admins)."""
+"""Loyalty program settings: points per yen (on the yen paid or the whole total), tiers, validity, pending days,
+stamp card (marketers and admins)."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ FIELD_LABELS = {
     "multiplier_pct": N_("Multiplier"),
 }
 _NUMBERS = ("yen_per_point", "points_per_unit", "validity_days", "pending_days", "stamp_goal", "stamp_reward_days")
-_TEXTS = ("mode", "validity_kind", "stamp_reward_title")
+_TEXTS = ("mode", "validity_kind", "stamp_reward_title", "earn_on")
 
 
 def register(bp: Blueprint) -> None:
@@ -48,6 +49,7 @@ def _number(text: str, what: str) -> int:
 def _values_from_form(form) -> dict:
     """What the form shows again after an error: the text as typed."""
     values = {name: form.get(name, "") for name in (*_NUMBERS, *_TEXTS)}
+    values["earn_on"] = form.get("earn_on", loyalty.Program.earn_on)  # a form from before the setting: the default
     rows = zip(form.getlist("tier_name"), form.getlist("tier_min_spend"), form.getlist("tier_multiplier"), strict=False)
     values["tiers"] = [{"name": n, "min_spend": m, "multiplier_pct": p} for n, m, p in list(rows)[:MAX_TIERS]]
     return values

@@ -2,7 +2,9 @@
 
 After a scan every form carries a TILL ticket (signed, short-lived, bound to the logged-in staff member)
 instead of a customer id, so a form cannot be pointed at another customer; each sale form carries its
-own idempotency key, so a double tap or a reload records the sale once.
+own idempotency key, so a double tap or a reload records the sale once. A ticket opened by scanning the
+card's QR code says so (`cards.TILL_CARD`): only then may the customer pay with points, unless an admin
+types a reason.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from sqlmodel import select
 from bot import i18n
 from bot.console.session import current_user, kizuna, login_required, release_request_uow, request_uow
 from bot.console.tier_labels import tier_label
-from bot.notifications import queue_receipt
+from bot.notifications import queue_points_change, queue_receipt
 from bot.web_i18n import current_locale
 from bot.web_i18n import gettext as _
 from crm_core import cards, customers, points, purchases, staff, stores, till
@@ -101,32 +103,38 @@ def _choose_first() -> str:
     return _("Choose the store first.")
 
 
-def _issue_ticket(customer_id: int) -> str:
+def _issue_ticket(customer_id: int, card_shown: bool) -> str:
     secret = kizuna().settings.secret_key
-    return cards.issue(secret=secret, purpose=cards.TILL, customer_id=customer_id, now=_now(), bound_to=_staff_id())
+    purpose = cards.TILL_CARD if card_shown else cards.TILL
+    return cards.issue(secret=secret, purpose=purpose, customer_id=customer_id, now=_now(), bound_to=_staff_id())
 
 
-def _read_ticket(code: str | None) -> int:
-    """The customer a ticket names; InvalidCardToken for a forged or foreign one, TicketExpired when old."""
+def _read_ticket(code: str | None) -> tuple[int, bool]:
+    """The customer a ticket names and whether their card was scanned; InvalidCardToken for a forged or
+    foreign one, TicketExpired when old."""
+    code = (code or "").strip()
+    card_shown = code.upper().startswith("KZV")
+    purpose = cards.TILL_CARD if card_shown else cards.TILL
     try:
-        return cards.read(
-            secret=kizuna().settings.secret_key, purpose=cards.TILL, code=code or "", now=_now(), bound_to=_staff_id()
+        customer_id = cards.read(
+            secret=kizuna().settings.secret_key, purpose=purpose, code=code, now=_now(), bound_to=_staff_id()
         )
     except ExpiredCardToken:
         raise TicketExpired() from None
+    return customer_id, card_shown
 
 
-def _customer_from_scan(text: str) -> int:
-    """The customer id a scanned point-card code or a typed member number names."""
+def _customer_from_scan(text: str) -> tuple[int, bool]:
+    """The customer id a scanned point-card code or a typed member number names, and whether it was the card."""
     text = unicodedata.normalize("NFKC", text or "").strip()
     if text.upper().startswith("KZC"):
-        return cards.read(secret=kizuna().settings.secret_key, purpose=cards.CARD, code=text, now=_now())
+        return cards.read(secret=kizuna().settings.secret_key, purpose=cards.CARD, code=text, now=_now()), True
     digits = customers.digits_of(text)
     if len(text) <= 20 and customers.is_member_number(digits):
         customer = customers.get_by_member_number(uow=request_uow(), member_number=digits)
         if customer is None:
             raise InvalidInput(N_("No member has the number %(number)s."), number=digits)
-        return customer.id
+        return customer.id, False
     if text.upper().startswith("KZ"):
         raise InvalidCardToken()
     raise InvalidInput(N_("Scan the point card, or type the 10-digit member number."))
@@ -231,11 +239,11 @@ def scan():
         return _home(error=_choose_first(), status=400)
     code = request.form.get("code", "")
     try:
-        customer_id = _customer_from_scan(code)
+        customer_id, card_shown = _customer_from_scan(code)
         customers.check_customer(uow=request_uow(), customer_id=customer_id)
     except KizunaError as error:
         return _home(error=_message(error), status=400, code=code[:80])
-    return redirect(url_for("console.till_customer", t=_issue_ticket(customer_id)))
+    return redirect(url_for("console.till_customer", t=_issue_ticket(customer_id, card_shown)))
 
 
 @login_required(keep_uow=True, preload=_staff_and_store)
@@ -245,13 +253,13 @@ def till_customer():
     if store is None:
         return _home(error=_choose_first(), status=400)
     try:
-        customer_id = _read_ticket(request.args.get("t"))
+        customer_id, card_shown = _read_ticket(request.args.get("t"))
     except KizunaError as error:
         return _home(error=_message(error), status=400)
-    return _panel(customer_id, store)
+    return _panel(customer_id, card_shown, store)
 
 
-def _panel(customer_id: int, store: Store, *, error: str | None = None, status: int = 200, form=None):
+def _panel(customer_id: int, card_shown: bool, store: Store, *, error: str | None = None, status: int = 200, form=None):
     """The customer screen, read in the request's unit of work (one transaction for the whole page)."""
     try:
         found = till.panel(
@@ -275,7 +283,9 @@ def _panel(customer_id: int, store: Store, *, error: str | None = None, status: 
         rewards=found.rewards,
         stamps_now=found.stamps,
         sales=found.sales,
-        ticket=_issue_ticket(customer_id),
+        ticket=_issue_ticket(customer_id, card_shown),
+        card_shown=card_shown,
+        may_override=staff.has_role(current_user(), "admin"),
         sale_key=uuid.uuid4().hex,
         adjust_key=uuid.uuid4().hex,
         can_adjust=staff.has_role(current_user(), "marketer"),
@@ -286,7 +296,7 @@ def _panel(customer_id: int, store: Store, *, error: str | None = None, status: 
 
 
 def _customer_or_home():
-    """(customer id, store) from the posted ticket and the session, or (None, error response).
+    """((customer id, card shown), store) from the posted ticket and the session, or (None, error response).
 
     The request's read transaction ends here: the caller writes in its own.
     """
@@ -301,8 +311,8 @@ def _customer_or_home():
     return found
 
 
-def _back_to(customer_id: int):
-    return redirect(url_for("console.till_customer", t=_issue_ticket(customer_id)))
+def _back_to(who: tuple[int, bool]):
+    return redirect(url_for("console.till_customer", t=_issue_ticket(*who)))
 
 
 @login_required(keep_uow=True, preload=_staff_and_store)
@@ -311,13 +321,20 @@ def record_sale():
     found, failure = _customer_or_home()
     if failure:
         return failure
-    customer_id, store = found
+    who, store = found
+    customer_id, card_shown = who
     services = kizuna()
     key = request.form.get("key", "")
     try:
         if not _KEY.fullmatch(key):
             raise InvalidInput(N_("This form is incomplete. Please reload the page and try again."))
         total, items, points_to_spend = _sale_from_form(request.form)
+        without_card_reason = till.check_points_payment(
+            points_to_spend=points_to_spend,
+            card_shown=card_shown,
+            may_override=staff.has_role(current_user(), "admin"),
+            reason=request.form.get("points_reason"),
+        )
         result = till.sell(
             uow_factory=services.uow_factory,
             customer_id=customer_id,
@@ -331,9 +348,10 @@ def record_sale():
             notify=lambda uow, result, spent: queue_receipt(
                 services=services, uow=uow, result=result, points_spent=spent
             ),
+            without_card_reason=without_card_reason,
         )
     except KizunaError as error:
-        return _panel(customer_id, store, error=_message(error), status=400, form=request.form)
+        return _panel(customer_id, card_shown, store, error=_message(error), status=400, form=request.form)
     locale = current_locale()
     flash(
         _(
@@ -345,16 +363,20 @@ def record_sale():
         ),
         "info",
     )
-    return _back_to(customer_id)
+    return _back_to(who)
 
 
 @login_required(keep_uow=True, preload=_staff_and_store)
 def undo():
-    """Undo one of today's sales here (a refund and a reversal, never a deletion), or only its points payment."""
+    """Undo one of today's sales here (a refund and a reversal, never a deletion), or only its points payment.
+
+    The customer is told on LINE what changed and the new balance (in the same transaction, through the outbox).
+    """
     found, failure = _customer_or_home()
     if failure:
         return failure
-    customer_id, store = found
+    who, store = found
+    customer_id, card_shown = who
     services = kizuna()
     try:
         with services.uow_factory() as uow:
@@ -369,8 +391,26 @@ def undo():
             if request.form.get("what") == "points":
                 entry = till.give_back_points(entry_id=_id_from_form("entry_id"), **common)
                 message = _("%(points)d points given back.", points=entry.amount)
+                queue_points_change(
+                    services=services,
+                    uow=uow,
+                    purchase=purchases.get_purchase(uow=uow, purchase_id=entry.purchase_id),
+                    change="points_returned",
+                    dedupe_key=f"points-returned:{entry.id}",
+                    points_returned=entry.amount,
+                )
             else:
-                done = till.undo_sale(purchase_id=_id_from_form("purchase_id"), **common)
+                purchase_id = _id_from_form("purchase_id")
+                done = till.undo_sale(purchase_id=purchase_id, **common)
+                queue_points_change(
+                    services=services,
+                    uow=uow,
+                    purchase=purchases.get_purchase(uow=uow, purchase_id=purchase_id),
+                    change="cancelled",
+                    dedupe_key=f"till-undo:{purchase_id}",
+                    points_taken=done.points_reversed,
+                    points_returned=done.points_returned,
+                )
                 message = _(
                     "The sale was undone: %(taken)d points taken back, %(returned)d points given back.",
                     taken=done.points_reversed,
@@ -383,9 +423,9 @@ def undo():
                     )
             uow.commit()
     except KizunaError as error:
-        return _panel(customer_id, store, error=_message(error), status=400)
+        return _panel(customer_id, card_shown, store, error=_message(error), status=400)
     flash(message, "info")
-    return _back_to(customer_id)
+    return _back_to(who)
 
 
 @login_required(role="marketer", keep_uow=True, preload=_staff_and_store)
@@ -394,7 +434,8 @@ def adjust_points():
     found, failure = _customer_or_home()
     if failure:
         return failure
-    customer_id, store = found
+    who, store = found
+    customer_id, card_shown = who
     key = request.form.get("key", "")
     try:
         if not _KEY.fullmatch(key):
@@ -413,6 +454,6 @@ def adjust_points():
             )
             uow.commit()
     except KizunaError as error:
-        return _panel(customer_id, store, error=_message(error), status=400)
+        return _panel(customer_id, card_shown, store, error=_message(error), status=400)
     flash(_("The points were adjusted."), "info")
-    return _back_to(customer_id)
+    return _back_to(who)

@@ -27,6 +27,7 @@ LABELS = {
     "opted_in": N_("Resumed marketing messages"),
     "reward_issued": N_("Filled the stamp card and got a reward"),
     "till_undo": N_("A sale or a points payment was undone at the till"),
+    "points_without_card": N_("Paid with points without showing the card (an admin allowed it)"),
     "erased": N_("Personal data erased on request"),
 }
 # profile_changed: which fields changed (never their values), and where

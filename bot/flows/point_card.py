@@ -53,19 +53,28 @@ def show_card(ctx: EventContext, params: dict | None = None) -> None:
 
 
 def show_history(ctx: EventContext, params: dict | None = None) -> None:
+    """The last five purchases with their points."""
     customer = _member(ctx)
     if customer is None:
         return
     recent = purchases.recent_purchases(uow=ctx.uow, customer_id=customer.id, limit=5)
-    ctx.reply(
-        "history",
-        purchases=[
-            {
-                "occurred_at": purchase.occurred_at,
-                "store": store.name,
-                "total": purchase.total - purchase.refunded_total,
-                "points": purchase.points_earned,
-            }
-            for purchase, store in recent
-        ],
-    )
+    ctx.reply("history", purchases=[_history_line(purchase, store) for purchase, store in recent])
+
+
+def _history_line(purchase, store) -> dict:
+    """A purchase as the history shows it: cancelled, partly refunded (with what remains) or as bought."""
+    kept = purchase.total - purchase.refunded_total
+    if purchase.refunded_total and kept <= 0:
+        status = "cancelled"
+    elif purchase.refunded_total:
+        status = "partly_refunded"
+    else:
+        status = "bought"
+    return {
+        "occurred_at": purchase.occurred_at,
+        "store": store.name,
+        "total": purchase.total,
+        "refunded": purchase.refunded_total,
+        "points": purchases.points_earned_on(purchase, kept),
+        "status": status,
+    }

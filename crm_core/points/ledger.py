@@ -3,6 +3,11 @@
 - A grant is an entry plus a lot. Spending, expiry and refunds take points from lots, soonest expiry
   first, and record which lot gave how much (allocations). A reversal is a new entry that points at
   the entry it undoes (a unique column: an entry is undone at most once).
+- A refund takes the points of the refunded part back from the purchase's lot first, then from any lot
+  (those points stand in for the ones already used); what it cannot take at all (the customer has
+  none left) stays `owed` on the purchase's lot. Points that come back later (a spend undone or
+  returned) settle what is owed first, and expire again at once when their lot has expired: points of
+  a refunded lot never come back to life, so undoing in any order leaves exactly what remains.
 - Every entry has an idempotency key with a unique constraint: the same grant or spend twice is the
   same entry, even when two requests race.
 - The balance lives in `point_accounts`, updated in the same transaction. Its row is locked first
@@ -162,7 +167,8 @@ def take_back(
     """Remove up to `amount` points (a refund): first from the lot `from_entry_id` created, then any lot.
 
     Never below zero: when the customer already used the points, what is left is taken and the entry
-    says how much; returns None when there was nothing to take.
+    says how much; the rest stays owed on that lot and is settled by points that come back later
+    (`_give_back`). Returns None when there was nothing to take.
     """
     existing = get_entry_by_key(uow=uow, idempotency_key=idempotency_key)
     if existing is not None:
@@ -175,11 +181,128 @@ def take_back(
     if from_entry_id is not None:
         lots.sort(key=lambda lot: (lot.entry_id != from_entry_id, lot.expires_at, lot.id))
     possible = min(amount, sum(lot.remaining for lot in lots))
+    if possible < amount and from_entry_id is not None:  # the rest is settled when used points come back
+        own = uow.session.exec(select(PointLot).where(PointLot.entry_id == from_entry_id)).first()
+        if own is not None:
+            own.owed = min(own.owed + amount - possible, own.amount)
     if possible <= 0:
+        uow.session.flush()
         return None
     entry = _new_entry(uow, customer_id=customer_id, kind="refund", amount=-possible, key=idempotency_key, **fields)
     _take(uow, entry, lots, possible)
     account.balance -= possible
+    account.updated_at = uow.now()
+    uow.session.flush()
+    return entry
+
+
+def _give_back(uow: UnitOfWork, account: PointAccount, entry: PointEntry, parts: list[tuple[PointLot, int]]) -> None:
+    """Put `parts` (lot, points) back into their lots for `entry`, then settle what refunds still owe.
+
+    Points that come back while a refund of this customer still owes points (it found them used) settle
+    that first, taken from the lots that owe first: points of a refunded lot never come back to life.
+    What comes back to a lot that has expired meanwhile expires again at once.
+    """
+    parts = [(lot, amount) for lot, amount in parts if amount > 0]
+    for lot, amount in parts:
+        lot.remaining += amount
+        uow.session.add(PointAllocation(entry_id=entry.id, lot_id=lot.id, amount=-amount))
+    account.balance += sum(amount for _lot, amount in parts)
+    owing = list(
+        uow.session.exec(
+            select(PointLot).where(PointLot.customer_id == entry.customer_id, PointLot.owed > 0).order_by(PointLot.id)
+        )
+    )
+    back = {lot.id: amount for lot, amount in parts}
+    settle = min(sum(back.values()), sum(lot.owed for lot in owing))
+    if settle:
+        owing.sort(key=lambda lot: lot.id not in back)  # the lots given back to settle their own debt first
+        left = settle
+        for lot in owing:
+            part = min(lot.owed, left)
+            lot.owed -= part
+            left -= part
+        gone = _new_entry(
+            uow,
+            customer_id=entry.customer_id,
+            kind="refund",
+            amount=-settle,
+            key=f"owed:{entry.id}",
+            purchase_id=entry.purchase_id,
+            store_id=entry.store_id,
+            reason="points of a refunded purchase",
+        )
+        owed_ids = {lot.id for lot in owing}
+        left = settle
+        for lot, _amount in sorted(parts, key=lambda part: part[0].id not in owed_ids):
+            part = min(back[lot.id], left)
+            if part:
+                back[lot.id] -= part
+                left -= part
+                _take(uow, gone, [lot], part)
+        account.balance -= settle
+    now = uow.now()
+    lapsed = [(lot, back[lot.id]) for lot, _amount in parts if lot.expires_at <= now and back[lot.id] > 0]
+    if lapsed:
+        total = sum(amount for _lot, amount in lapsed)
+        gone = _new_entry(
+            uow, customer_id=entry.customer_id, kind="expire", amount=-total, key=f"expire:reversal:{entry.id}"
+        )
+        for lot, amount in lapsed:
+            _take(uow, gone, [lot], amount)
+        account.balance -= total
+
+
+def _open_parts(uow: UnitOfWork, spend: PointEntry) -> list[tuple[PointLot, int]]:
+    """The points of a spend not given back yet, by lot, in the order they were taken."""
+    related = [spend.id]
+    if spend.purchase_id is not None:  # partial returns of a purchase's points payment point at the purchase
+        related += uow.session.exec(
+            select(PointEntry.id).where(PointEntry.purchase_id == spend.purchase_id, PointEntry.kind == "return")
+        ).all()
+    related += uow.session.exec(select(PointEntry.id).where(PointEntry.reverses_entry_id == spend.id)).all()
+    allocations = uow.session.exec(
+        select(PointAllocation).where(PointAllocation.entry_id.in_(related)).order_by(PointAllocation.id)
+    ).all()
+    open_by_lot: dict[int, int] = {}
+    for allocation in allocations:
+        open_by_lot[allocation.lot_id] = open_by_lot.get(allocation.lot_id, 0) + allocation.amount
+    return [(uow.session.get(PointLot, lot_id), amount) for lot_id, amount in open_by_lot.items() if amount > 0]
+
+
+def return_spent(
+    *, uow: UnitOfWork, spend_entry_id: int, amount: int, idempotency_key: str, **fields
+) -> PointEntry | None:
+    """Give back up to `amount` of the points a spend used (a refund of the part paid with points).
+
+    The points go back to the lots they came from, the last taken first; returns None when nothing of
+    the spend is left to give back.
+    """
+    existing = get_entry_by_key(uow=uow, idempotency_key=idempotency_key)
+    if existing is not None:
+        return existing
+    spend_entry = uow.session.get(PointEntry, spend_entry_id)
+    if spend_entry is None:
+        raise NotFound(N_("No such points entry."))
+    account = lock_account(uow, spend_entry.customer_id)
+    existing = get_entry_by_key(uow=uow, idempotency_key=idempotency_key)
+    if existing is not None:
+        return existing
+    parts, left = [], amount
+    for lot, open_points in reversed(_open_parts(uow, spend_entry)):
+        if left <= 0:
+            break
+        part = min(open_points, left)
+        parts.append((lot, part))
+        left -= part
+    given = amount - left
+    if given <= 0:
+        return None
+    fields.setdefault("purchase_id", spend_entry.purchase_id)
+    entry = _new_entry(
+        uow, customer_id=spend_entry.customer_id, kind="return", amount=given, key=idempotency_key, **fields
+    )
+    _give_back(uow, account, entry, parts)
     account.updated_at = uow.now()
     uow.session.flush()
     return entry
@@ -239,25 +362,11 @@ def reverse(
         _take(uow, entry, [lot], lot.amount)
         account.balance -= lot.amount
     elif original.kind in ("spend",) or (original.kind == "adjust" and original.amount < 0):
-        allocations = uow.session.exec(select(PointAllocation).where(PointAllocation.entry_id == original.id)).all()
-        entry = undo_entry(-original.amount)
-        lapsed = 0
-        for allocation in allocations:
-            lot = uow.session.get(PointLot, allocation.lot_id)
-            lot.remaining += allocation.amount
-            uow.session.add(PointAllocation(entry_id=entry.id, lot_id=lot.id, amount=-allocation.amount))
-            if lot.expires_at <= uow.now():
-                lapsed += allocation.amount
-        account.balance += -original.amount
-        if lapsed:  # points given back to a lot that has expired meanwhile expire again at once
-            gone = _new_entry(
-                uow, customer_id=original.customer_id, kind="expire", amount=-lapsed, key=f"expire:reversal:{entry.id}"
-            )
-            for allocation in allocations:
-                lot = uow.session.get(PointLot, allocation.lot_id)
-                if lot.expires_at <= uow.now():
-                    _take(uow, gone, [lot], allocation.amount)
-            account.balance -= lapsed
+        parts = _open_parts(uow, original)  # what partial returns (refunds) have not given back yet
+        if not parts:
+            raise AlreadyReversed()
+        entry = undo_entry(sum(amount for _lot, amount in parts))
+        _give_back(uow, account, entry, parts)
     else:
         raise InvalidInput(N_("This kind of entry cannot be undone."))
     account.updated_at = uow.now()

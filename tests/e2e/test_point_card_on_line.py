@@ -60,3 +60,31 @@ def test_pos_purchase_by_card_code_sends_a_receipt_and_history_shows_it(
     with uow_factory() as uow:
         customer = customers.get_by_line_user_id(uow=uow, line_user_id=hanako.line_user_id)
         assert cards.read(secret=settings.secret_key, purpose=cards.CARD, code=code, now=clock.now()) == customer.id
+
+
+def test_history_shows_a_cancelled_purchase_as_cancelled_and_a_partly_refunded_one_with_what_remains(
+    chat, live_app, uow_factory, settle
+):
+    hanako = _member(chat)
+    with uow_factory() as uow:
+        uow.session.add(Store(code="SHIBUYA", name="渋谷店", created_at=uow.now()))
+        _, token = api_tokens.create_token(uow=uow, name="POS")
+        uow.commit()
+    client = live_app.test_client()
+    headers = {"Authorization": f"Bearer {token}"}
+    code = _card_code(hanako.say("ポイント")[0])
+    for external_id in ("POS-1", "POS-2"):
+        body = {"external_id": external_id, "card_code": code, "store_code": "SHIBUYA", "total": 3240}
+        assert client.post("/api/v1/purchases", json=body, headers=headers).status_code == 201
+    for external_id, purchase, amount in (("R-1", "POS-1", 3240), ("R-2", "POS-2", 1240)):
+        body = {"external_id": external_id, "purchase_external_id": purchase, "amount": amount}
+        assert client.post("/api/v1/refunds", json=body, headers=headers).status_code == 201
+    settle()
+    told = texts(hanako.new_messages())
+    assert "返金しました" in told and "ポイント残高：20 pt" in told
+
+    history = texts(hanako.say("履歴"))
+
+    assert "¥3,240 取消" in history
+    assert "¥2,000（+20 pt、¥1,240 返品）" in history
+    assert "¥0" not in history and "+32" not in history

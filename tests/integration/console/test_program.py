@@ -107,3 +107,18 @@ def test_program_and_till_pages_render_in_both_languages(as_role, lang):
         page = client.get(path).get_data(as_text=True)
         assert f'<html lang="{lang}">' in page
         assert "{{" not in page and "%(" not in page
+
+
+def test_the_program_says_what_points_are_earned_on(as_role, uow_factory):
+    client = as_role("marketer")
+    page = client.get(PAGE).get_data(as_text=True)
+    assert 'name="earn_on" value="paid" checked' in page
+
+    assert client.post(PAGE, data=form(client, earn_on="gross")).status_code == 302
+    assert program(uow_factory).earn_on == "gross"
+    assert 'name="earn_on" value="gross" checked' in client.get(PAGE).get_data(as_text=True)
+
+    refused = client.post(PAGE, data=form(client, earn_on="cash", yen_per_point="300"))
+    assert refused.status_code == 400
+    assert "Points must be earned on the amount paid in yen or on the whole total." in refused.get_data(as_text=True)
+    assert (program(uow_factory).earn_on, program(uow_factory).yen_per_point) == ("gross", 200)

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import event
 from sqlmodel import select
 
-from crm_core import cards, channels, customers, membership, points, stores
+from crm_core import cards, channels, customers, loyalty, membership, points, stores
 from crm_core import till as till_service
 from crm_core.errors import InsufficientPoints
 from crm_core.models import OutboxMessage, PointEntry, Purchase, Store, TimelineEntry
@@ -80,7 +80,9 @@ def test_scan_the_card_code_opens_the_customer(till, shop, clock):
     assert "山田 花子" in text and shop["member_number"] in text
     assert 'data-field="points_available" data-testid="till-balance">500<' in text
     assert 'data-field="tier">Regular<' in text
-    assert fields["ticket"].startswith("KZT") and re.fullmatch(r"[0-9a-f]{32}", fields["key"])
+    assert fields["ticket"].startswith("KZV")  # opened by the card itself: the customer may pay with points
+    assert re.fullmatch(r"[0-9a-f]{32}", fields["key"])
+    assert 'data-field="card_needed"' not in text
 
 
 def test_scan_by_member_number_with_full_width_digits(till, shop):
@@ -88,7 +90,7 @@ def test_scan_by_member_number_with_full_width_digits(till, shop):
     page, fields = open_customer(till, typed)
 
     assert page.status_code == 200 and "山田 花子" in page.get_data(as_text=True)
-    assert fields["ticket"]
+    assert fields["ticket"].startswith("KZT")
 
 
 @pytest.mark.parametrize(
@@ -176,24 +178,24 @@ def test_bad_amounts_change_nothing(till, shop, uow_factory, total, message):
     assert balance(uow_factory, shop["customer_id"]) == 500
 
 
-def test_pay_with_points(till, shop, uow_factory, services):
-    _, fields = open_customer(till, shop["member_number"])
+def test_pay_with_points(till, shop, clock, uow_factory, services):
+    _, fields = open_customer(till, card_code(clock, shop["customer_id"]))
     response = sell(till, fields, total="3240", points="300")
 
     assert response.status_code == 302
-    assert balance(uow_factory, shop["customer_id"]) == 500 - 300 + 32
+    assert balance(uow_factory, shop["customer_id"]) == 500 - 300 + 29  # earned on the ¥2,940 paid in yen
     with uow_factory() as uow:
         (spend,) = uow.session.exec(select(PointEntry).where(PointEntry.kind == "spend")).all()
         (purchase,) = uow.session.exec(select(Purchase)).all()
     assert (spend.amount, spend.purchase_id, spend.store_id) == (-300, purchase.id, shop["stores"]["SHIBUYA"])
     assert spend.staff_user_id == purchase.staff_user_id is not None
     page = till.get(response.headers["Location"]).get_data(as_text=True)
-    assert "32 points earned, 300 used. Balance: 232 points." in page
+    assert "29 points earned, 300 used. Balance: 229 points." in page
 
 
 @pytest.mark.parametrize("wanted", ["600", "700"])
-def test_too_many_points_are_refused_and_nothing_is_recorded(till, shop, uow_factory, wanted):
-    _, fields = open_customer(till, shop["member_number"])
+def test_too_many_points_are_refused_and_nothing_is_recorded(till, shop, clock, uow_factory, wanted):
+    _, fields = open_customer(till, card_code(clock, shop["customer_id"]))
     response = sell(till, fields, total="10000", points=wanted)  # 500 held; the sale's own 100 do not count
 
     assert response.status_code == 400
@@ -246,10 +248,10 @@ def undo(client, fields, purchase_id, **data):
     )
 
 
-def test_undo_a_sale_today_refunds_and_gives_the_points_back(till, shop, uow_factory):
-    _, fields = open_customer(till, shop["member_number"])
+def test_undo_a_sale_today_refunds_and_gives_the_points_back(till, shop, clock, uow_factory):
+    _, fields = open_customer(till, card_code(clock, shop["customer_id"]))
     sell(till, fields, total="3240", points="100")
-    assert balance(uow_factory, shop["customer_id"]) == 432
+    assert balance(uow_factory, shop["customer_id"]) == 431
     (purchase,) = purchases_of(uow_factory, shop["customer_id"])
 
     no_reason = undo(till, fields, purchase.id, what="sale", reason=" ")
@@ -258,7 +260,7 @@ def test_undo_a_sale_today_refunds_and_gives_the_points_back(till, shop, uow_fac
     page = till.get(done.headers["Location"]).get_data(as_text=True)
     twice = undo(till, fields, purchase.id, what="sale", reason="wrong amount")
 
-    assert "The sale was undone: 32 points taken back, 100 points given back." in page
+    assert "The sale was undone: 31 points taken back, 100 points given back." in page
     assert twice.status_code == 400 and "This entry was already undone." in twice.get_data(as_text=True)
     assert balance(uow_factory, shop["customer_id"]) == 500
     with uow_factory() as uow:
@@ -269,8 +271,8 @@ def test_undo_a_sale_today_refunds_and_gives_the_points_back(till, shop, uow_fac
         assert note.staff_user_id is not None and note.data["reason"] == "wrong amount"
 
 
-def test_give_back_only_the_points_payment(till, shop, uow_factory):
-    _, fields = open_customer(till, shop["member_number"])
+def test_give_back_only_the_points_payment(till, shop, clock, uow_factory):
+    _, fields = open_customer(till, card_code(clock, shop["customer_id"]))
     sell(till, fields, total="3240", points="100")
     with uow_factory() as uow:
         (spend,) = uow.session.exec(select(PointEntry).where(PointEntry.kind == "spend")).all()
@@ -278,7 +280,7 @@ def test_give_back_only_the_points_payment(till, shop, uow_factory):
     response = undo(till, fields, spend.purchase_id, what="points", entry_id=spend.id, reason="paid cash instead")
 
     assert response.status_code == 302
-    assert balance(uow_factory, shop["customer_id"]) == 532
+    assert balance(uow_factory, shop["customer_id"]) == 531
     assert purchases_of(uow_factory, shop["customer_id"])[0].refunded_total == 0
 
 
@@ -389,7 +391,7 @@ def test_staff_cannot_adjust_but_a_marketer_can(till, shop, app, accounts, uow_f
     assert balance(uow_factory, shop["customer_id"]) == 450
 
 
-def test_a_receipt_goes_to_the_customers_line(till, shop, line, uow_factory, services):
+def test_a_receipt_goes_to_the_customers_line(till, shop, line, uow_factory, services, clock):
     line_user_id = line.add_user("山田 花子")
     line.follow(line_user_id)
     with uow_factory() as uow:
@@ -399,7 +401,7 @@ def test_a_receipt_goes_to_the_customers_line(till, shop, line, uow_factory, ser
         customer = customers.get_customer(uow=uow, customer_id=shop["customer_id"])
         membership._attach(uow=uow, identity=identity, customer=customer)
         uow.commit()
-    _, fields = open_customer(till, shop["member_number"])
+    _, fields = open_customer(till, card_code(clock, shop["customer_id"]))
 
     sell(till, fields, total="3240", points="100")
     sell(till, fields, total="3240", points="100")
@@ -443,7 +445,7 @@ def test_the_same_sale_tapped_at_once_on_many_devices_credits_once(shop, uow_fac
 
     assert [r for r in results if isinstance(r, Exception)] == []
     assert {(r.purchase_id, r.points_earned, r.points_spent, r.points_balance) for r in results} == {
-        (results[0].purchase_id, 32, 100, 432)
+        (results[0].purchase_id, 31, 100, 431)
     }
     assert len(purchases_of(uow_factory, shop["customer_id"])) == 1
 
@@ -467,16 +469,16 @@ def test_two_sales_at_once_cannot_spend_the_same_points(shop, uow_factory, servi
     refused = [r for r in results if isinstance(r, InsufficientPoints)]
     assert len(done) == 1 and len(refused) == 3  # 500 held: one sale of 300 fits, the others are refused
     with uow_factory() as uow:
-        assert points.balance_of(uow=uow, customer_id=shop["customer_id"]) == 500 - 300 + 32
-        assert points.ledger_balance(uow=uow, customer_id=shop["customer_id"]) == 232
+        assert points.balance_of(uow=uow, customer_id=shop["customer_id"]) == 500 - 300 + 29
+        assert points.ledger_balance(uow=uow, customer_id=shop["customer_id"]) == 229
     assert len(purchases_of(uow_factory, shop["customer_id"])) == 1
 
 
 @pytest.mark.parametrize("lang", ["ja", "en"])
-def test_till_pages_render_in_both_languages(till, shop, lang):
+def test_till_pages_render_in_both_languages(till, shop, lang, clock):
     with till.session_transaction() as session:
         session["lang"] = lang
-    _, fields = open_customer(till, shop["member_number"])
+    _, fields = open_customer(till, card_code(clock, shop["customer_id"]))
     sell(till, fields, total="3240", points="100")
     pages = [till.get("/console/till"), till.get("/console/till", query_string={"change": "1"})]
     pages.append(till.get("/console/till/customer", query_string={"t": fields["ticket"]}))
@@ -488,7 +490,7 @@ def test_till_pages_render_in_both_languages(till, shop, lang):
     assert "data-sale=" in pages[2].get_data(as_text=True)
 
 
-def test_each_till_request_reads_in_one_transaction_and_few_statements(till, shop, services):
+def test_each_till_request_reads_in_one_transaction_and_few_statements(till, shop, services, clock):
     """Scan, customer page, sale, credit page: one transaction each (the sale two: read, then write)."""
     csrf = csrf_token(till, TILL)
     till.post(TILL + "/sale", data={})  # warm up (a refused form), outside the counting
@@ -509,7 +511,7 @@ def test_each_till_request_reads_in_one_transaction_and_few_statements(till, sho
     event.listen(services.engine, "before_cursor_execute", executed)
     try:
         scan, scanned = measure(
-            lambda: till.post(TILL + "/scan", data={"code": shop["member_number"], "csrf_token": csrf})
+            lambda: till.post(TILL + "/scan", data={"code": card_code(clock, shop["customer_id"]), "csrf_token": csrf})
         )
         page, paged = measure(lambda: till.get(scan.headers["Location"]))
         fields = dict(_HIDDEN.findall(page.get_data(as_text=True)))
@@ -520,7 +522,112 @@ def test_each_till_request_reads_in_one_transaction_and_few_statements(till, sho
         event.remove(services.engine, "before_cursor_execute", executed)
 
     assert (scan.status_code, page.status_code, sale.status_code, credit.status_code) == (302, 200, 302, 200)
-    assert "Recorded ¥3,240: 32 points earned, 100 used. Balance: 432 points." in credit.get_data(as_text=True)
+    assert "Recorded ¥3,240: 31 points earned, 100 used. Balance: 431 points." in credit.get_data(as_text=True)
     counted = [scanned, paged, sold, credited]
     assert [each["transactions"] for each in counted] == [1, 1, 2, 1]
     assert scanned["statements"] <= 3 and paged["statements"] <= 9 and credited["statements"] <= 9
+
+
+def test_a_member_number_alone_cannot_pay_with_points(till, shop, uow_factory):
+    page, fields = open_customer(till, shop["member_number"])
+    assert "Scan the point card's QR code to let the customer pay with points." in page.get_data(as_text=True)
+
+    response = sell(till, fields, total="3240", points="100")
+
+    assert response.status_code == 400
+    assert "Paying with points needs the customer&#39;s point card" in response.get_data(as_text=True)
+    assert purchases_of(uow_factory, shop["customer_id"]) == []
+    assert balance(uow_factory, shop["customer_id"]) == 500
+    assert sell(till, fields, total="3240").status_code == 302, "earning needs no card"
+    assert balance(uow_factory, shop["customer_id"]) == 532
+
+
+def test_an_admin_may_let_a_member_number_pay_with_points_with_a_reason(as_role, shop, uow_factory):
+    admin = as_role("admin")
+    admin.post(
+        "/console/till/store", data={"store_id": shop["stores"]["SHIBUYA"], "csrf_token": csrf_token(admin, TILL)}
+    )
+    page, fields = open_customer(admin, shop["member_number"])
+    assert 'name="points_reason"' in page.get_data(as_text=True)
+
+    no_reason = sell(admin, fields, total="3240", points="100")
+    assert no_reason.status_code == 400
+    assert "Type a reason to let the customer pay with points without the card." in no_reason.get_data(as_text=True)
+    assert purchases_of(uow_factory, shop["customer_id"]) == []
+
+    done = sell(admin, fields, total="3240", points="100", points_reason="phone died, ID checked")
+    assert done.status_code == 302
+    assert balance(uow_factory, shop["customer_id"]) == 500 - 100 + 31
+    with uow_factory() as uow:
+        (note,) = uow.session.exec(select(TimelineEntry).where(TimelineEntry.kind == "points_without_card")).all()
+    assert note.staff_user_id is not None and note.data["reason"] == "phone died, ID checked"
+    assert note.data["points"] == 100
+    history = admin.get(f"/console/customers/{shop['customer_id']}").get_data(as_text=True)
+    assert "Paid with points without showing the card (an admin allowed it)" in history
+
+
+def test_the_till_says_what_points_are_earned_on(till, shop, uow_factory):
+    page, _ = open_customer(till, shop["member_number"])
+    assert "Points are earned on the amount paid in yen." in page.get_data(as_text=True)
+    with uow_factory() as uow:
+        loyalty.save_program(uow=uow, program=loyalty.Program(earn_on="gross"))
+        uow.commit()
+    page, _ = open_customer(till, shop["member_number"])
+    assert "Points are earned on the whole total, points used included." in page.get_data(as_text=True)
+
+
+def _on_line(line, uow_factory, customer_id: int) -> str:
+    line_user_id = line.add_user("山田 花子")
+    line.follow(line_user_id)
+    with uow_factory() as uow:
+        identity = channels.ensure_identity(uow=uow, address=line_user_id)
+        identity.followed = True
+        channels.record_consent(uow=uow, identity=identity, notice_version="v")
+        membership._attach(
+            uow=uow, identity=identity, customer=customers.get_customer(uow=uow, customer_id=customer_id)
+        )
+        uow.commit()
+    return line_user_id
+
+
+def test_giving_points_back_and_undoing_a_sale_tell_the_customer_on_line(
+    till, shop, line, uow_factory, services, clock
+):
+    line_user_id = _on_line(line, uow_factory, shop["customer_id"])
+    _, fields = open_customer(till, card_code(clock, shop["customer_id"]))
+    sell(till, fields, total="3240", points="100")
+    with uow_factory() as uow:
+        (spend,) = uow.session.exec(select(PointEntry).where(PointEntry.kind == "spend")).all()
+
+    services.pump.wait_idle()
+    undo(till, fields, spend.purchase_id, what="points", entry_id=spend.id, reason="paid cash instead")
+    services.pump.wait_idle()
+    undo(till, fields, spend.purchase_id, what="sale", reason="wrong customer")
+    services.pump.wait_idle()
+
+    receipt, returned, cancelled = (m["text"] for m in line.messages_to(line_user_id))
+    assert "¥3,240" in receipt
+    assert "The points you paid with at 渋谷店" in returned or "お支払いに使ったポイントをお返ししました" in returned
+    assert "100 pt" in returned and "531 pt" in returned
+    assert "¥3,240" in cancelled and ("was cancelled" in cancelled or "取り消されました" in cancelled)
+    assert "31 pt" in cancelled and "500 pt" in cancelled
+    with uow_factory() as uow:
+        rows = uow.session.exec(select(OutboxMessage)).all()
+    assert {row.category for row in rows} == {"transactional"} and len(rows) == 3
+
+
+def test_a_customer_who_blocked_the_account_is_not_told(till, shop, line, uow_factory, services, clock):
+    line_user_id = _on_line(line, uow_factory, shop["customer_id"])
+    _, fields = open_customer(till, card_code(clock, shop["customer_id"]))
+    sell(till, fields, total="3240")
+    services.pump.wait_idle()
+    with uow_factory() as uow:
+        channels.record_unfollow(uow=uow, identity=channels.get_identity(uow=uow, address=line_user_id))
+        uow.commit()
+    (purchase,) = purchases_of(uow_factory, shop["customer_id"])
+
+    assert undo(till, fields, purchase.id, what="sale", reason="typo").status_code == 302
+    services.pump.wait_idle()
+
+    assert len(line.messages_to(line_user_id)) == 1  # the receipt only
+    assert balance(uow_factory, shop["customer_id"]) == 500

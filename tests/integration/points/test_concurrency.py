@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import pytest
 from sqlalchemy import func
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
 from crm_core import customers, points, purchases
-from crm_core.errors import InsufficientPoints
+from crm_core.errors import InsufficientPoints, InvalidInput
 from crm_core.models import PointEntry, Purchase, Store
 from tests.threads import together
 
@@ -86,3 +87,40 @@ def test_the_same_spend_retried_at_once_spends_once(uow_factory, shop):
     assert len({r for r in results if isinstance(r, int)}) == 1, results
     with uow_factory() as uow:
         assert points.balance_of(uow=uow, customer_id=customer_id) == 70
+
+
+@pytest.mark.parametrize("same_external_id", [True, False], ids=["same refund", "two refunds"])
+def test_two_refunds_of_one_purchase_at_once_give_back_once(uow_factory, shop, same_external_id):
+    customer_id, store_id = shop
+    with uow_factory() as uow:
+        points.grant(uow=uow, customer_id=customer_id, amount=500, idempotency_key="welcome")
+        result = purchases.record_purchase(
+            uow=uow, customer_id=customer_id, store_id=store_id, total=3240, points_used=300, external_id="POS-1"
+        )
+        uow.commit()
+        purchase_id = result.purchase.id
+    assert result.points_earned == 29
+
+    def refund(n):
+        for attempt in (1, 2):  # the loser of the unique external_id answers like the winner on its retry
+            with uow_factory() as uow:
+                try:
+                    purchase = uow.session.get(Purchase, purchase_id)
+                    external_id = "R-1" if same_external_id else f"R-{n}"
+                    done = purchases.refund_purchase(uow=uow, purchase=purchase, amount=3240, external_id=external_id)
+                    uow.commit()
+                    return done.points_returned, done.points_reversed
+                except IntegrityError:
+                    if attempt == 2:
+                        raise
+
+    results = together(6, refund)
+
+    done = [r for r in results if isinstance(r, tuple)]
+    refused = [r for r in results if isinstance(r, InvalidInput)]
+    assert set(done) == {(300, 29)}
+    assert len(done) == (6 if same_external_id else 1) and len(refused) == 6 - len(done)
+    with uow_factory() as uow:
+        assert points.balance_of(uow=uow, customer_id=customer_id) == 500
+        assert points.ledger_balance(uow=uow, customer_id=customer_id) == 500
+        assert uow.session.get(Purchase, purchase_id).refunded_total == 3240

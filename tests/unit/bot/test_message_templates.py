@@ -45,8 +45,41 @@ CONTEXTS = {
     },
     "history": {
         "purchases": [
-            {"occurred_at": datetime(2026, 11, 21, 3, 0, tzinfo=UTC), "store": "渋谷店", "total": 3240, "points": 32}
+            {
+                "occurred_at": datetime(2026, 11, 21, 3, 0, tzinfo=UTC),
+                "store": "渋谷店",
+                "total": 3240,
+                "refunded": 0,
+                "points": 32,
+                "status": "bought",
+            },
+            {
+                "occurred_at": datetime(2026, 11, 20, 3, 0, tzinfo=UTC),
+                "store": "渋谷店",
+                "total": 3240,
+                "refunded": 3240,
+                "points": 0,
+                "status": "cancelled",
+            },
+            {
+                "occurred_at": datetime(2026, 11, 19, 3, 0, tzinfo=UTC),
+                "store": "梅田店",
+                "total": 3240,
+                "refunded": 1240,
+                "points": 20,
+                "status": "partly_refunded",
+            },
         ]
+    },
+    "points_changed": {
+        "change": "refunded",
+        "store": "渋谷店",
+        "occurred_at": datetime(2026, 11, 22, 3, 0, tzinfo=UTC),
+        "total": 3240,
+        "amount": 1240,
+        "points_taken": 12,
+        "points_returned": 100,
+        "balance": 520,
     },
     "receipt": {
         "mode": "points",
@@ -115,3 +148,31 @@ def test_opt_out_promises_reservation_reminders_only_once_reservations_exist():
         with_reservations = renderer.render("opt_out_done", locale=locale, **SHOP, reservations_enabled=True)
         assert reminders not in without
         assert reminders in with_reservations[0]["text"]
+
+
+def test_history_shows_a_cancelled_purchase_as_cancelled_and_a_refunded_one_with_what_remains():
+    ja = renderer.render("history", locale="ja", **SHOP, **CONTEXTS["history"])[0]["text"]
+    en = renderer.render("history", locale="en", **SHOP, **CONTEXTS["history"])[0]["text"]
+
+    assert "¥0" not in ja and "+0" not in ja
+    assert "2026年11月20日(金) 渋谷店 ¥3,240 取消" in ja
+    assert "2026年11月19日(木) 梅田店 ¥2,000（+20 pt、¥1,240 返品）" in ja
+    assert "¥3,240 cancelled" in en and "¥2,000 (+20 pt, ¥1,240 refunded)" in en
+
+
+@pytest.mark.parametrize(
+    ("change", "ja", "en"),
+    [
+        ("cancelled", "2026年11月22日(日)の渋谷店でのお買い物（¥3,240）は取り消されました。", "was cancelled"),
+        ("points_returned", "お支払いに使ったポイントをお返ししました。", "were given back"),
+        ("refunded", "¥1,240を返金しました。", "¥1,240 of your purchase of ¥3,240"),
+    ],
+)
+def test_points_changed_says_what_changed_and_the_new_balance(change, ja, en):
+    context = dict(CONTEXTS["points_changed"], change=change)
+    ja_text = renderer.render("points_changed", locale="ja", **SHOP, **context)[0]["text"]
+    en_text = renderer.render("points_changed", locale="en", **SHOP, **context)[0]["text"]
+
+    assert ja in ja_text and "ポイント残高：520 pt" in ja_text
+    assert en in en_text and "Points balance: 520 pt" in en_text
+    assert "Points given back: 100 pt" in en_text and "Points taken back: 12 pt" in en_text
