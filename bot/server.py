@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import secrets
+import signal
 import subprocess
 import sys
 import threading
@@ -213,8 +214,6 @@ def _lower_priority() -> None:
 
 def run_event_worker(settings: Settings) -> None:
     """Process stored LINE events, in the foreground, until stopped (`kizuna events work`)."""
-    import signal
-    import threading
 
     from bot.app import build_services
     from bot.event_pump import EventWorker
@@ -246,11 +245,18 @@ def run_scheduler(settings: Settings) -> None:
     worker = EventWorker(pump=services.pump, uow_factory=services.uow_factory, database_url=settings.database_url)
     worker.start()
     scheduler = install(BlockingScheduler(timezone="UTC"), services)
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)  # a graceful stop: the finally below releases the lanes
     print("scheduler and event worker running; Ctrl+C stops them", flush=True)
     try:
         scheduler.start()
     except (KeyboardInterrupt, SystemExit):
         pass
     finally:
-        worker.stop()
+        worker.stop()  # finishes the events in hand and releases their lanes
+        if scheduler.running:
+            scheduler.shutdown(wait=False)
         services.pump.shutdown()
+
+
+def _exit_on_sigterm(_signum, _frame) -> None:
+    raise SystemExit(0)

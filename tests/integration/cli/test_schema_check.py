@@ -79,8 +79,8 @@ def test_healthz_is_503_with_the_reason_while_behind_and_200_after(behind_url):
 
     upgrade(behind_url)
     response = client.get("/healthz")
-    assert response.status_code == 200 and response.json == {"status": "ok"}
+    assert response.status_code == 200 and response.json == {"status": "ok", "oldest_pending_seconds": 0}
 
 
 def test_healthz_on_the_current_schema(client):
-    assert client.get("/healthz").json == {"status": "ok"}
+    assert client.get("/healthz").json == {"status": "ok", "oldest_pending_seconds": 0}
