@@ -17,6 +17,7 @@ import logging
 import os
 import socket
 import threading
+import time
 import traceback
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -219,9 +220,10 @@ class EventPump:
             with self.uow_factory() as uow:
                 if not events.acquire_lane(uow=uow, lane=lane, owner=self.owner):
                     return processed  # another worker holds it and will see our events
-                self._hold(lane)
-                batch = events.pending_in_lane(uow=uow, lane=lane)
+            self._hold(lane)
             try:
+                with self.uow_factory() as uow:
+                    batch = events.pending_in_lane(uow=uow, lane=lane)
                 while batch:
                     for event_id, event_type in batch:
                         if self._stopping.is_set():
@@ -399,9 +401,12 @@ class EventWorker:
         if listener is None:
             self._stop.wait(self.poll)
             return None
+        deadline = time.monotonic() + self.poll
         try:
-            for _ in listener.notifies(timeout=self.poll, stop_after=1):
-                break
+            while not self._stop.is_set() and (left := deadline - time.monotonic()) > 0:
+                # in slices of a second at most, so that a stop does not wait for the next NOTIFY
+                if any(True for _ in listener.notifies(timeout=min(left, 1.0), stop_after=1)):
+                    break
         except Exception as error:
             log.warning("lost the LISTEN connection (%s); opening it again", type(error).__name__)
             listener.close()
