@@ -12,7 +12,7 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlmodel import select
@@ -102,7 +102,8 @@ def test_a_lane_held_by_a_killed_worker_is_taken_over_within_the_lease(
     slow_line.latency_seconds = 0.0
     assert _statuses(uow_factory) == ["pending"]
 
-    clock.set(datetime.now(UTC) + events.LEASE)  # the lease the dead process took has just run out
+    # half a minute later, the lease the dead process took has run out (not ten minutes later)
+    clock.set(datetime.now(UTC) + timedelta(seconds=31))
     assert services.pump.drain(user) == 1
     assert _statuses(uow_factory) == ["done"]
     assert len(slow_line.messages_to(user)) == GREETING
