@@ -273,10 +273,21 @@ class EventPump:
                     log.exception("renewing event lane leases failed")
 
     def sweep(self) -> int:
-        """Drain every lane with waiting events (the `webhook.sweep` job, and start-up)."""
-        with self.uow_factory() as uow:
-            lanes = events.pending_lanes(uow=uow)
-        return sum(self.drain(lane) for lane in lanes)
+        """Drain every lane with waiting events (the `webhook.sweep` job, and start-up).
+
+        While the database is away it logs the outage once (not a traceback each run) and returns 0.
+        """
+        try:
+            with self.uow_factory() as uow:
+                lanes = events.pending_lanes(uow=uow)
+            processed = sum(self.drain(lane) for lane in lanes)
+        except Exception as error:
+            if not is_transient(error):
+                raise
+            self.outage.failed(error)
+            return 0
+        self.outage.reached()
+        return processed
 
     def run_in_background(self, task) -> None:
         """Run `task` on the worker threads (delivery after a commit, a start-up sweep); errors are logged."""

@@ -167,6 +167,7 @@ def test_an_outage_logs_one_line_when_it_starts_and_one_when_it_ends(
                 _terminate_others(admin)
                 _wait_for(lambda: "database unreachable" in caplog.text, what="the outage to be noticed")
                 time.sleep(0.5)  # some 25 passes of the worker against a database that refuses connections
+                assert services.pump.sweep() == 0  # the scheduler's `webhook.sweep` job: quiet too
             finally:
                 maintenance.execute(f'ALTER DATABASE "{database}" WITH ALLOW_CONNECTIONS true')
         user = line.add_user("山田 花子")
