@@ -115,11 +115,11 @@ def test_sigterm_finishes_the_event_in_hand_and_releases_the_lane(
 ):
     user = slow_line.add_user("山田 花子")
     _post(store_only_client, slow_line, [slow_line.follow(user)])
-    slow_line.latency_seconds = 2.0
+    slow_line.latency_seconds = 3.0
     worker = _start(settings, slow_line, tmp_path, *command)
     try:
         _wait_for(lambda: _held_by(uow_factory, user, worker.pid), what="the worker to lease the lane")
-        time.sleep(0.5)  # well inside the 2 s profile call: the event is in hand
+        time.sleep(1.0)  # well inside the 3 s profile call it makes right after taking the lane: the event is in hand
         worker.send_signal(signal.SIGTERM)
         assert worker.wait(timeout=20) == 0, (tmp_path / "worker.log").read_text()
     finally:
