@@ -214,7 +214,6 @@ def _lower_priority() -> None:
 
 def run_event_worker(settings: Settings) -> None:
     """Process stored LINE events, in the foreground, until stopped (`kizuna events work`)."""
-
     from bot.app import build_services
     from bot.event_pump import EventWorker
 
