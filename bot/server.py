@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import secrets
+import signal
 import sys
 import threading
 from pathlib import Path
@@ -213,9 +214,6 @@ def production_app():
 
 def run_event_worker(settings: Settings) -> None:
     """Process stored LINE events, in the foreground, until stopped (`kizuna events work`)."""
-    import signal
-    import threading
-
     from bot.app import build_services
     from bot.event_pump import EventWorker
     from bot.supervision import Heartbeat
@@ -255,6 +253,7 @@ def run_scheduler(settings: Settings) -> None:
     scheduler = install(BlockingScheduler(timezone="UTC"), services)
     heartbeat = Heartbeat(uow_factory=services.uow_factory, helper=SCHEDULER)
     heartbeat.start()
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)  # a graceful stop: the finally below releases the lanes
     print("scheduler and event worker running; Ctrl+C stops them", flush=True)
     try:
         scheduler.start()
@@ -262,5 +261,11 @@ def run_scheduler(settings: Settings) -> None:
         pass
     finally:
         heartbeat.stop()
-        worker.stop()
+        worker.stop()  # finishes the events in hand and releases their lanes
+        if scheduler.running:
+            scheduler.shutdown(wait=False)
         services.pump.shutdown()
+
+
+def _exit_on_sigterm(_signum, _frame) -> None:
+    raise SystemExit(0)

@@ -9,8 +9,10 @@ import json
 import logging
 
 from flask import Blueprint, Response, current_app, jsonify, request
+from sqlalchemy.exc import SQLAlchemyError
 
 from crm_core import events
+from crm_core.db import is_transient
 
 log = logging.getLogger(__name__)
 bp = Blueprint("webhook", __name__)
@@ -45,11 +47,29 @@ def callback():
     received = _events_of(body)
     if received is None:
         return _error(400, "bad_body", "The body is not a LINE webhook payload.")
-    with kizuna.uow_factory.transaction() as connection:
-        lanes = events.store_events(connection=connection, events=received, now=kizuna.uow_factory.clock.now())
+    lanes = _store(kizuna, received)
     if lanes and kizuna.process_events:
         kizuna.pump.submit(lanes)
     return Response(b"{}", mimetype="application/json")
+
+
+def _store(kizuna, received: list[dict]) -> list[str]:
+    """Store the events; once more on a fresh connection when the first one was lost (a database restart).
+
+    Storing is idempotent (by webhookEventId), so trying again cannot store anything twice; a second
+    failure answers 500 and LINE redelivers.
+    """
+    try:
+        with kizuna.uow_factory.transaction() as connection:
+            return events.store_events(connection=connection, events=received, now=kizuna.uow_factory.clock.now())
+    except SQLAlchemyError as error:
+        if not is_transient(error):
+            raise
+        log.warning("storing webhook events failed (%s); trying once more", type(error).__name__)
+    with kizuna.uow_factory.transaction() as connection:
+        events.store_events(connection=connection, events=received, now=kizuna.uow_factory.clock.now())
+    # the first try may have committed before its answer was lost: hand every lane on (draining is idempotent)
+    return list(dict.fromkeys(events.lane_of(event)[:100] for event in received))
 
 
 def signature_matches(channel_secret: str, body: bytes, signature: str) -> bool:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+import select
+import threading
+import time
 from datetime import UTC, datetime
 
-from sqlalchemy import DateTime, event
+from sqlalchemy import DateTime, event, exc
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import sessionmaker
 from sqlalchemy.pool import StaticPool
@@ -71,9 +75,84 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    # No pre-ping (a round trip on every checkout, the webhook's largest cost after its INSERT):
-    # connections are recycled every 30 minutes, and a disconnect invalidates the whole pool.
-    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800, hide_parameters=True)
+    engine = create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800, hide_parameters=True)
+    # No pre-ping (a round trip on every checkout, the webhook's largest cost after its INSERT): a
+    # connection the server closed (restart, pg_terminate_backend) has its socket readable while idle in
+    # the pool, which one poll() sees at no cost; the pool then opens a fresh one instead of failing.
+    event.listen(engine, "checkout", _replace_if_closed_by_server)
+    return engine
+
+
+def _replace_if_closed_by_server(dbapi_connection, _record, _proxy) -> None:
+    if server_closed(dbapi_connection):
+        raise exc.DisconnectionError("the database closed this pooled connection")
+
+
+def server_closed(dbapi_connection) -> bool:
+    """True when an idle psycopg connection was closed by the server (its socket has an EOF or an error)."""
+    if dbapi_connection.closed or dbapi_connection.broken:
+        return True
+    try:
+        poller = select.poll()
+        poller.register(dbapi_connection.fileno(), select.POLLIN | select.POLLERR | select.POLLHUP)
+        return bool(poller.poll(0))  # an idle connection has nothing to read unless the server hung up
+    except (OSError, ValueError, AttributeError):
+        return True
+
+
+def is_transient(error: BaseException) -> bool:
+    """Whether `error` is the database being away or busy for a while (worth retrying), not a bug.
+
+    Connection lost or refused, the server shutting down, serialization failures and deadlocks on
+    PostgreSQL (all psycopg OperationalErrors), "database is locked" on SQLite, a full pool.
+    """
+    while error is not None:
+        if isinstance(error, exc.DisconnectionError | exc.TimeoutError):
+            return True
+        if isinstance(error, exc.DBAPIError):
+            if error.connection_invalidated:
+                return True
+            if isinstance(error, exc.OperationalError):
+                if type(error.orig).__module__.startswith("sqlite3"):
+                    text = str(error.orig).lower()
+                    return "locked" in text or "busy" in text
+                return True
+            return False
+        error = error.__cause__
+    return False
+
+
+class DatabaseOutage:
+    """Logs an outage once when it starts and once when it ends, instead of a traceback a second.
+
+    One per process: every loop that talks to the database reports `failed(error)` or `reached()`.
+    """
+
+    def __init__(self, logger: logging.Logger, *, clock=time.monotonic):
+        self._log = logger
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._since: float | None = None
+
+    @property
+    def ongoing(self) -> bool:
+        return self._since is not None
+
+    def failed(self, error: BaseException) -> None:
+        with self._lock:
+            if self._since is not None:
+                return
+            self._since = self._clock()
+        cause = type(getattr(error, "orig", None) or error).__name__  # the type only: no data in the logs
+        self._log.warning("database unreachable (%s); retrying quietly until it answers", cause)
+
+    def reached(self) -> None:
+        if self._since is None:
+            return
+        with self._lock:
+            since, self._since = self._since, None
+        if since is not None:
+            self._log.warning("database reachable again after %.0f s", self._clock() - since)
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

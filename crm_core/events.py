@@ -7,17 +7,24 @@ LINE user's events still run one after another, in the order LINE sent them.
 from __future__ import annotations
 
 import functools
+import random
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, bindparam, func, update
+from sqlalchemy import Connection, bindparam, case, func, update
 from sqlmodel import select
 
 from crm_core.db import upsert_insert
 from crm_core.models import EventLane, OutboxMessage, WebhookEvent
 from crm_core.uow import UnitOfWork
 
-LEASE = timedelta(minutes=10)  # far longer than a batch; only a crashed worker lets one run out
+# A worker renews its lanes' leases every few seconds while it works; a lane held by a process that
+# died is free again within LEASE.
+LEASE = timedelta(seconds=30)
 MAX_ERROR_LENGTH = 4000
+# Temporary database errors leave an event pending, tried again after a growing pause (in order: the
+# lane's later events wait for it); only after GIVE_UP_AFTER of such errors does it fail for good.
+RETRY_FIRST, RETRY_LONGEST = timedelta(seconds=1), timedelta(minutes=1)
+GIVE_UP_AFTER = timedelta(hours=1)
 
 
 def lane_of(event: dict) -> str:
@@ -96,6 +103,18 @@ def acquire_lane(*, uow: UnitOfWork, lane: str, owner: str) -> bool:
     return result.rowcount == 1
 
 
+def renew_lanes(*, uow: UnitOfWork, lanes: list[str], owner: str) -> None:
+    """Extend `owner`'s leases on `lanes` by another LEASE (the working worker's heartbeat); commits."""
+    if not lanes:
+        return
+    uow.session.execute(
+        update(EventLane)
+        .where(EventLane.key.in_(lanes), EventLane.lease_owner == owner)
+        .values(leased_until=uow.now() + LEASE)
+    )
+    uow.commit()
+
+
 def release_lane(*, uow: UnitOfWork, lane: str, owner: str) -> None:
     uow.session.execute(
         update(EventLane)
@@ -116,37 +135,78 @@ def next_pending(*, uow: UnitOfWork, lane: str) -> WebhookEvent | None:
 
 
 def pending_in_lane(*, uow: UnitOfWork, lane: str, limit: int = 20) -> list[tuple[int, str]]:
-    """The lane's next pending events (id, type), in the order they arrived."""
+    """The lane's next pending events (id, type), in the order they arrived; none while the first waits to retry."""
     query = (
-        select(WebhookEvent.id, WebhookEvent.event_type)
+        select(WebhookEvent.id, WebhookEvent.event_type, WebhookEvent.retry_at)
         .where(WebhookEvent.lane == lane, WebhookEvent.status == "pending")
         .order_by(WebhookEvent.id)
         .limit(limit)
     )
-    return [(event_id, event_type) for event_id, event_type in uow.session.exec(query)]
+    now, due = uow.now(), []
+    for event_id, event_type, retry_at in uow.session.exec(query):
+        if retry_at is not None and retry_at > now:
+            break  # nothing overtakes an event waiting to be tried again
+        due.append((event_id, event_type))
+    return due
 
 
 def has_pending(*, uow: UnitOfWork, lane: str) -> bool:
-    return next_pending(uow=uow, lane=lane) is not None
+    """Whether the lane has an event to run now (not one waiting to be tried again later)."""
+    event = next_pending(uow=uow, lane=lane)
+    return event is not None and (event.retry_at is None or event.retry_at <= uow.now())
 
 
 def pending_lanes(*, uow: UnitOfWork, older_than: timedelta = timedelta(0), limit: int = 500) -> list[str]:
-    """Lanes with events still waiting (a crashed worker's, or ones nobody picked up)."""
-    cutoff = uow.now() - older_than
+    """Lanes with events to run now (a crashed worker's, ones nobody picked up, retries that are due)."""
+    now = uow.now()
+    cutoff = now - older_than
+    waiting = case((WebhookEvent.retry_at > now, 1), else_=0)
     query = (
         select(WebhookEvent.lane, func.min(WebhookEvent.id))
         .where(WebhookEvent.status == "pending", WebhookEvent.received_at <= cutoff)
         .group_by(WebhookEvent.lane)
+        .having(func.max(waiting) == 0)  # only a lane's first event ever waits to retry
         .order_by(func.min(WebhookEvent.id))
         .limit(limit)
     )
     return [lane for lane, _ in uow.session.exec(query)]
 
 
+def oldest_pending(*, uow: UnitOfWork) -> datetime | None:
+    """When the longest-waiting pending event arrived (None when nothing waits)."""
+    query = select(func.min(WebhookEvent.received_at)).where(WebhookEvent.status == "pending")
+    return uow.session.exec(query).one()
+
+
 def mark_done(*, uow: UnitOfWork, event: WebhookEvent) -> None:
     event.status, event.processed_at = "done", uow.now()
     event.attempts += 1
     event.last_error = None
+    event.retry_at = event.failing_since = None
+
+
+def retry_later(*, uow: UnitOfWork, event_id: int, error: str) -> str:
+    """After a temporary error: leave the event pending, due again after a growing pause; returns its status.
+
+    It fails for good (with the reason) once such errors have gone on for GIVE_UP_AFTER.
+    """
+    event = uow.session.get(WebhookEvent, event_id)
+    if event is None or event.status != "pending":
+        return event.status if event is not None else "skipped"
+    now = uow.now()
+    event.attempts += 1
+    event.failing_since = event.failing_since or now
+    if now - event.failing_since >= GIVE_UP_AFTER:
+        minutes = int((now - event.failing_since).total_seconds() // 60)
+        event.status, event.processed_at, event.retry_at = "failed", now, None
+        event.last_error = f"gave up after {minutes} minutes of temporary database errors; last: {error}"[
+            :MAX_ERROR_LENGTH
+        ]
+        return "failed"
+    pause = min(RETRY_FIRST * 2 ** min(event.attempts - 1, 16), RETRY_LONGEST)
+    event.retry_at = now + pause * random.uniform(1.0, 1.25)  # noqa: S311  (jitter, not a secret)
+    event.last_error = f"temporary: {error}"[:MAX_ERROR_LENGTH]
+    return "pending"
 
 
 def mark_failed(*, uow: UnitOfWork, event_id: int, error: str) -> None:
@@ -163,6 +223,7 @@ def rerun(*, uow: UnitOfWork, event_id: int) -> WebhookEvent | None:
     if event is None or event.status != "failed":
         return None
     event.status = "pending"
+    event.retry_at = event.failing_since = None
     return event
 
 

@@ -107,6 +107,10 @@ class WebhookEvent(SQLModel, table=True):
     last_error: str | None = Field(default=None, sa_type=Text)
     received_at: datetime = _ts()
     processed_at: datetime | None = _ts(nullable=True)
+    # a temporary database error leaves the event pending: tried again from `retry_at` on, given up
+    # (failed) when the errors have gone on for too long since `failing_since`
+    retry_at: datetime | None = _ts(nullable=True)
+    failing_since: datetime | None = _ts(nullable=True)
 
 
 class EventLane(SQLModel, table=True):

@@ -81,7 +81,9 @@ def test_healthz_is_503_with_the_reason_while_behind_and_200_after(behind_url):
     upgrade(behind_url)
     _scheduler_reports(client)
     response = client.get("/healthz")
-    assert response.status_code == 200 and response.json["status"] == "ok"
+    assert (
+        response.status_code == 200 and response.json["status"] == "ok" and response.json["oldest_pending_seconds"] == 0
+    )
 
 
 def test_healthz_on_the_current_schema(client):
