@@ -7,6 +7,7 @@ LINE user's events still run one after another, in the order LINE sent them.
 from __future__ import annotations
 
 import functools
+import re
 from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, bindparam, func, update
@@ -27,6 +28,19 @@ def lane_of(event: dict) -> str:
 
 
 NOTIFY_CHANNEL = "kizuna_events"
+_NUL = "\x00"
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")  # JSON can escape half an emoji; no database stores it
+
+
+def storable(value):
+    """The event with every text safe to store: NUL dropped (PostgreSQL refuses it), a lone surrogate as U+FFFD."""
+    if isinstance(value, str):
+        return _LONE_SURROGATE.sub("\ufffd", value.replace(_NUL, ""))
+    if isinstance(value, dict):
+        return {storable(key): storable(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [storable(item) for item in value]
+    return value
 
 
 def store_events(*, connection: Connection, events: list[dict], now: datetime) -> list[str]:
@@ -36,7 +50,7 @@ def store_events(*, connection: Connection, events: list[dict], now: datetime) -
     same statement wakes the event workers (NOTIFY, delivered at commit).
     """
     rows, seen = [], set()
-    for event in events:
+    for event in map(storable, events):
         event_id = event.get("webhookEventId")
         if not isinstance(event_id, str) or not event_id or event_id in seen or len(event_id) > 64:
             continue
