@@ -171,6 +171,24 @@ def mark_failed(*, uow: UnitOfWork, event_id: int, error: str) -> None:
     event.last_error = error[:MAX_ERROR_LENGTH]
 
 
+def forget_message(*, uow: UnitOfWork, lane: str, message_id: str, look_back: int = 1000) -> int:
+    """Drop an unsent message's content from its stored event: only its id and type stay."""
+    query = (
+        select(WebhookEvent)
+        .where(WebhookEvent.lane == lane, WebhookEvent.event_type == "message")
+        .order_by(WebhookEvent.id.desc())
+        .limit(look_back)
+    )
+    forgotten = 0
+    for event in uow.session.exec(query):
+        message = event.body.get("message") or {}
+        if message.get("id") == message_id:
+            # a new dict, so the JSON column sees the change
+            event.body = {**event.body, "message": {"id": message_id, "type": message.get("type"), "unsent": True}}
+            forgotten += 1
+    return forgotten
+
+
 def rerun(*, uow: UnitOfWork, event_id: int) -> WebhookEvent | None:
     """Put a failed event back in its lane's queue."""
     event = uow.session.get(WebhookEvent, event_id)
