@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 from bot.simulator import events as ev
 from bot.simulator import ids
+from bot.simulator.limits import limit_problems
 from bot.simulator.openapi import SchemaProblem, line_openapi
 
 REPLY_TOKEN_TTL = 60.0  # LINE: reply within one minute of the event
@@ -541,7 +542,8 @@ class LineEmulator:
     def _validate(self, method: str, path: str, payload: Any) -> None:
         problems = line_openapi().request_problems(method, path, payload)
         if not problems and isinstance(payload, dict) and "messages" in payload:
-            problems = _url_problems(payload["messages"], allowed_prefixes=self.insecure_url_prefixes)
+            problems = limit_problems(payload)
+            problems += _url_problems(payload["messages"], allowed_prefixes=self.insecure_url_prefixes)
         if problems:
             body = _problems_body(problems)
             raise _ApiError(400, body["message"], details=body["details"])

@@ -8,6 +8,7 @@ import pytest
 
 from bot.messages import MessageRenderer
 from bot.simulator import line_openapi
+from bot.simulator.limits import limit_problems
 
 SHOP = {"shop_name": "Kizuna Coffee", "privacy_contact": "privacy@example.com", "notice_version": "2026-11"}
 CONTEXTS = {
@@ -73,6 +74,7 @@ def test_template_renders_valid_line_messages(name, locale):
         "POST", "/v2/bot/message/reply", {"replyToken": "x" * 32, "messages": messages}
     )
     assert errors == []
+    assert [str(problem) for problem in limit_problems({"messages": messages})] == []  # LINE's documented limits
 
 
 def test_japanese_is_the_default_and_formats_dates_the_japanese_way():
