@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from types import SimpleNamespace
 
 import pytest
 
@@ -43,6 +44,7 @@ CONTEXTS = {
         "stamps": 0,
         "stamp_goal": 10,
         "rewards": [],
+        "more_rewards": 0,
     },
     "history": {
         "purchases": [
@@ -109,6 +111,20 @@ def test_stamp_card_and_empty_history():
         messages = renderer.render("point_card", locale=locale, **SHOP, **context)
         assert "●●●○○○○○○○" in str(messages)
         assert renderer.render("history", locale=locale, **SHOP, purchases=[])
+
+
+def test_a_stamp_card_with_many_rewards_stays_within_line_limits():
+    """The flow shows the five soonest-expiring rewards and counts the rest; even long titles fit a bubble."""
+    rewards = [
+        SimpleNamespace(title="特典" + "あ" * 198, expires_at=datetime(2026, 12, 1, tzinfo=UTC)) for _ in range(5)
+    ]
+    context = dict(CONTEXTS["point_card"], mode="stamps", stamps=9, rewards=rewards, more_rewards=115)
+    for locale, more in (("ja", "ほか115件の特典"), ("en", "and 115 more rewards")):
+        messages = renderer.render("point_card", locale=locale, **SHOP, **context)
+        assert more in str(messages)
+        assert limit_problems({"messages": messages}) == []
+    one_more = renderer.render("point_card", locale="en", **SHOP, **dict(context, more_rewards=1))
+    assert "and 1 more reward" in str(one_more) and "more rewards" not in str(one_more)
 
 
 def test_opt_out_promises_reservation_reminders_only_once_reservations_exist():
