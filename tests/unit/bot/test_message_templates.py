@@ -79,6 +79,26 @@ def test_template_renders_valid_line_messages(name, locale):
     assert [str(problem) for problem in limit_problems({"messages": messages})] == []  # LINE's documented limits
 
 
+KEYWORDS = {"points", "stamps", "coupons", "regular", "silver", "gold"}  # values templates choose by, not show
+
+
+def _longest(value):
+    """The longest a shown text can be (names, titles and stores hold 200 characters)."""
+    if isinstance(value, str) and not value.startswith("https://") and value not in KEYWORDS:
+        return "長" * 200
+    return value
+
+
+@pytest.mark.parametrize("locale", ["ja", "en"])
+@pytest.mark.parametrize("name", renderer.names())
+def test_templates_with_the_longest_values_stay_within_line_limits(name, locale):
+    context = {key: _longest(value) for key, value in {**SHOP, **CONTEXTS.get(name, {})}.items()}
+    if name == "history":  # the flow shows the last five
+        context["purchases"] = [dict(p, store="店" * 200) for p in CONTEXTS["history"]["purchases"]] * 5
+    messages = renderer.render(name, locale=locale, **context)
+    assert [str(problem) for problem in limit_problems({"messages": messages})] == []
+
+
 def test_japanese_is_the_default_and_formats_dates_the_japanese_way():
     ja = renderer.render("link_locked", locale="ja", **SHOP, **CONTEXTS["link_locked"])
     en = renderer.render("link_locked", locale="en", **SHOP, **CONTEXTS["link_locked"])
