@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bot.delivery import Claimed, OutboxDelivery
-from bot.handlers import HANDLERS, NEEDS_PROFILE
+from bot.handlers import HANDLERS, NEEDS_PROFILE, STANDBY_HANDLERS
 from bot.handlers.context import EventContext
 from bot.line_gateway import LineGateway
 from bot.messages import MessageRenderer
@@ -116,7 +116,8 @@ class EventProcessor:
                 return None
             body = row.body
             source = body.get("source") or {}
-            handler = HANDLERS.get(event_type)
+            standby = body.get("mode") == "standby"  # another tool answers: record, never answer
+            handler = (STANDBY_HANDLERS if standby else HANDLERS).get(event_type)
             queued: list[Claimed] = []
             if handler is not None and source.get("type") == "user" and source.get("userId"):
                 identity = channels.ensure_identity(uow=uow, address=source["userId"])
@@ -130,7 +131,7 @@ class EventProcessor:
                     profile=profile,
                 )
                 handler(ctx)
-                if ctx.replies:
+                if ctx.replies and not standby:
                     rows = outbox.enqueue(
                         uow=uow,
                         address=identity.address,

@@ -22,15 +22,48 @@ def _error(status: int, code: str, message: str):
     return jsonify({"error": {"code": code, "message": message}}), status
 
 
+# What Kizuna reads of an event, with the type each must have when present (LINE may add more properties
+# and event types at any time: those are accepted). `type` is required.
+_NUMBER = (int, float)
+EVENT_SHAPE: dict[str, type | tuple | dict] = {
+    "type": str,
+    "mode": str,
+    "webhookEventId": str,
+    "replyToken": str,
+    "timestamp": _NUMBER,
+    "source": {"type": str, "userId": str, "groupId": str, "roomId": str},
+    "deliveryContext": {"isRedelivery": bool},
+    "message": {"type": str, "id": str, "text": str, "quoteToken": str},
+    "postback": {"data": str, "params": dict},
+    "follow": {"isUnblocked": bool},
+    "link": {"result": str, "nonce": str},
+    "unsend": {"messageId": str},
+}
+
+
+def _fits(value, shape) -> bool:
+    if isinstance(shape, dict):
+        return isinstance(value, dict) and all(_fits(value[key], shape[key]) for key in shape.keys() & value.keys())
+    if isinstance(value, bool) and shape is not bool:
+        return False  # JSON true is not a number
+    return isinstance(value, shape)
+
+
 def _events_of(body: bytes) -> list[dict] | None:
-    """The events of a LINE webhook body, or None when it is not one."""
+    """The events of a LINE webhook body, or None when it is not one.
+
+    A signed body of the wrong shape (a string `source`, a numeric `userId`, no `type`) cannot be one
+    LINE built: it is refused whole with 400 and nothing is stored. LINE counts a 4xx as a failed
+    delivery (shown in the console's webhook error statistics), and a redelivery of the same body gets
+    the same answer, so no event is ever left failed or pending because of its shape.
+    """
     try:
         payload = json.loads(body)
     except (ValueError, UnicodeDecodeError):
         return None
     if not isinstance(payload, dict) or not isinstance(payload.get("events"), list):
         return None
-    if not all(isinstance(event, dict) and isinstance(event.get("type"), str) for event in payload["events"]):
+    if not all(_fits(event, EVENT_SHAPE) and "type" in event for event in payload["events"]):
         return None
     return payload["events"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlmodel import select
 
-from crm_core import timeline
+from crm_core import events, timeline
 from crm_core.customers import LINE
 from crm_core.models import ChannelIdentity, Customer
 from crm_core.uow import UnitOfWork
@@ -87,13 +87,29 @@ def record_decline(*, uow: UnitOfWork, identity: ChannelIdentity) -> None:
     timeline.record(uow=uow, kind="declined", customer_id=identity.customer_id, identity_id=identity.id)
 
 
-def record_message(*, uow: UnitOfWork, identity: ChannelIdentity, kind: str, summary: str) -> None:
+def record_message(
+    *, uow: UnitOfWork, identity: ChannelIdentity, kind: str, summary: str, message_id: str | None = None
+) -> None:
     """A message in or out, kept for the console timeline (short: the first 200 characters).
 
-    From someone who declined the privacy notice only the fact is kept, not what they wrote.
+    From someone who declined the privacy notice only the fact is kept, not what they wrote. LINE's
+    message id is kept with a customer's message, so an unsend can find it.
     """
     kept = None if identity.declined_at is not None else summary[:200]
-    timeline.record(uow=uow, kind=kind, customer_id=identity.customer_id, identity_id=identity.id, summary=kept)
+    timeline.record(
+        uow=uow,
+        kind=kind,
+        customer_id=identity.customer_id,
+        identity_id=identity.id,
+        summary=kept,
+        data={"message_id": message_id} if message_id else None,
+    )
+
+
+def record_unsend(*, uow: UnitOfWork, identity: ChannelIdentity, message_id: str) -> None:
+    """The LINE user unsent a message: its text goes from the stored event and the timeline."""
+    events.forget_message(uow=uow, lane=identity.address, message_id=message_id)
+    timeline.forget_message(uow=uow, identity_id=identity.id, message_id=message_id)
 
 
 def set_conversation(*, uow: UnitOfWork, identity: ChannelIdentity, state: dict | None) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import random
+import re
 from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, bindparam, case, func, update
@@ -34,6 +35,19 @@ def lane_of(event: dict) -> str:
 
 
 NOTIFY_CHANNEL = "kizuna_events"
+_NUL = "\x00"
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")  # JSON can escape half an emoji; no database stores it
+
+
+def storable(value):
+    """The event with every text safe to store: NUL dropped (PostgreSQL refuses it), a lone surrogate as U+FFFD."""
+    if isinstance(value, str):
+        return _LONE_SURROGATE.sub("\ufffd", value.replace(_NUL, ""))
+    if isinstance(value, dict):
+        return {storable(key): storable(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [storable(item) for item in value]
+    return value
 
 
 def store_events(*, connection: Connection, events: list[dict], now: datetime) -> list[str]:
@@ -43,7 +57,7 @@ def store_events(*, connection: Connection, events: list[dict], now: datetime) -
     same statement wakes the event workers (NOTIFY, delivered at commit).
     """
     rows, seen = [], set()
-    for event in events:
+    for event in map(storable, events):
         event_id = event.get("webhookEventId")
         if not isinstance(event_id, str) or not event_id or event_id in seen or len(event_id) > 64:
             continue
@@ -215,6 +229,24 @@ def mark_failed(*, uow: UnitOfWork, event_id: int, error: str) -> None:
     event.status, event.processed_at = "failed", uow.now()
     event.attempts += 1
     event.last_error = error[:MAX_ERROR_LENGTH]
+
+
+def forget_message(*, uow: UnitOfWork, lane: str, message_id: str, look_back: int = 1000) -> int:
+    """Drop an unsent message's content from its stored event: only its id and type stay."""
+    query = (
+        select(WebhookEvent)
+        .where(WebhookEvent.lane == lane, WebhookEvent.event_type == "message")
+        .order_by(WebhookEvent.id.desc())
+        .limit(look_back)
+    )
+    forgotten = 0
+    for event in uow.session.exec(query):
+        message = event.body.get("message") or {}
+        if message.get("id") == message_id:
+            # a new dict, so the JSON column sees the change
+            event.body = {**event.body, "message": {"id": message_id, "type": message.get("type"), "unsent": True}}
+            forgotten += 1
+    return forgotten
 
 
 def rerun(*, uow: UnitOfWork, event_id: int) -> WebhookEvent | None:

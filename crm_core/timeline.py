@@ -8,6 +8,8 @@ from sqlmodel import select
 from crm_core.models import ChannelIdentity, TimelineEntry
 from crm_core.uow import UnitOfWork
 
+UNSENT = "message_unsent"
+
 
 def record(
     *,
@@ -19,7 +21,7 @@ def record(
     data: dict | None = None,
     staff_user_id: int | None = None,
 ) -> TimelineEntry:
-    """Append one entry; entries are never edited."""
+    """Append one entry; entries are never edited (only an unsent message loses its text)."""
     entry = TimelineEntry(
         kind=kind,
         customer_id=customer_id,
@@ -31,6 +33,22 @@ def record(
     )
     uow.session.add(entry)
     return entry
+
+
+def forget_message(*, uow: UnitOfWork, identity_id: int, message_id: str, look_back: int = 1000) -> int:
+    """An unsent message's entry keeps its place as a neutral "a message was unsent", without the text."""
+    query = (
+        select(TimelineEntry)
+        .where(TimelineEntry.identity_id == identity_id, TimelineEntry.kind == "message_in")
+        .order_by(TimelineEntry.id.desc())
+        .limit(look_back)
+    )
+    forgotten = 0
+    for entry in uow.session.exec(query):
+        if (entry.data or {}).get("message_id") == message_id:
+            entry.kind, entry.summary = UNSENT, None
+            forgotten += 1
+    return forgotten
 
 
 def list_for_customer(*, uow: UnitOfWork, customer_id: int, limit: int = 100) -> list[TimelineEntry]:

@@ -22,6 +22,7 @@ LABELS = {
     "link_locked": N_("Linking locked after too many wrong tries"),
     "message_in": N_("Message from the customer"),
     "message_out": N_("Message to the customer"),
+    "message_unsent": N_("The customer unsent a message"),
     "postback": N_("Tapped a button on LINE"),
     "opted_out": N_("Stopped marketing messages"),
     "opted_in": N_("Resumed marketing messages"),

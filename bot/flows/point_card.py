@@ -9,6 +9,8 @@ from bot.handlers.context import EventContext
 from crm_core import cards, loyalty, points, purchases, stamps
 from crm_core.models import PointAccount
 
+SHOWN_REWARDS = 5  # the soonest to expire; the card says how many more (one row each would outgrow LINE's 30 KB)
+
 
 def _member(ctx: EventContext):
     if not registration.require_consent(ctx):
@@ -34,6 +36,7 @@ def show_card(ctx: EventContext, params: dict | None = None) -> None:
     spend = purchases.rolling_spend(uow=ctx.uow, customer_id=customer.id)
     upcoming = program.next_tier(spend)
     account = ctx.uow.session.get(PointAccount, customer.id)
+    rewards = stamps.open_rewards(uow=ctx.uow, customer_id=customer.id)  # soonest to expire first
     ctx.reply(
         "point_card",
         mode=program.mode,
@@ -48,7 +51,8 @@ def show_card(ctx: EventContext, params: dict | None = None) -> None:
         member_number=customer.member_number,
         stamps=account.stamps if account else 0,
         stamp_goal=program.stamp_goal,
-        rewards=stamps.open_rewards(uow=ctx.uow, customer_id=customer.id),
+        rewards=rewards[:SHOWN_REWARDS],
+        more_rewards=len(rewards[SHOWN_REWARDS:]),
     )
 
 

@@ -8,11 +8,9 @@ from crm_core import channels
 
 
 def handle_message(ctx: EventContext) -> None:
-    message = ctx.event.get("message") or {}
+    message = record_message(ctx)
     is_text = message.get("type") == "text"
     text = message.get("text", "") if is_text else ""
-    summary = text if is_text else f"[{message.get('type')}]"
-    channels.record_message(uow=ctx.uow, identity=ctx.identity, kind="message_in", summary=summary)
     keyword = menu.keyword_of(text) if is_text else None
     if ctx.identity.declined_at is not None:  # declined the privacy notice: the menu, or the way to the notice
         menu.show_menu(ctx) if keyword == "menu" else registration.answer_after_decline(ctx)
@@ -30,3 +28,13 @@ def handle_message(ctx: EventContext) -> None:
         ctx.reply("not_understood")
         return
     menu.ACTIONS[keyword](ctx, {})
+
+
+def record_message(ctx: EventContext) -> dict:
+    """Keep the message on the customer's timeline, without answering; returns LINE's message object."""
+    message = ctx.event.get("message") or {}
+    summary = message.get("text", "") if message.get("type") == "text" else f"[{message.get('type')}]"
+    channels.record_message(
+        uow=ctx.uow, identity=ctx.identity, kind="message_in", summary=summary, message_id=message.get("id")
+    )
+    return message

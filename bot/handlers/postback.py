@@ -26,13 +26,19 @@ def parse_postback(data: str) -> dict[str, str]:
 
 
 def handle_postback(ctx: EventContext) -> None:
-    postback = ctx.event.get("postback") or {}
-    params = parse_postback(postback.get("data", ""))
-    if postback.get("params"):
-        params.update({f"param_{k}": str(v) for k, v in postback["params"].items()})
+    params = record_postback(ctx)
     action = ACTIONS.get(params.get("action", ""))
-    channels.record_message(uow=ctx.uow, identity=ctx.identity, kind="postback", summary=params.get("action", "?"))
     if action is None:
         ctx.reply("unknown_postback")
         return
     action(ctx, params)
+
+
+def record_postback(ctx: EventContext) -> dict[str, str]:
+    """Keep the tapped button's action on the timeline, without answering; returns the postback's parameters."""
+    postback = ctx.event.get("postback") or {}
+    params = parse_postback(postback.get("data", ""))
+    if postback.get("params"):
+        params.update({f"param_{k}": str(v) for k, v in postback["params"].items()})
+    channels.record_message(uow=ctx.uow, identity=ctx.identity, kind="postback", summary=params.get("action", "?"))
+    return params

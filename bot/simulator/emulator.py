@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 from bot.simulator import events as ev
 from bot.simulator import ids
+from bot.simulator.limits import limit_problems
 from bot.simulator.openapi import SchemaProblem, line_openapi
 
 REPLY_TOKEN_TTL = 60.0  # LINE: reply within one minute of the event
@@ -187,6 +188,9 @@ class LineEmulator:
             self._user_rich_menus: dict[str, str] = {}
             self._next_item_id = 1
             self._next_message_id = 500_000_000_000_000_000
+            # "standby" while another tool (e.g. a chat in LINE Official Account Manager) is in charge of the
+            # chat: events then carry mode "standby" and no reply token
+            self.mode = "active"
 
     def add_user(self, display_name: str, language: str = "ja", line_user_id: str | None = None) -> str:
         """Create a LINE user (not yet a friend of the bot) and return their LINE user id."""
@@ -296,12 +300,16 @@ class LineEmulator:
             line_user_id=line_user_id,
             timestamp_ms=int(at * 1000),
             webhook_event_id=ids.webhook_event_id(at),
+            mode=self.mode,
         )
 
-    def _issue_reply_token(self, line_user_id: str) -> str:
+    def _add_reply_token(self, event: dict, line_user_id: str) -> None:
+        """Give the event a reply token: in standby mode only a follow event has one (webhook.yml requires it)."""
+        if event["mode"] != "active" and event["type"] != "follow":
+            return
         token = ids.token()
         self._reply_tokens[token] = _Token(line_user_id, self.now())
-        return token
+        event["replyToken"] = token
 
     def _new_message_id(self) -> str:
         self._next_message_id += 1
@@ -311,7 +319,7 @@ class LineEmulator:
         """The user adds the bot as a friend (or unblocks it)."""
         with self._lock:
             event = self._event("follow", line_user_id)
-            event["replyToken"] = self._issue_reply_token(line_user_id)
+            self._add_reply_token(event, line_user_id)
             event["follow"] = {"isUnblocked": is_unblocked}
             user = self._users[line_user_id]
             user.following = user.ever_followed = True
@@ -333,7 +341,7 @@ class LineEmulator:
         """The user sends a text message."""
         with self._lock:
             event = self._event("message", line_user_id)
-            event["replyToken"] = self._issue_reply_token(line_user_id)
+            self._add_reply_token(event, line_user_id)
             event["message"] = {
                 "type": "text",
                 "id": self._new_message_id(),
@@ -343,7 +351,18 @@ class LineEmulator:
             if not self._users[line_user_id].has_messaged:
                 self._users[line_user_id].has_messaged = True
                 self._users_changed()
-            self._add_item(line_user_id, "user", {"type": "text", "text": text})
+            self._add_item(line_user_id, "user", {"type": "text", "text": text}, message_id=event["message"]["id"])
+            return event
+
+    def unsend(self, line_user_id: str, message_id: str) -> dict:
+        """The user unsends one of their messages: it leaves the chat, and LINE tells the bot."""
+        with self._lock:
+            event = self._event("unsend", line_user_id)
+            event["unsend"] = {"messageId": message_id}
+            for item in self._items:
+                if item["line_user_id"] == line_user_id and item.get("message_id") == message_id:
+                    item["message"] = {"type": "text", "text": "送信取消 / unsent"}
+                    item["from"] = "system"
             return event
 
     def postback(
@@ -357,7 +376,7 @@ class LineEmulator:
         """The user taps a postback or datetimepicker action (``params``: {"date": "2026-11-22"} etc.)."""
         with self._lock:
             event = self._event("postback", line_user_id)
-            event["replyToken"] = self._issue_reply_token(line_user_id)
+            self._add_reply_token(event, line_user_id)
             event["postback"] = {"data": data}
             if params is not None:
                 event["postback"]["params"] = dict(params)
@@ -373,7 +392,7 @@ class LineEmulator:
         with self._lock:
             event = self._event("accountLink", line_user_id)
             if result == "ok":
-                event["replyToken"] = self._issue_reply_token(line_user_id)
+                self._add_reply_token(event, line_user_id)
             event["link"] = {"result": result, "nonce": nonce}
             note = "アカウント連携 / account linked" if result == "ok" else "アカウント連携失敗 / link failed"
             self._add_item(line_user_id, "system", {"type": "text", "text": note})
@@ -523,7 +542,8 @@ class LineEmulator:
     def _validate(self, method: str, path: str, payload: Any) -> None:
         problems = line_openapi().request_problems(method, path, payload)
         if not problems and isinstance(payload, dict) and "messages" in payload:
-            problems = _url_problems(payload["messages"], allowed_prefixes=self.insecure_url_prefixes)
+            problems = limit_problems(payload)
+            problems += _url_problems(payload["messages"], allowed_prefixes=self.insecure_url_prefixes)
         if problems:
             body = _problems_body(problems)
             raise _ApiError(400, body["message"], details=body["details"])

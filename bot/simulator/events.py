@@ -10,11 +10,13 @@ import json
 from collections.abc import Iterable
 
 
-def event_base(*, event_type: str, line_user_id: str, timestamp_ms: int, webhook_event_id: str) -> dict:
+def event_base(
+    *, event_type: str, line_user_id: str, timestamp_ms: int, webhook_event_id: str, mode: str = "active"
+) -> dict:
     """Return the properties every one-to-one chat event carries."""
     return {
         "type": event_type,
-        "mode": "active",
+        "mode": mode,
         "timestamp": timestamp_ms,
         "source": {"type": "user", "userId": line_user_id},
         "webhookEventId": webhook_event_id,

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from crm_core import api_tokens, cards, customers
-from crm_core.models import Store
+from datetime import timedelta
+
+from bot.simulator.limits import json_size
+from crm_core import api_tokens, cards, customers, loyalty
+from crm_core.models import Reward, Store
 from tests.e2e.conftest import texts
 
 
@@ -88,3 +91,26 @@ def test_history_shows_a_cancelled_purchase_as_cancelled_and_a_partly_refunded_o
     assert "¥3,240 取消" in history
     assert "¥2,000（+20 pt、¥1,240 返品）" in history
     assert "¥0" not in history and "+32" not in history
+
+
+def test_a_stamp_card_with_120_open_rewards_still_reaches_line(chat, uow_factory, clock, line):
+    """One row per reward made a 37 KB bubble LINE refuses: the card shows the 5 soonest to expire and a count."""
+    hanako = _member(chat)
+    with uow_factory() as uow:
+        loyalty.save_program(uow=uow, program=loyalty.Program(mode="stamps", stamp_goal=10))
+        customer = customers.get_by_line_user_id(uow=uow, line_user_id=hanako.line_user_id)
+        for n in range(120):
+            uow.session.add(
+                Reward(
+                    customer_id=customer.id, code=f"RW{n:04d}", kind="stamp", title=f"ドリンク1杯無料 #{n}",
+                    source_key=f"test:{n}", issued_at=uow.now(), expires_at=uow.now() + timedelta(days=200 - n),
+                )
+            )  # fmt: skip
+        uow.commit()
+    (card,) = hanako.say("ポイント")
+    assert line.invalid_requests == []
+    shown = texts([card])
+    assert shown.count("ドリンク1杯無料") == 5
+    assert all(f"#{n}" in shown for n in range(115, 120))  # the soonest to expire
+    assert "ほか115件の特典" in shown
+    assert json_size(card["contents"]) < 30_000

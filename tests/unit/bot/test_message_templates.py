@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from types import SimpleNamespace
 
 import pytest
 
 from bot.messages import MessageRenderer
 from bot.simulator import line_openapi
+from bot.simulator.limits import limit_problems
 
 SHOP = {"shop_name": "Kizuna Coffee", "privacy_contact": "privacy@example.com", "notice_version": "2026-11"}
 CONTEXTS = {
@@ -42,6 +44,7 @@ CONTEXTS = {
         "stamps": 0,
         "stamp_goal": 10,
         "rewards": [],
+        "more_rewards": 0,
     },
     "history": {
         "purchases": [
@@ -106,6 +109,27 @@ def test_template_renders_valid_line_messages(name, locale):
         "POST", "/v2/bot/message/reply", {"replyToken": "x" * 32, "messages": messages}
     )
     assert errors == []
+    assert [str(problem) for problem in limit_problems({"messages": messages})] == []  # LINE's documented limits
+
+
+KEYWORDS = {"points", "stamps", "coupons", "regular", "silver", "gold"}  # values templates choose by, not show
+
+
+def _longest(value):
+    """The longest a shown text can be (names, titles and stores hold 200 characters)."""
+    if isinstance(value, str) and not value.startswith("https://") and value not in KEYWORDS:
+        return "長" * 200
+    return value
+
+
+@pytest.mark.parametrize("locale", ["ja", "en"])
+@pytest.mark.parametrize("name", renderer.names())
+def test_templates_with_the_longest_values_stay_within_line_limits(name, locale):
+    context = {key: _longest(value) for key, value in {**SHOP, **CONTEXTS.get(name, {})}.items()}
+    if name == "history":  # the flow shows the last five
+        context["purchases"] = [dict(p, store="店" * 200) for p in CONTEXTS["history"]["purchases"]] * 5
+    messages = renderer.render(name, locale=locale, **context)
+    assert [str(problem) for problem in limit_problems({"messages": messages})] == []
 
 
 def test_japanese_is_the_default_and_formats_dates_the_japanese_way():
@@ -140,6 +164,20 @@ def test_stamp_card_and_empty_history():
         messages = renderer.render("point_card", locale=locale, **SHOP, **context)
         assert "●●●○○○○○○○" in str(messages)
         assert renderer.render("history", locale=locale, **SHOP, purchases=[])
+
+
+def test_a_stamp_card_with_many_rewards_stays_within_line_limits():
+    """The flow shows the five soonest-expiring rewards and counts the rest; even long titles fit a bubble."""
+    rewards = [
+        SimpleNamespace(title="特典" + "あ" * 198, expires_at=datetime(2026, 12, 1, tzinfo=UTC)) for _ in range(5)
+    ]
+    context = dict(CONTEXTS["point_card"], mode="stamps", stamps=9, rewards=rewards, more_rewards=115)
+    for locale, more in (("ja", "ほか115件の特典"), ("en", "and 115 more rewards")):
+        messages = renderer.render("point_card", locale=locale, **SHOP, **context)
+        assert more in str(messages)
+        assert limit_problems({"messages": messages}) == []
+    one_more = renderer.render("point_card", locale="en", **SHOP, **dict(context, more_rewards=1))
+    assert "and 1 more reward" in str(one_more) and "more rewards" not in str(one_more)
 
 
 def test_opt_out_promises_reservation_reminders_only_once_reservations_exist():

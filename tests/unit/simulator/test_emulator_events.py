@@ -86,3 +86,17 @@ def test_transcript_shows_what_the_user_did(emulator):
         ("user", "予約"),
         ("user", "メニュー"),
     ]
+
+
+def test_standby_events_carry_no_reply_token_and_unsend_matches_webhook_yml(emulator):
+    uid = emulator.add_user("花子")
+    sent = emulator.text(uid, "取り消すメッセージ")
+    emulator.mode = "standby"
+    events = [emulator.follow(uid), emulator.text(uid, "hi"), emulator.postback(uid, "action=points")]
+    assert all(e["mode"] == "standby" for e in events)
+    assert ["replyToken" in e for e in events] == [True, False, False]
+    unsend = emulator.unsend(uid, sent["message"]["id"])
+    assert unsend["unsend"] == {"messageId": sent["message"]["id"]}
+    body = json.loads(emulator.webhook_body([*events, unsend]))
+    assert line_openapi().errors_for_webhook(body) == []
+    assert "取り消すメッセージ" not in str(emulator.transcript(uid, include_system=True))
