@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import pytest
@@ -62,33 +63,44 @@ class Demo:
         return self.app.extensions["line_emulator"]
 
 
-@pytest.fixture
-def demo(database_url):
-    """`kizuna demo`: seeded shop, the app and the simulator on one threaded server at its own port."""
+@contextmanager
+def _served(database_url, prepare):
+    """The app and the simulator on one threaded server at its own port; `prepare(settings, app)` fills the
+    database before the first request. Yields a Demo; on the way out, checks no request LINE would refuse."""
     later = _Later()
     server = make_server("127.0.0.1", 0, later, threaded=True, request_handler=_QuietHandler)
     try:
-        port = server.server_port
-        settings = Settings.from_env({}, database_url=database_url).with_demo_defaults(port=port)
-        prepare_demo(settings, admin_password="demo-admin-password")  # noqa: S106
-        later.app = build_demo_app(settings)
+        settings = Settings.from_env({}, database_url=database_url).with_demo_defaults(port=server.server_port)
+        later.app = prepare(settings)
     except BaseException:
         server.server_close()
         raise
     thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
-    demo = Demo(url=f"http://127.0.0.1:{port}", app=later.app, settings=settings)
+    served = Demo(url=f"http://127.0.0.1:{server.server_port}", app=later.app, settings=settings)
     try:
-        yield demo
+        yield served
     finally:
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
-        services = demo.services
+        services = served.services
         services.pump.wait_idle(timeout=10)
         services.pump.shutdown()
         services.engine.dispose()
-    assert demo.line.invalid_requests == [], "the app sent LINE a request that LINE's OpenAPI refuses"
+    assert served.line.invalid_requests == [], "the app sent LINE a request that LINE's OpenAPI refuses"
+
+
+@pytest.fixture
+def demo(database_url):
+    """`kizuna demo`: seeded shop, the app and the simulator on one threaded server at its own port."""
+
+    def prepare(settings):
+        prepare_demo(settings, admin_password="demo-admin-password")  # noqa: S106
+        return build_demo_app(settings)
+
+    with _served(database_url, prepare) as served:
+        yield served
 
 
 SHOP_ADMIN_EMAIL = "owner@cafe-mori.example"
@@ -101,30 +113,15 @@ def fresh_shop(database_url):
     served with the LINE simulator (which stands in for LINE, as in the demo) on its own port."""
     from crm_core import staff
 
-    later = _Later()
-    server = make_server("127.0.0.1", 0, later, threaded=True, request_handler=_QuietHandler)
-    try:
-        settings = Settings.from_env({}, database_url=database_url).with_demo_defaults(port=server.server_port)
-        later.app = build_demo_app(settings)
-        with later.app.extensions["kizuna"].uow_factory() as uow:
+    def prepare(settings):
+        app = build_demo_app(settings)
+        with app.extensions["kizuna"].uow_factory() as uow:
             staff.create_staff_user(uow=uow, email=SHOP_ADMIN_EMAIL, password=SHOP_ADMIN_PASSWORD, role="admin")
             uow.commit()
-    except BaseException:
-        server.server_close()
-        raise
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    shop = Demo(url=f"http://127.0.0.1:{server.server_port}", app=later.app, settings=settings)
-    try:
-        yield shop
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
-        shop.services.pump.wait_idle(timeout=10)
-        shop.services.pump.shutdown()
-        shop.services.engine.dispose()
-    assert shop.line.invalid_requests == [], "the app sent LINE a request that LINE's OpenAPI refuses"
+        return app
+
+    with _served(database_url, prepare) as served:
+        yield served
 
 
 @pytest.fixture(scope="module")

@@ -3,24 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from click.testing import CliRunner
 from sqlmodel import func, select
 
-from bot.cli import main
 from crm_core import api_tokens, staff
 from crm_core import stores as store_service
 from crm_core.models import Customer, Purchase, Store
-
-
-@pytest.fixture
-def run(database_url, monkeypatch, tmp_path):
-    monkeypatch.chdir(tmp_path)  # no stray .env
-    env = {"KIZUNA_DATABASE_URL": database_url, "KIZUNA_SECRET_KEY": "", "LINE_CHANNEL_SECRET": ""}
-
-    def invoke(*args, input=None, extra_env=None):
-        return CliRunner().invoke(main, list(args), env={**env, **(extra_env or {})}, input=input)
-
-    return invoke
 
 
 def test_help_says_what_each_command_does(run):

@@ -3,25 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from click.testing import CliRunner
 from sqlmodel import select
 
-from bot.cli import main
 from crm_core import outbox
 from crm_core.models import OutboxMessage
 
 RECEIPT = [{"type": "text", "text": "レシート"}]
-
-
-@pytest.fixture
-def run(database_url, monkeypatch, tmp_path):
-    monkeypatch.chdir(tmp_path)  # no stray .env
-    env = {"KIZUNA_DATABASE_URL": database_url, "KIZUNA_SECRET_KEY": "", "LINE_CHANNEL_SECRET": ""}
-
-    def invoke(*args):
-        return CliRunner().invoke(main, list(args), env=env)
-
-    return invoke
 
 
 @pytest.fixture
