@@ -10,7 +10,7 @@ from flask import Flask
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy.engine import Engine
 
-from bot import web_i18n
+from bot import security_headers, web_i18n
 from bot.delivery import OutboxDelivery
 from bot.event_pump import EventProcessor, EventPump
 from bot.line_gateway import LineGateway
@@ -86,6 +86,7 @@ def create_app(
     app.extensions["kizuna"] = services
     csrf = CSRFProtect(app)
     web_i18n.init_app(app)
+    security_headers.init_app(app, public_url=settings.public_url, line_access_base_url=settings.line_access_base_url)
 
     from bot import health, webhook
 

@@ -208,32 +208,45 @@ def tokens() -> None:
 
 @tokens.command("create")
 @click.option("--name", required=True, help="Who uses the token, e.g. 'POS Shibuya'.")
+@click.option(
+    "--scope",
+    "scopes",
+    multiple=True,
+    help="What the token may do, repeatable: customers:read, customers:write, points:read, purchases:read, "
+    "purchases:write, stores:read, stores:write. None given: all of them (with --store: the store's three).",
+)
+@click.option("--store", "store_code", default=None, help="Only this store's purchases and refunds, e.g. SHIBUYA.")
 @_friendly
-def tokens_create(name: str) -> None:
+def tokens_create(name: str, scopes: tuple[str, ...], store_code: str | None) -> None:
     """Create an API token; the token is printed once, alone on the last line."""
     from crm_core import api_tokens
 
     services = _services(_settings())
     with services.uow_factory() as uow:
-        token, raw = api_tokens.create_token(uow=uow, name=name)
+        token, raw = api_tokens.create_token(uow=uow, name=name, scopes=list(scopes), store_code=store_code)
         uow.commit()
-        click.echo(f"created API token #{token.id} '{token.name}'; store it now, it is not shown again:")
+        where = f" for store {store_code.strip().upper()}" if token.store_id else ""
+        click.echo(f"created API token #{token.id} '{token.name}'{where} with scopes {token.scopes}")
+        click.echo("store it now, it is not shown again:")
         click.echo(raw)
 
 
 @tokens.command("list")
 @_friendly
 def tokens_list() -> None:
-    """List API tokens: name, first characters, created, last use (shop time), revoked."""
-    from crm_core import api_tokens
+    """List API tokens: name, first characters, scopes, store, created, last use (shop time), revoked."""
+    from crm_core import api_tokens, stores
 
     settings = _settings()
     services = _services(settings)
     with services.uow_factory() as uow:
+        codes = {store.id: store.code for store in stores.list_stores(uow=uow)}
         for token in api_tokens.list_tokens(uow=uow):
             revoked = f"revoked {_when(token.revoked_at, settings)}" if token.revoked_at else "active"
+            scopes = " ".join(api_tokens.scopes_of(token)) if token.scopes is not None else "all scopes"
+            store = f"store {codes.get(token.store_id, '?')}" if token.store_id else "every store"
             click.echo(
-                f"{token.name}\t{token.prefix}...\tcreated {_when(token.created_at, settings)}"
+                f"{token.name}\t{token.prefix}...\t{scopes}\t{store}\tcreated {_when(token.created_at, settings)}"
                 f"\tlast use {_when(token.last_used_at, settings)}\t{revoked}"
             )
 

@@ -8,13 +8,13 @@ from urllib.parse import urlencode
 import segno
 from flask import Blueprint, Response, abort, current_app, redirect, render_template, request, url_for
 
-from bot import notifications, profile_links
+from bot import client_address, notifications, profile_links
 from bot.i18n import format_moment
 from bot.web_i18n import current_locale
 from bot.web_i18n import gettext as _
 from crm_core import cards, customers, membership, profiles, shop
 from crm_core.errors import ExpiredCardToken, InvalidCardToken, InvalidFields
-from crm_core.staff import LoginFailed, LoginLocked
+from crm_core.login_attempts import LoginFailed, LoginThrottled
 
 bp = Blueprint("pages", __name__, template_folder="templates")
 
@@ -54,9 +54,12 @@ def account_link():
         with kizuna.uow_factory() as uow:
             try:
                 customer = membership.log_in_web_member(
-                    uow=uow, email=request.form.get("email", ""), password=request.form.get("password", "")
+                    uow=uow,
+                    email=request.form.get("email", ""),
+                    password=request.form.get("password", ""),
+                    address=client_address.of_request(request),
                 )
-            except (LoginFailed, LoginLocked) as refused:
+            except (LoginFailed, LoginThrottled) as refused:
                 uow.commit()  # the wrong try counts
                 params = dict(refused.params)
                 if "until" in params:

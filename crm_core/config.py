@@ -31,6 +31,7 @@ class Settings:
     locale: str = "ja"
     quiet_hours: str | None = None
     demo: bool = False
+    trusted_proxies: int = 0  # how many reverse proxies in front add X-Forwarded-For (0: trust none)
     extra: dict = field(default_factory=dict)
 
     @classmethod
@@ -53,6 +54,7 @@ class Settings:
             timezone=env.get("KIZUNA_TIMEZONE") or cls.timezone,
             locale=env.get("KIZUNA_LOCALE") or cls.locale,
             quiet_hours=env.get("KIZUNA_QUIET_HOURS") or None,
+            trusted_proxies=_proxy_hops(env.get("KIZUNA_TRUSTED_PROXIES")),
         )
         settings = replace(settings, **overrides)
         settings.check()
@@ -101,3 +103,12 @@ class Settings:
             public_url=local,
             secret_key=self.secret_key or secrets.token_hex(32),
         )
+
+
+def _proxy_hops(raw: str | None) -> int:
+    """KIZUNA_TRUSTED_PROXIES: the number of reverse proxies in front of Kizuna (0 or unset: none)."""
+    if not (raw or "").strip():
+        return 0
+    if not raw.strip().isdigit() or int(raw) > 10:
+        raise ConfigurationError("KIZUNA_TRUSTED_PROXIES must be the number of reverse proxies in front (0-10)")
+    return int(raw)

@@ -12,7 +12,7 @@ from datetime import date, datetime, timedelta
 
 from sqlmodel import select
 
-from crm_core import staff, timeline
+from crm_core import login_attempts, timeline
 from crm_core.customers import create_customer, digits_of, get_by_member_number, line_identity_of
 from crm_core.errors import N_, AlreadyLinked, InvalidInput, LinkFailed, LinkLocked, NotConsented, NotFound
 from crm_core.models import AccountLinkNonce, ChannelIdentity, Customer
@@ -117,14 +117,17 @@ def authenticate_web_member(*, uow: UnitOfWork, email: str, password: str) -> Cu
     return customer if ok and customer.erased_at is None else None
 
 
-def log_in_web_member(*, uow: UnitOfWork, email: str, password: str) -> Customer:
-    """The web-member login of the account-link page, throttled like the console's (5 tries, 15 minutes).
+def log_in_web_member(*, uow: UnitOfWork, email: str, password: str, address: str | None = None) -> Customer:
+    """The web-member login of the account-link page, throttled like the console's (crm_core.login_attempts).
 
-    Raises LoginLocked or LoginFailed; a wrong password is recorded, so the caller commits either way.
+    Raises LoginThrottled or LoginFailed; a wrong password is recorded, so the caller commits either way.
     """
     key = "web:" + (email or "").strip().lower()[:250]
-    return staff.throttled(
-        uow=uow, key=key, attempt=lambda: authenticate_web_member(uow=uow, email=email, password=password)
+    return login_attempts.throttled(
+        uow=uow,
+        key=key,
+        address=address,
+        attempt=lambda: authenticate_web_member(uow=uow, email=email, password=password),
     )
 
 

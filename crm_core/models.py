@@ -188,6 +188,19 @@ class StaffUser(SQLModel, table=True):
     last_login_at: datetime | None = _ts(nullable=True)
 
 
+class StaffSession(SQLModel, table=True):
+    """An open console session; the signed cookie holds only a random id whose SHA-256 is `id`."""
+
+    __tablename__ = "staff_sessions"
+
+    id: str = Field(primary_key=True, max_length=64)
+    staff_user_id: int = _fk("staff_users.id", nullable=False, ondelete="CASCADE")
+    created_at: datetime = _ts()
+    last_seen_at: datetime = _ts()
+    user_agent: str | None = Field(default=None, max_length=120)  # a summary such as "Chrome on Android"
+    client_address: str | None = Field(default=None, max_length=45)
+
+
 class ApiToken(SQLModel, table=True):
     """A REST API token; only its SHA-256 is stored, the raw token is shown once."""
 
@@ -200,6 +213,8 @@ class ApiToken(SQLModel, table=True):
     created_at: datetime = _ts()
     last_used_at: datetime | None = _ts(nullable=True)
     revoked_at: datetime | None = _ts(nullable=True)
+    scopes: str | None = Field(default=None, max_length=500)  # space-separated; None: every scope (older tokens)
+    store_id: int | None = _fk("stores.id", index=False)  # only this store's purchases and refunds
 
 
 class AccountLinkNonce(SQLModel, table=True):
@@ -290,11 +305,15 @@ class LoginAttempt(SQLModel, table=True):
     """A failed console login, kept briefly so wrong passwords can be throttled across processes."""
 
     __tablename__ = "login_attempts"
-    __table_args__ = (Index("ix_login_attempts_email_occurred_at", "email", "occurred_at"),)
+    __table_args__ = (
+        Index("ix_login_attempts_email_occurred_at", "email", "occurred_at"),
+        Index("ix_login_attempts_client_address_occurred_at", "client_address", "occurred_at"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     email: str = Field(max_length=254)
     occurred_at: datetime = _ts()
+    client_address: str | None = Field(default=None, max_length=45)
 
 
 class HelperHeartbeat(SQLModel, table=True):

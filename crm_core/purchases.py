@@ -443,10 +443,12 @@ def get_purchase(*, uow: UnitOfWork, purchase_id: int) -> Purchase | None:
 
 
 def list_purchases(
-    *, uow: UnitOfWork, customer_id: int, before_id: int | None = None, limit: int = 50
+    *, uow: UnitOfWork, customer_id: int, before_id: int | None = None, limit: int = 50, store_id: int | None = None
 ) -> list[Purchase]:
-    """Newest first (by id, so paging is stable)."""
+    """Newest first (by id, so paging is stable); only those of `store_id` when one is given."""
     query = select(Purchase).where(Purchase.customer_id == customer_id)
+    if store_id is not None:
+        query = query.where(Purchase.store_id == store_id)
     if before_id is not None:
         query = query.where(Purchase.id < before_id)
     return list(uow.session.exec(query.order_by(Purchase.id.desc()).limit(limit)))

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import secrets
-from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func
+from sqlalchemy import func
 from sqlmodel import select
 
-from crm_core import contacts
-from crm_core.errors import N_, Conflict, InvalidInput, KizunaError, LastAdmin, NotFound
-from crm_core.models import LoginAttempt, StaffUser, Store
+from crm_core import contacts, login_attempts, staff_sessions
+from crm_core.errors import N_, Conflict, InvalidInput, LastAdmin, NotFound
+from crm_core.models import StaffUser, Store
 from crm_core.passwords import MIN_LENGTH, hash_password, verify_password
 from crm_core.uow import UnitOfWork
 
@@ -115,9 +114,10 @@ def _check_admin_stays(*, uow: UnitOfWork, user: StaffUser) -> None:
         raise LastAdmin()
 
 
-def end_sessions(user: StaffUser) -> None:
-    """End every console session the account has open (they are checked against the epoch on each request)."""
+def end_sessions(*, uow: UnitOfWork, user: StaffUser) -> None:
+    """End every console session the account has open, and void its password links (the epoch)."""
     user.session_epoch = (user.session_epoch or 0) + 1
+    staff_sessions.end_sessions(uow=uow, staff_user_id=user.id)
 
 
 def disable_staff_user(*, uow: UnitOfWork, staff_user_id: int, by_staff_user_id: int | None = None) -> StaffUser:
@@ -128,7 +128,7 @@ def disable_staff_user(*, uow: UnitOfWork, staff_user_id: int, by_staff_user_id:
     _check_admin_stays(uow=uow, user=user)
     if user.active:
         user.active = False
-        end_sessions(user)
+        end_sessions(uow=uow, user=user)
     return user
 
 
@@ -145,7 +145,7 @@ def reset_password(*, uow: UnitOfWork, staff_user_id: int, password: str | None 
     if password is not None:
         check_password(password)
     user.password_hash = hash_password(password if password is not None else secrets.token_urlsafe(32))
-    end_sessions(user)
+    end_sessions(uow=uow, user=user)
     return user
 
 
@@ -185,68 +185,15 @@ def has_role(user: StaffUser, needed: str) -> bool:
     return ROLE_RANK.get(user.role, 0) >= ROLE_RANK[needed]
 
 
-MAX_LOGIN_FAILURES = 5
-LOGIN_WINDOW = timedelta(minutes=15)
-LOGIN_LOCK = timedelta(minutes=15)
+def log_in(*, uow: UnitOfWork, email: str, password: str, address: str | None = None) -> StaffUser:
+    """Authenticate a console account, throttled per account and per client `address`.
 
-
-class LoginFailed(KizunaError):
-    code = "login_failed"
-    message = N_("The e-mail address or password is wrong.")
-
-
-class LoginLocked(KizunaError):
-    code = "login_locked"
-    message = N_("Too many wrong passwords for this e-mail address. Try again after %(until)s.")
-
-
-def login_locked_until(*, uow: UnitOfWork, email: str) -> datetime | None:
-    """The end of the lock after five wrong passwords within fifteen minutes, or None when not locked.
-
-    Refused tries are not counted, so once the lock ends five new wrong passwords are needed to lock again.
+    Raises LoginFailed or LoginThrottled (see crm_core.login_attempts); the caller commits either way.
     """
-    now = uow.now()
-    email = (email or "").strip().lower()
-    since = now - LOGIN_WINDOW - LOGIN_LOCK
-    query = (
-        select(LoginAttempt.occurred_at)
-        .where(LoginAttempt.email == email, LoginAttempt.occurred_at > since)
-        .order_by(LoginAttempt.occurred_at)
-    )
-    times = list(uow.session.exec(query))
-    first = MAX_LOGIN_FAILURES - 1
-    for index in range(first, len(times)):
-        if times[index] - times[index - first] <= LOGIN_WINDOW and times[index] + LOGIN_LOCK > now:
-            return times[index] + LOGIN_LOCK
-    return None
-
-
-def throttled(*, uow: UnitOfWork, key: str, attempt):
-    """Run a login `attempt` (returns the account or None) under the five-tries-in-fifteen-minutes lock.
-
-    A wrong password is recorded even though this raises LoginFailed: the caller commits either way.
-    """
-    until = login_locked_until(uow=uow, email=key)
-    if until is not None:
-        raise LoginLocked(until=until)
-    account = attempt()
-    if account is None:
-        now = uow.now()
-        uow.session.execute(delete(LoginAttempt).where(LoginAttempt.occurred_at < now - LOGIN_WINDOW - LOGIN_LOCK))
-        uow.session.add(LoginAttempt(email=key, occurred_at=now))
-        uow.session.flush()
-        until = login_locked_until(uow=uow, email=key)
-        if until is not None:
-            raise LoginLocked(until=until)
-        raise LoginFailed()
-    uow.session.execute(delete(LoginAttempt).where(LoginAttempt.email == key))
-    return account
-
-
-def log_in(*, uow: UnitOfWork, email: str, password: str) -> StaffUser:
-    """Authenticate a console account with throttling; raises LoginLocked or LoginFailed."""
     email = (email or "").strip().lower()[:254]
-    return throttled(uow=uow, key=email, attempt=lambda: authenticate(uow=uow, email=email, password=password))
+    return login_attempts.throttled(
+        uow=uow, key=email, address=address, attempt=lambda: authenticate(uow=uow, email=email, password=password)
+    )
 
 
 def get_staff_user(*, uow: UnitOfWork, staff_user_id: int) -> StaffUser | None:

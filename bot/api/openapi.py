@@ -134,7 +134,18 @@ DOCUMENT = {
         },
     },
     "components": {
-        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "description": "`kizuna tokens create`"}},
+        "securitySchemes": {
+            "bearer": {
+                "type": "http",
+                "scheme": "bearer",
+                "description": "A token from `kizuna tokens create` or the console's API tokens page. Each "
+                "operation names the scope it needs (customers:read, customers:write, points:read, "
+                "purchases:read, purchases:write, stores:read, stores:write); a token without it is refused "
+                "with 403 `forbidden`. A token restricted to one store may only have purchases:read, "
+                "purchases:write and stores:read, and records and reads only that store's purchases and refunds. "
+                "Tokens made before scopes existed have every scope.",
+            }
+        },
         "responses": {"Error": _json({"$ref": "#/components/schemas/Error"}, "Refused")},
         "schemas": {
             "Error": {
@@ -458,6 +469,26 @@ DOCUMENT["components"]["schemas"].update(
         },
     }
 )
+
+
+# the scope each operation needs; bot/api/auth.py enforces the same per route
+OPERATION_SCOPES = {
+    ("/customers", "post"): "customers:write",
+    ("/customers", "get"): "customers:read",
+    ("/customers/{customer_id}", "get"): "customers:read",
+    ("/customers/{customer_id}/points", "get"): "points:read",
+    ("/customers/{customer_id}/purchases", "get"): "purchases:read",
+    ("/purchases", "post"): "purchases:write",
+    ("/purchases/{purchase_id}", "get"): "purchases:read",
+    ("/refunds", "post"): "purchases:write",
+    ("/stores", "get"): "stores:read",
+    ("/stores", "post"): "stores:write",
+}
+for (_path, _method), _scope in OPERATION_SCOPES.items():
+    _operation = DOCUMENT["paths"][_path][_method]
+    _operation["security"] = [{"bearer": [_scope]}]
+    _operation["description"] = (_operation.get("description", "") + f"\n\nNeeds the scope `{_scope}`.").strip()
+    _operation["responses"].setdefault("403", _ERROR)
 
 
 def openapi_document():

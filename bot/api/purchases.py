@@ -12,6 +12,7 @@ from datetime import datetime
 
 from flask import Blueprint, current_app, jsonify, request
 
+from bot.api.auth import check_token_store, token_store_id
 from bot.api.customers import MAX_ID, _limit, decode_cursor, encode_cursor, json_object
 from bot.api.errors import ApiError
 from bot.notifications import queue_points_change, queue_receipt
@@ -140,6 +141,7 @@ def create_purchase():
         customer_id, showed_card = _customer_id(uow, body)
         store = stores.check_store(uow=uow, code=_text(body, "store_code", 32))
         store_id = store.id
+        check_token_store(store_id)
         known = purchases.get_by_external_id(uow=uow, external_id=external_id)
     if points_used > 0 and not showed_card and known is None:  # the same body again still answers the same
         raise CardNeeded()
@@ -165,7 +167,7 @@ def get_purchase(purchase_id: int):
     """One purchase with its items, refunds and points."""
     with _services().uow_factory() as uow:
         purchase = purchases.get_purchase(uow=uow, purchase_id=min(purchase_id, MAX_ID))
-        if purchase is None:
+        if purchase is None or token_store_id() not in (None, purchase.store_id):
             raise ApiError(404, "not_found", "No purchase with this id.")
         return jsonify(purchases.purchase_view(uow=uow, purchase=purchase))
 
@@ -188,6 +190,7 @@ def create_refund():
             purchase = purchases.get_by_external_id(uow=uow, external_id=_text(body, "purchase_external_id"))
         if purchase is None:
             raise ApiError(404, "not_found", "No such purchase.")
+        check_token_store(purchase.store_id)
         result = purchases.refund_purchase(
             uow=uow, purchase=purchase, amount=amount, external_id=external_id, occurred_at=occurred_at
         )
@@ -235,6 +238,8 @@ def list_purchases(customer_id: int):
     before_id = decode_cursor(request.args["cursor"]) if request.args.get("cursor") else None
     with _services().uow_factory() as uow:
         customers.check_customer(uow=uow, customer_id=min(customer_id, MAX_ID))
-        page = purchases.list_purchases(uow=uow, customer_id=customer_id, before_id=before_id, limit=limit + 1)
+        page = purchases.list_purchases(
+            uow=uow, customer_id=customer_id, before_id=before_id, limit=limit + 1, store_id=token_store_id()
+        )
         items = [purchases.purchase_view(uow=uow, purchase=p) for p in page[:limit]]
     return jsonify({"items": items, "next": encode_cursor(page[limit - 1].id) if len(page) > limit else None})

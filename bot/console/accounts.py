@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 
-from bot.console.session import current_user, kizuna, login_required
+from bot.console.session import current_user, kizuna, login_required, session_id
 from bot.web_i18n import gettext as _
-from crm_core import invitations, staff
+from crm_core import invitations, staff, staff_sessions
 from crm_core import stores as store_service
 from crm_core.errors import N_, ExpiredPasswordLink, InvalidPasswordLink, KizunaError, NotFound
 
@@ -22,6 +22,8 @@ def register(bp: Blueprint) -> None:
     bp.add_url_rule("/staff/<int:staff_user_id>/disable", view_func=disable_account, methods=["POST"])
     bp.add_url_rule("/staff/<int:staff_user_id>/enable", view_func=enable_account, methods=["POST"])
     bp.add_url_rule("/staff/<int:staff_user_id>/reset-password", view_func=reset_password, methods=["POST"])
+    bp.add_url_rule("/staff/<int:staff_user_id>/sessions", view_func=account_sessions, methods=["GET"])
+    bp.add_url_rule("/staff/<int:staff_user_id>/sessions/end", view_func=end_account_sessions, methods=["POST"])
     bp.add_url_rule("/invite/<token>", view_func=set_password, methods=["GET", "POST"])
     bp.context_processor(_accounts_context)
 
@@ -151,6 +153,42 @@ def reset_password(staff_user_id: int):
         flash(_message(error), "error")
         return redirect(url_for("console.staff_list"))
     return _page(link={"email": user.email, "url": _issue_link(user), "invited": False})
+
+
+@login_required(role=ADMIN_ROLE)
+def account_sessions(staff_user_id: int):
+    """List where an account is logged in (device, address, since when, last seen)."""
+    with kizuna().uow_factory() as uow:
+        user = staff.get_staff_user(uow=uow, staff_user_id=staff_user_id) if staff_user_id <= MAX_ID else None
+        if user is None:
+            message = _("There is no such console account.")
+            return render_template("console/error.html", title=_("Not found"), message=message), 404
+        open_sessions = staff_sessions.list_sessions(uow=uow, staff_user_id=user.id)
+    mine = staff_sessions.digest(session_id())
+    return render_template("console/staff_sessions.html", account=user, open_sessions=open_sessions, mine=mine)
+
+
+@login_required(role=ADMIN_ROLE)
+def end_account_sessions(staff_user_id: int):
+    """End one of an account's sessions (`session`), or all of them (`all`); they end at their next request."""
+    target = url_for("console.account_sessions", staff_user_id=staff_user_id)
+    try:
+        if staff_user_id > MAX_ID:
+            raise NotFound(N_("There is no such console account."))
+        with kizuna().uow_factory() as uow:
+            user = staff.check_staff_user(uow=uow, staff_user_id=staff_user_id)
+            if request.form.get("all"):
+                staff_sessions.end_sessions(uow=uow, staff_user_id=user.id)
+            else:
+                staff_sessions.end_session_by_digest(
+                    uow=uow, staff_user_id=user.id, session_digest=request.form.get("session", "")
+                )
+            uow.commit()
+    except KizunaError as error:
+        flash(_message(error), "error")
+    else:
+        flash(_("The session was ended.") if not request.form.get("all") else _("Every session was ended."), "info")
+    return redirect(target)
 
 
 def set_password(token: str):

@@ -7,11 +7,20 @@ from urllib.parse import urlencode
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_wtf.csrf import CSRFError
 
-from bot import i18n
-from bot.console.session import current_user, end, kizuna, login_url, release_request_uow, safe_next, start
+from bot import client_address, i18n
+from bot.console.session import (
+    current_user,
+    end,
+    kizuna,
+    login_url,
+    release_request_uow,
+    safe_next,
+    session_id,
+    start,
+)
 from bot.web_i18n import current_locale
 from bot.web_i18n import gettext as _
-from crm_core import staff
+from crm_core import login_attempts, staff, staff_sessions
 
 
 def register(bp: Blueprint) -> None:
@@ -24,32 +33,47 @@ def register(bp: Blueprint) -> None:
 
 
 def login():
-    """Log in with e-mail and password; five wrong passwords in 15 minutes lock the address for 15 minutes."""
+    """Log in with e-mail and password; wrong passwords make the next try wait (per account and address)."""
     next_path = safe_next(request.values.get("next"))
     if request.method == "GET":
         if current_user() is not None:
             return redirect(next_path or url_for("console.dashboard"))
         return render_template("console/login.html", next_path=next_path, error=None, email="")
+    release_request_uow()
     email = request.form.get("email", "")
+    address = client_address.of_request(request)
     with kizuna().uow_factory() as uow:
         try:
-            user = staff.log_in(uow=uow, email=email, password=request.form.get("password", ""))
-        except staff.LoginLocked as error:
+            user = staff.log_in(uow=uow, email=email, password=request.form.get("password", ""), address=address)
+        except login_attempts.LoginThrottled as error:
             uow.commit()
-            until = i18n.format_moment(error.params["until"], current_locale(), kizuna().settings.zone)
-            message, status = _(error.message, until=until), 429
-        except staff.LoginFailed as error:
+            message, status = refusal(error), 429
+        except login_attempts.LoginFailed as error:
             uow.commit()
             message, status = _(error.message), 401
         else:
+            start(uow=uow, user=user)
             uow.commit()
-            start(user)
             return redirect(next_path or url_for("console.dashboard"))
     return render_template("console/login.html", next_path=next_path, error=message, email=email), status
 
 
+def refusal(error: login_attempts.LoginThrottled) -> str:
+    """Why a login must wait, in the visitor's language (a moment in the shop's time zone)."""
+    params = dict(error.params)
+    if "until" in params:
+        params["until"] = i18n.format_moment(params["until"], current_locale(), kizuna().settings.zone)
+    return _(error.message, **params)
+
+
 def logout():
-    """End the session."""
+    """End the session, on the server too: the cookie no longer opens anything."""
+    raw_id = session_id()
+    if raw_id is not None:
+        release_request_uow()
+        with kizuna().uow_factory() as uow:
+            staff_sessions.end_session(uow=uow, raw_id=raw_id)
+            uow.commit()
     end()
     flash(_("You are logged out."), "info")
     return redirect(url_for("console.login"))

@@ -1,35 +1,30 @@
-"""Console sessions: who is logged in, since when, and whether the session has expired.
+"""Console sessions: who is logged in, checked against the session's row on every request.
 
-The Flask session (a signed cookie) holds the staff id, role, login time and last-seen time as
-POSIX seconds from the injected clock; idle sessions end after 30 minutes, any session after 8 hours.
-It also holds the account's session epoch at login: disabling the account or resetting its password
-raises the epoch, which ends every session opened before at its next request.
+The Flask session (a signed cookie) holds only a random session id (plus the language and the till's
+store); the row it names (crm_core.staff_sessions) says whose session it is and since when. Logout,
+disabling the account, a new password or an admin ending it delete the row, which ends the session at
+its next request; idle sessions end after 30 minutes, any session after 8 hours.
 """
 
 from __future__ import annotations
 
 import functools
-from datetime import timedelta
 from urllib.parse import urlencode, urlsplit
 
 from flask import current_app, flash, g, redirect, render_template, request, session, url_for
 
+from bot import client_address
 from bot.web_i18n import gettext as _
-from crm_core import staff
+from crm_core import staff, staff_sessions
+from crm_core.errors import KizunaError
 from crm_core.models import StaffUser
 from crm_core.uow import UnitOfWork
 
-IDLE_TIMEOUT = timedelta(minutes=30)
-ABSOLUTE_TIMEOUT = timedelta(hours=8)
-_KEYS = ("staff_id", "role", "login_at", "seen_at", "epoch")
+SESSION_KEY = "sid"
 
 
 def kizuna():
     return current_app.extensions["kizuna"]
-
-
-def now_seconds() -> float:
-    return kizuna().uow_factory.clock.now().timestamp()
 
 
 def fresh_session() -> None:
@@ -40,25 +35,31 @@ def fresh_session() -> None:
         session["lang"] = lang
 
 
-def start(user: StaffUser) -> None:
-    """A new session for `user`: nothing from before the login survives (no session fixation)."""
+def start(*, uow: UnitOfWork, user: StaffUser) -> None:
+    """A new session for `user`: nothing from before the login survives (no session fixation).
+
+    The session's row is written in `uow`, which the caller commits.
+    """
+    staff_sessions.delete_expired(uow=uow)
+    raw_id = staff_sessions.open_session(
+        uow=uow,
+        user=user,
+        user_agent=request.headers.get("User-Agent"),
+        client_address=client_address.of_request(request),
+    )
     fresh_session()
     session.permanent = True
-    moment = now_seconds()
-    session.update(staff_id=user.id, role=user.role, login_at=moment, seen_at=moment, epoch=user.session_epoch)
+    session[SESSION_KEY] = raw_id
+
+
+def session_id() -> str | None:
+    raw_id = session.get(SESSION_KEY)
+    return raw_id if isinstance(raw_id, str) and raw_id else None
 
 
 def end() -> None:
+    """Forget the session in this browser (its row is ended by the caller, or was already gone)."""
     fresh_session()
-
-
-def expired(moment: float) -> bool:
-    login_at, seen_at = session.get("login_at", 0), session.get("seen_at", 0)
-    return (
-        moment - seen_at > IDLE_TIMEOUT.total_seconds()
-        or moment - login_at > ABSOLUTE_TIMEOUT.total_seconds()
-        or moment < login_at
-    )
 
 
 def safe_next(target: str | None) -> str | None:
@@ -100,24 +101,28 @@ def release_request_uow(_error: BaseException | None = None) -> None:
 
 
 def current_user() -> StaffUser | None:
-    """The logged-in account for this request (refreshing the last-seen time), or None."""
+    """The logged-in account for this request, or None; read with the session's row in one query.
+
+    The last-seen time is written at most once a minute, in the request's unit of work.
+    """
     if "staff_user" in g:
         return g.staff_user
     user = None
-    if "staff_id" in session:
-        moment = now_seconds()
-        if expired(moment):
+    raw_id = session_id()
+    if raw_id is not None:
+        uow = request_uow()
+        try:
+            record, user = staff_sessions.check_session(
+                uow=uow, raw_id=raw_id, preloaded=g.pop("preloaded_session", None)
+            )
+        except KizunaError as error:
             end()
-            flash(_("Your session expired. Please log in again."), "info")
+            flash(_(error.message), "info")
+            user = None
         else:
-            user = staff.get_staff_user(uow=request_uow(), staff_user_id=session["staff_id"])
-            if user is None or not user.active or user.session_epoch != session.get("epoch", 0):
-                end()
-                flash(_("Your session was ended. Please log in again."), "info")
-                user = None
-            else:
-                session["role"] = user.role
-                session["seen_at"] = moment
+            if staff_sessions.needs_touch(uow=uow, record=record):
+                staff_sessions.touch(uow=uow, record=record)
+                uow.commit()
     g.staff_user = user
     return user
 
@@ -127,14 +132,15 @@ def login_required(view=None, *, role: str = "staff", keep_uow: bool = False, pr
 
     The staff member is read in the request's unit of work; `keep_uow=True` leaves it open for the view
     to read with (the view then releases it before any write), otherwise it ends before the view runs.
-    `preload(uow, staff_id)` may read the staff member together with what the view needs, in one query.
+    `preload(uow, session_digest)` may read the session's row and account together with what the view
+    needs, in one query (leaving the pair in `g.preloaded_session`).
     """
 
     def decorate(function):
         @functools.wraps(function)
         def wrapper(*args, **kwargs):
-            if preload is not None and "staff_user" not in g and isinstance(session.get("staff_id"), int):
-                preload(request_uow(), session["staff_id"])
+            if preload is not None and "staff_user" not in g and session_id() is not None:
+                preload(request_uow(), staff_sessions.digest(session_id()))
             user = current_user()
             if not keep_uow:
                 release_request_uow()

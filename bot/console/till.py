@@ -24,7 +24,7 @@ from bot.web_i18n import current_locale
 from bot.web_i18n import gettext as _
 from crm_core import cards, customers, points, purchases, staff, stores, till
 from crm_core.errors import N_, ExpiredCardToken, InvalidCardToken, InvalidInput, KizunaError
-from crm_core.models import StaffUser, Store
+from crm_core.models import StaffSession, StaffUser, Store
 from crm_core.uow import UnitOfWork
 
 VISITS_SHOWN = 5
@@ -63,16 +63,23 @@ def _staff_id() -> int:
     return current_user().id
 
 
-def _staff_and_store(uow: UnitOfWork, staff_id: int) -> None:
-    """Read the staff member and this till's store in one query (login_required's preload).
+def _staff_and_store(uow: UnitOfWork, session_digest: str) -> None:
+    """Read the session's row, the staff member and this till's store in one query (login_required's preload).
 
-    Held in `g`, so they stay in the request's session: current_user() and _store() then find them there.
+    Held in the request's session: current_user() takes the pair from `g`, _store() finds the store there.
     """
     store_id = session.get("till_store_id")
     if not isinstance(store_id, int):
         return
-    query = select(StaffUser, Store).outerjoin(Store, Store.id == store_id).where(StaffUser.id == staff_id)
-    g.till_preloaded = uow.session.exec(query).first()
+    query = (
+        select(StaffSession, StaffUser, Store)
+        .join(StaffUser, StaffUser.id == StaffSession.staff_user_id)
+        .outerjoin(Store, Store.id == store_id)
+        .where(StaffSession.id == session_digest)
+    )
+    g.till_preloaded = row = uow.session.exec(query).first()  # held: the session's identity map is weak
+    if row is not None:
+        g.preloaded_session = (row[0], row[1])
 
 
 def _chosen_store() -> Store | None:

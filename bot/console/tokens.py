@@ -1,4 +1,4 @@
-"""REST API tokens (admins): list them with their last use, create one (shown once), revoke one."""
+"""REST API tokens (admins): list them with their scopes and last use, create one (shown once), revoke one."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 
 from bot.console.session import kizuna, login_required
 from bot.web_i18n import gettext as _
-from crm_core import api_tokens
+from crm_core import api_tokens, stores
 from crm_core.errors import N_, KizunaError, NotFound
 
 ADMIN_ROLE = "admin"
@@ -18,10 +18,21 @@ def register(bp: Blueprint) -> None:
     bp.add_url_rule("/tokens/<int:token_id>/revoke", view_func=revoke_token, methods=["POST"])
 
 
-def _page(*, name: str = "", error: str | None = None, created: dict | None = None, status: int = 200):
+def _page(*, values: dict | None = None, errors: dict | None = None, created: dict | None = None, status: int = 200):
     with kizuna().uow_factory() as uow:
         tokens = api_tokens.list_tokens(uow=uow)
-    page = render_template("console/tokens.html", tokens=tokens, name=name, error=error, created=created)
+        all_stores = stores.list_stores(uow=uow)
+    page = render_template(
+        "console/tokens.html",
+        tokens=tokens,
+        stores=all_stores,
+        store_codes={store.id: store.code for store in all_stores},
+        scopes=api_tokens.SCOPES,
+        scopes_of=api_tokens.scopes_of,
+        values=values or {"name": "", "scopes": [], "store": ""},
+        errors=errors or {},
+        created=created,
+    )
     # the page that shows a new token once must not be kept by any cache
     return page, status, {"Cache-Control": "no-store"}
 
@@ -31,13 +42,21 @@ def token_list():
     """List API tokens; create one, whose value this response shows once and never again."""
     if request.method == "GET":
         return _page()
-    name = request.form.get("name", "").strip()
+    values = {
+        "name": request.form.get("name", "").strip(),
+        "scopes": request.form.getlist("scopes")[: len(api_tokens.SCOPES) + 1],
+        "store": request.form.get("store", "").strip(),
+    }
     try:
         with kizuna().uow_factory() as uow:
-            token, raw = api_tokens.create_token(uow=uow, name=name)
+            token, raw = api_tokens.create_token(
+                uow=uow, name=values["name"], scopes=values["scopes"], store_code=values["store"]
+            )
             uow.commit()
     except KizunaError as error:
-        return _page(name=name, error=_(error.message, **error.params), status=400)
+        field = error.params.get("field")
+        field = field if field in ("name", "scopes") else "store" if isinstance(error, NotFound) else "name"
+        return _page(values=values, errors={field: _(error.message, **error.params)}, status=400)
     return _page(created={"name": token.name, "raw": raw})
 
 

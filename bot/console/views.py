@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from werkzeug.routing import BuildError
 
-from bot.console.session import kizuna, login_required
+from bot.console.session import current_user, kizuna, login_required
 from bot.console.system import quota_notice
 from bot.console.tier_labels import tier_label
 from bot.console.timeline_labels import describe
@@ -56,7 +56,7 @@ def _link(endpoint: str, anchor: str | None) -> str | None:
 @login_required
 def dashboard():
     """Show how many customers and LINE friends there are, what waits or failed, and what setup is missing."""
-    is_admin = session.get("role") == "admin"
+    is_admin = current_user().role == "admin"
     with kizuna().uow_factory() as uow:
         counts = customers.counts(uow=uow)
         backlog = events.backlog(uow=uow)
@@ -100,7 +100,7 @@ def customer_detail(customer_id: int):
                 status = 400
             else:
                 changed = profiles.update_profile(
-                    uow=uow, customer=customer, values=checked, via="console", staff_user_id=session.get("staff_id")
+                    uow=uow, customer=customer, values=checked, via="console", staff_user_id=current_user().id
                 )
                 uow.commit()
                 flash(_("The profile was saved.") if changed else _("Nothing was changed."), "info")
@@ -120,7 +120,7 @@ def customer_detail(customer_id: int):
         purchases=purchases,
         tier=tier_label(customer.tier),
         entries=[(entry, *describe(entry)) for entry in entries],
-        is_admin=session.get("role") == "admin",
+        is_admin=current_user().role == "admin",
         birthday=birthday,
         home_store=home_store,
         stores=stores,
@@ -139,7 +139,7 @@ def erase_customer(customer_id: int):
     with kizuna().uow_factory() as uow:
         if customer_id > MAX_ID or customers.get_customer(uow=uow, customer_id=customer_id) is None:
             return _error(404, _("Not found"), _("No customer with this id."))
-        customers.erase_customer(uow=uow, customer_id=customer_id, staff_user_id=session.get("staff_id"))
+        customers.erase_customer(uow=uow, customer_id=customer_id, staff_user_id=current_user().id)
         uow.commit()
     flash(_("The customer's personal data was erased."), "info")
     return redirect(url_for("console.customer_search"))

@@ -143,6 +143,8 @@ def page(_browser):
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
+    # a script or style the Content-Security-Policy blocked is an error too
+    page.on("console", lambda message: "Content Security Policy" in message.text and errors.append(message.text))
     page.js_errors = errors
     yield page
     context.close()

@@ -27,3 +27,18 @@ def test_every_api_route_is_documented(app, client):
             assert method.lower() in document["paths"][path], f"{method} {path}"
             routes += 1
     assert routes == 11
+
+
+def test_every_api_route_needs_a_scope_and_the_document_names_it(app, client):
+    from bot.api.auth import ENDPOINT_SCOPES, PUBLIC_ENDPOINTS
+    from crm_core.api_tokens import SCOPES
+
+    document = client.get("/api/v1/openapi.json").get_json()
+    for rule in app.url_map.iter_rules():
+        if not rule.endpoint.startswith("api.") or rule.endpoint in PUBLIC_ENDPOINTS:
+            continue
+        scope = ENDPOINT_SCOPES[rule.endpoint]
+        assert scope in SCOPES
+        path = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule.removeprefix("/api/v1"))
+        for method in rule.methods - {"HEAD", "OPTIONS"}:
+            assert document["paths"][path][method.lower()]["security"] == [{"bearer": [scope]}], f"{method} {path}"

@@ -91,8 +91,9 @@ def test_tokens_list_and_revoke(run, uow_factory, clock):
 
     listing = run("tokens", "list").output.splitlines()
     shibuya = next(line for line in listing if line.startswith("POS Shibuya"))
-    name, prefix, created, last_use, state = shibuya.split("\t")
+    name, prefix, scopes, store, created, last_use, state = shibuya.split("\t")
     assert (name, prefix, last_use, state) == ("POS Shibuya", f"{raw[:10]}...", "last use 2026-11-22 12:00", "active")
+    assert (scopes, store) == (" ".join(api_tokens.SCOPES), "every store"), "no --scope: every scope"
     assert re.fullmatch(r"created \d{4}-\d\d-\d\d \d\d:\d\d", created)  # the command runs on the real clock
     assert any(line.startswith("Web shop") and "last use -" in line for line in listing)
 

@@ -46,6 +46,29 @@ def test_tokens_create_prints_the_token_alone_on_the_last_line_and_stores_a_hash
         assert token.name == "POS Shibuya" and token.token_hash != raw
 
 
+def test_tokens_create_with_scopes_and_a_store_and_the_list_shows_them(run, uow_factory):
+    from crm_core.models import Store
+
+    with uow_factory() as uow:
+        uow.session.add(Store(code="SHIBUYA", name="渋谷店", created_at=uow.now()))
+        uow.commit()
+    result = run("tokens", "create", "--name", "POS Shibuya", "--scope", "purchases:write", "--store", "shibuya")
+    assert result.exit_code == 0, result.output
+    assert "for store SHIBUYA with scopes purchases:write" in result.output
+    with uow_factory() as uow:
+        token = api_tokens.authenticate(uow=uow, raw=result.output.strip().splitlines()[-1])
+        assert api_tokens.scopes_of(token) == ("purchases:write",) and token.store_id is not None
+    assert run("tokens", "create", "--name", "BI", "--scope", "customers:read").exit_code == 0
+    listing = run("tokens", "list").output
+    assert "POS Shibuya\t" in listing and "\tpurchases:write\tstore SHIBUYA\t" in listing
+    assert "\tcustomers:read\tevery store\t" in listing
+
+    too_wide = run("tokens", "create", "--name", "POS 2", "--scope", "customers:read", "--store", "SHIBUYA")
+    assert too_wide.exit_code != 0 and "Traceback" not in too_wide.output
+    assert "may only have these scopes" in too_wide.output
+    assert "no scope nope" in run("tokens", "create", "--name", "X", "--scope", "nope").output
+
+
 def test_jobs_lists_stable_ids_and_runs_one(run, line):
     listing = run("jobs")
     assert listing.exit_code == 0

@@ -250,3 +250,35 @@ def test_the_till_starts_at_the_staff_members_home_store(as_role, accounts, uow_
     assert "渋谷店" in page and "梅田店" not in page, "no store to choose: the home store is preselected"
     assert 'name="code"' in page, "the scan form is ready"
     assert "梅田店" in till.get("/console/till?change=1").get_data(as_text=True), "another store can still be chosen"
+
+
+def test_an_admin_sees_where_a_person_is_logged_in_and_ends_one_session_or_all(
+    as_role, app, accounts, uow_factory, clock
+):
+    phone, tablet = app.test_client(), app.test_client()
+    android = "Mozilla/5.0 (Linux; Android 14) AppleWebKit/537.36 Chrome/131.0 Mobile Safari/537.36"
+    ipad = "Mozilla/5.0 (iPad; CPU OS 17_0 like Mac OS X) AppleWebKit/605.1.15 Version/17.0 Safari/604.1"
+    phone.environ_base.update(HTTP_USER_AGENT=android, REMOTE_ADDR="198.51.100.5")
+    tablet.environ_base.update(HTTP_USER_AGENT=ipad, REMOTE_ADDR="198.51.100.6")
+    assert log_in(phone, accounts["staff"]).status_code == 302
+    clock.advance(minutes=2)
+    assert log_in(tablet, accounts["staff"]).status_code == 302
+    admin = as_role("admin")
+    user = account(uow_factory, accounts["staff"])
+    sessions_page = f"{PAGE}/{user.id}/sessions"
+
+    listing = admin.get(sessions_page).get_data(as_text=True)
+    assert "Chrome on Android" in listing and "198.51.100.5" in listing
+    assert "Safari on iPad" in listing and "198.51.100.6" in listing
+    assert phone.get_cookie("session").value not in listing
+
+    first = listing.split('name="session" value="')[1].split('"')[0]  # the most recently seen: the tablet
+    admin.post(f"{sessions_page}/end", data={"csrf_token": csrf_token(admin, sessions_page), "session": first})
+    assert tablet.get("/console/").status_code == 302, "the ended session is logged out"
+    assert phone.get("/console/").status_code == 200, "the other one stays"
+
+    admin.post(f"{sessions_page}/end", data={"csrf_token": csrf_token(admin, sessions_page), "all": "1"})
+    assert phone.get("/console/").status_code == 302
+    assert "not logged in anywhere" in admin.get(sessions_page).get_data(as_text=True)
+    assert log_in(phone, accounts["staff"]).status_code == 302
+    assert phone.get(sessions_page).status_code == 403, "only admins see sessions"

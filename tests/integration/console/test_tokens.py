@@ -77,3 +77,27 @@ def test_staff_and_marketers_get_403(as_role, uow_factory, role):
     assert client.post(f"{PAGE}/{token.id}/revoke", data={"csrf_token": csrf}).status_code == 403
     with uow_factory() as uow:
         assert [(t.name, t.revoked_at) for t in api_tokens.list_tokens(uow=uow)] == [("POS", None)]
+
+
+def test_a_token_made_on_the_page_has_the_ticked_scopes_and_store(as_role, client, uow_factory):
+    from crm_core.models import Store
+
+    with uow_factory() as uow:
+        uow.session.add(Store(code="SHIBUYA", name="渋谷店", created_at=uow.now()))
+        uow.commit()
+    admin = as_role("admin")
+    form = {"csrf_token": csrf_token(admin, PAGE), "name": "POS Shibuya", "store": "SHIBUYA"}
+
+    too_wide = admin.post(PAGE, data={**form, "scopes": ["purchases:write", "customers:read"]})
+    assert too_wide.status_code == 400
+    assert 'data-field="scopes"' in too_wide.get_data(as_text=True)
+    with uow_factory() as uow:
+        assert api_tokens.list_tokens(uow=uow) == [], "a refused form creates nothing"
+
+    response = admin.post(PAGE, data={**form, "scopes": ["purchases:write"]})
+    assert response.status_code == 200
+    raw = unescape(_RAW.search(response.get_data(as_text=True)).group(1))
+    row = admin.get(PAGE).get_data(as_text=True).split('data-field="scopes">')[1].split("</tr>")[0]
+    assert "purchases:write" in row and "customers:read" not in row and "SHIBUYA" in row
+    refused = admin.get("/api/v1/customers", headers=bearer(raw))
+    assert refused.status_code == 403 and "customers:read" in refused.get_json()["error"]["message"]
