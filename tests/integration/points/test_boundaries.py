@@ -160,3 +160,21 @@ def test_a_grant_whose_points_were_partly_used_cannot_be_undone(uow_factory, cus
         points.reverse(uow=uow, entry_id=granted.id, idempotency_key="undo", reason="mistake")
     assert refused.value.params["available"] == 30
     assert _detail(uow_factory, customer_id).total == 30
+
+
+def test_a_manual_correction_in_either_direction_can_be_undone(uow_factory, customer_id):
+    _grant(uow_factory, customer_id, 10, "g")
+    with uow_factory() as uow:
+        taken = points.adjust(
+            uow=uow, customer_id=customer_id, amount=-3, reason="typo", idempotency_key="minus", staff_user_id=None
+        )
+        added = points.adjust(
+            uow=uow, customer_id=customer_id, amount=5, reason="apology", idempotency_key="plus", staff_user_id=None
+        )
+        uow.commit()
+    with uow_factory() as uow:
+        back = points.reverse(uow=uow, entry_id=taken.id, idempotency_key="undo-minus", reason="wrong customer")
+        gone = points.reverse(uow=uow, entry_id=added.id, idempotency_key="undo-plus", reason="wrong customer")
+        uow.commit()
+        assert (back.amount, gone.amount) == (3, -5)
+    assert _detail(uow_factory, customer_id).total == 10
