@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from crm_core import customers, points
-from crm_core.errors import InsufficientPoints, TooLateToUndo
+from crm_core.errors import InsufficientPoints, InvalidInput, TooLateToUndo
 from crm_core.loyalty import Program, save_program
 
 TOKYO = ZoneInfo("Asia/Tokyo")
@@ -178,3 +178,25 @@ def test_a_manual_correction_in_either_direction_can_be_undone(uow_factory, cust
         uow.commit()
         assert (back.amount, gone.amount) == (3, -5)
     assert _detail(uow_factory, customer_id).total == 10
+
+
+def test_a_spend_uses_the_points_expiring_soonest_even_when_granted_last(uow_factory, customer_id):
+    long_lived, _, _ = _grant(uow_factory, customer_id, 10, "year")
+    with uow_factory() as uow:
+        save_program(uow=uow, program=Program(validity_days=30))
+        uow.commit()
+    short_lived, _, _ = _grant(uow_factory, customer_id, 10, "month")
+    _spend(uow_factory, customer_id, 4, "s")
+    with uow_factory() as uow:
+        left = {lot.entry_id: lot.remaining for lot in points.usable_lots(uow, customer_id)}
+        assert left == {long_lived.id: 10, short_lived.id: 6}
+
+
+@pytest.mark.parametrize("amount", [0, -1, True, 1.5])
+def test_zero_or_odd_amounts_are_refused_and_change_nothing(uow_factory, customer_id, amount):
+    with uow_factory() as uow:
+        with pytest.raises(InvalidInput):
+            points.grant(uow=uow, customer_id=customer_id, amount=amount, idempotency_key="g")
+        with pytest.raises(InvalidInput):
+            points.spend(uow=uow, customer_id=customer_id, amount=amount, idempotency_key="s")
+    assert _detail(uow_factory, customer_id).total == 0
