@@ -351,7 +351,7 @@ def reverse(
             purchase_id=original.purchase_id,
         )
 
-    if original.kind in ADDING:
+    if original.kind in ADDING and original.amount > 0:
         lot = uow.session.exec(select(PointLot).where(PointLot.entry_id == original.id)).one()
         if lot.remaining < lot.amount:
             raise InsufficientPoints(

@@ -109,3 +109,29 @@ def test_receipt_goes_to_line_unless_blocked(api, shop, line, uow_factory, servi
     assert len(line.messages_to(line_user_id)) == 1
     with uow_factory() as uow:
         assert len(uow.session.exec(select(OutboxMessage)).all()) == 1
+
+
+def test_the_same_refund_id_with_another_amount_is_a_409_and_changes_nothing(api, shop):
+    created = _purchase(api, customer_id=shop.id).json
+    first = api.post("/refunds", json={"external_id": "R-1", "purchase_id": created["id"], "amount": 1480})
+    assert first.status_code == 201
+    other = api.post("/refunds", json={"external_id": "R-1", "purchase_id": created["id"], "amount": 1000})
+    assert other.status_code == 409
+    assert other.json["error"]["code"] == "conflict" and other.json["error"]["message"]
+    second = _purchase(api, customer_id=shop.id, external_id="POS-2").json
+    elsewhere = api.post("/refunds", json={"external_id": "R-1", "purchase_id": second["id"], "amount": 1480})
+    assert elsewhere.status_code == 409
+    assert api.get(f"/purchases/{created['id']}").json["refunded_total"] == 1480
+    assert api.get(f"/purchases/{second['id']}").json["refunded_total"] == 0
+    assert api.get(f"/customers/{shop.id}/points").json["points_balance"] == first.json["points_balance"] + 32
+
+
+def test_a_refund_below_the_tiers_minimum_moves_the_customer_down_at_once(api, shop):
+    created = _purchase(api, customer_id=shop.id, total=30_000).json
+    before = api.get(f"/customers/{shop.id}/points").json
+    assert (before["tier"], before["rolling_12_month_spend"]) == ("silver", 30_000)
+    refund = api.post("/refunds", json={"external_id": "R-1", "purchase_id": created["id"], "amount": 1})
+    assert refund.status_code == 201
+    after = api.get(f"/customers/{shop.id}/points").json
+    assert (after["tier"], after["rolling_12_month_spend"]) == ("regular", 29_999)
+    assert after["next_tier"] == {"name": "silver", "missing": 1}

@@ -124,3 +124,55 @@ def test_two_refunds_of_one_purchase_at_once_give_back_once(uow_factory, shop, s
         assert points.balance_of(uow=uow, customer_id=customer_id) == 500
         assert points.ledger_balance(uow=uow, customer_id=customer_id) == 500
         assert uow.session.get(Purchase, purchase_id).refunded_total == 3240
+
+
+@pytest.mark.parametrize("kind", ["grant", "spend"])
+def test_the_same_key_at_once_without_retrying_is_one_entry_for_everyone(uow_factory, shop, kind):
+    """The losers find the winner's entry after waiting for the account lock, not an error."""
+    customer_id, _ = shop
+    with uow_factory() as uow:
+        points.grant(uow=uow, customer_id=customer_id, amount=100, idempotency_key="welcome")
+        uow.commit()
+    change = getattr(points, kind)
+
+    def once(_n):
+        with uow_factory() as uow:
+            entry = change(uow=uow, customer_id=customer_id, amount=30, idempotency_key="pos-7")
+            uow.commit()
+            return entry.id
+
+    results = together(8, once)
+    assert [r for r in results if isinstance(r, Exception)] == []
+    assert len(set(results)) == 1
+    with uow_factory() as uow:
+        assert points.balance_of(uow=uow, customer_id=customer_id) == (130 if kind == "grant" else 70)
+        assert points.ledger_balance(uow=uow, customer_id=customer_id) == points.balance_of(
+            uow=uow, customer_id=customer_id
+        )
+
+
+def test_partial_refunds_of_one_purchase_at_once_never_refund_more_than_its_total(uow_factory, shop):
+    customer_id, store_id = shop
+    with uow_factory() as uow:
+        purchase_id = purchases.record_purchase(
+            uow=uow, customer_id=customer_id, store_id=store_id, total=3240, external_id="POS-1"
+        ).purchase.id
+        uow.commit()
+
+    def refund(n):
+        with uow_factory() as uow:
+            purchase = uow.session.get(Purchase, purchase_id)
+            done = purchases.refund_purchase(uow=uow, purchase=purchase, amount=1000, external_id=f"R-{n}")
+            uow.commit()
+            return done.refund.amount
+
+    results = together(6, refund)
+    assert results.count(1000) == 3
+    assert [type(r) for r in results if r != 1000] == [InvalidInput] * 3
+    with uow_factory() as uow:
+        assert uow.session.get(Purchase, purchase_id).refunded_total == 3000
+        assert (
+            points.balance_of(uow=uow, customer_id=customer_id)
+            == 32 - 30
+            == points.ledger_balance(uow=uow, customer_id=customer_id)
+        )
