@@ -12,7 +12,6 @@ import time
 import pytest
 from sqlmodel import select
 
-from bot.app import create_app
 from bot.event_pump import EventWorker
 from bot.simulator.events import signature
 from crm_core import events, heartbeats
@@ -21,12 +20,6 @@ from tests.conftest import CHANNEL_SECRET, PG_URL
 
 pg_only = pytest.mark.skipif(not PG_URL, reason="terminates PostgreSQL connections")
 GREETING = 2  # messages a new friend gets: the welcome and the privacy notice
-
-
-@pytest.fixture
-def store_only_client(settings, services):
-    app = create_app(settings, services=services, process_events=False)
-    return app.test_client()
 
 
 def _post(client, line, line_events):

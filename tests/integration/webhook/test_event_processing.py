@@ -5,20 +5,12 @@ from __future__ import annotations
 import pytest
 from sqlmodel import select
 
-from bot.app import create_app
 from bot.simulator.events import signature
 from crm_core import events
 from crm_core.models import ChannelIdentity, TimelineEntry, WebhookEvent
 from tests.conftest import CHANNEL_SECRET
 
 GREETING = 2  # messages a new friend gets: the welcome and the privacy notice
-
-
-@pytest.fixture
-def store_only_client(settings, services):
-    """The web process of production: it stores and answers, the event worker processes later."""
-    app = create_app(settings, services=services, process_events=False)
-    return app.test_client()
 
 
 @pytest.fixture

@@ -5,17 +5,10 @@ from __future__ import annotations
 import pytest
 from sqlmodel import select
 
-from bot.app import create_app
 from bot.event_pump import EventWorker
 from bot.simulator.events import signature
 from crm_core.models import WebhookEvent
 from tests.conftest import CHANNEL_SECRET, PG_URL
-
-
-@pytest.fixture
-def store_only_client(settings, services):
-    app = create_app(settings, services=services, process_events=False)
-    return app.test_client()
 
 
 def _post(client, line, events):

@@ -2,18 +2,9 @@
 
 from __future__ import annotations
 
-import pytest
-
-from bot.app import create_app
 from bot.simulator.events import signature
 from crm_core import heartbeats
 from tests.conftest import CHANNEL_SECRET
-
-
-@pytest.fixture
-def store_only_client(settings, services):
-    app = create_app(settings, services=services, process_events=False)
-    return app.test_client()
 
 
 def _scheduler_reports(services) -> None:

@@ -17,7 +17,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlmodel import select
 
-from bot.app import create_app
 from bot.event_pump import EventPump
 from bot.simulator.events import signature
 from crm_core import events
@@ -25,12 +24,6 @@ from crm_core.models import EventLane, WebhookEvent
 from tests.conftest import ACCESS_TOKEN, CHANNEL_SECRET
 
 GREETING = 2  # messages a new friend gets: the welcome and the privacy notice
-
-
-@pytest.fixture
-def store_only_client(settings, services):
-    app = create_app(settings, services=services, process_events=False)
-    return app.test_client()
 
 
 @pytest.fixture
