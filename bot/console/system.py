@@ -1,4 +1,4 @@
-"""The admins' system page: failed webhook events, the outbox, and the scheduler's jobs, out of the shop's way."""
+"""The admins' system page: what waits or failed (events, the outbox) and the jobs, out of the shop's way."""
 
 from __future__ import annotations
 
@@ -34,13 +34,11 @@ def system():
 
     with kizuna().uow_factory() as uow:
         backlog = events.backlog(uow=uow)
-        failed_events = events.failed_events(uow=uow)[:FAILURES_SHOWN]
         failed_messages = outbox.recent_failures(uow=uow, limit=FAILURES_SHOWN)
         quota_until = quota_notice(uow)
     return render_template(
         "console/system.html",
         backlog=backlog,
-        failed_events=failed_events,
         failed_messages=failed_messages,
         quota_until=quota_until,
         jobs=list(JOBS.values()),

@@ -404,14 +404,10 @@ class LineEmulator:
     def signature(self, body: bytes) -> str:
         return ev.signature(body, channel_secret=self.channel_secret)
 
-    def deliver(self, events: Iterable[dict], *, redelivery: bool = False) -> int:
-        """POST the signed events to webhook_url over real HTTP and return the status code."""
-        if not self.webhook_url:
-            raise RuntimeError("this LineEmulator has no webhook_url")
-        events = ev.as_redelivery(events) if redelivery else list(events)
-        body = self.webhook_body(events)
-        request = urllib.request.Request(  # noqa: S310 - the URL is the configured webhook
-            self.webhook_url,
+    def _post_signed(self, url: str, body: bytes) -> tuple[int, str | None]:
+        """POST a signed webhook body as LINE does; (status, None), or (0, why) when nothing answered."""
+        request = urllib.request.Request(  # noqa: S310 - the URL is the channel's webhook
+            url,
             data=body,
             method="POST",
             headers={
@@ -420,17 +416,24 @@ class LineEmulator:
                 "User-Agent": "LineBotWebhook/2.0",
             },
         )
-        started = time.monotonic()
-        error = None
         try:
             with urllib.request.urlopen(request, timeout=WEBHOOK_TIMEOUT) as response:  # noqa: S310
-                status = response.status
                 response.read()
+                return response.status, None
         except urllib.error.HTTPError as exc:
-            status = exc.code
             exc.close()
+            return exc.code, None
         except (urllib.error.URLError, OSError) as exc:
-            status, error = 0, str(getattr(exc, "reason", exc))
+            return 0, str(getattr(exc, "reason", exc))
+
+    def deliver(self, events: Iterable[dict], *, redelivery: bool = False) -> int:
+        """POST the signed events to webhook_url over real HTTP and return the status code."""
+        if not self.webhook_url:
+            raise RuntimeError("this LineEmulator has no webhook_url")
+        events = ev.as_redelivery(events) if redelivery else list(events)
+        body = self.webhook_body(events)
+        started = time.monotonic()
+        status, error = self._post_signed(self.webhook_url, body)
         elapsed = time.monotonic() - started
         with self._lock:
             self.webhook_deliveries.append(
@@ -678,28 +681,11 @@ class LineEmulator:
         endpoint = (payload or {}).get("endpoint") or self.webhook_url
         if not endpoint:
             raise _ApiError(400, "Webhook endpoint is not set")
-        body = self.webhook_body([])
-        request = urllib.request.Request(  # noqa: S310 - the URL is the channel's webhook
-            endpoint,
-            data=body,
-            method="POST",
-            headers={
-                "Content-Type": "application/json; charset=utf-8",
-                "X-Line-Signature": self.signature(body),
-                "User-Agent": "LineBotWebhook/2.0",
-            },
-        )
+        status, error = self._post_signed(endpoint, self.webhook_body([]))
         timestamp = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(self.now()))
-        try:
-            with urllib.request.urlopen(request, timeout=WEBHOOK_TIMEOUT) as response:  # noqa: S310
-                status = response.status
-                response.read()
-        except urllib.error.HTTPError as exc:
-            status = exc.code
-            exc.close()
-        except (urllib.error.URLError, OSError) as exc:
+        if error is not None:
             answer = {"success": False, "timestamp": timestamp, "statusCode": 0, "reason": "COULD_NOT_CONNECT"}
-            return 200, {**answer, "detail": str(getattr(exc, "reason", exc))[:200]}, {}
+            return 200, {**answer, "detail": error[:200]}, {}
         success = 200 <= status < 300
         reason = "OK" if success else "ERROR_STATUS_CODE"
         answer = {"success": success, "timestamp": timestamp, "statusCode": status, "reason": reason}
