@@ -35,6 +35,12 @@ class Kizuna:
     pump: EventPump
     process_events: bool = True  # False in gunicorn workers: the event worker process does it
 
+    def automation_render(self, uow):
+        """The render callable crm_core.automations decides with (jobs get it here: they may not import bot)."""
+        from bot.automation_messages import render_for
+
+        return render_for(self, uow)
+
 
 def build_services(settings: Settings, *, clock=None, engine: Engine | None = None, workers: int = 4) -> Kizuna:
     """The services every entry point (web, scheduler, CLI) shares."""
@@ -46,7 +52,7 @@ def build_services(settings: Settings, *, clock=None, engine: Engine | None = No
         data_base_url=settings.line_api_data_base_url,
         access_token=settings.line_channel_access_token,
     )
-    delivery = OutboxDelivery(uow_factory=uow_factory, gateway=gateway)
+    delivery = OutboxDelivery(uow_factory=uow_factory, gateway=gateway, settings=settings)
     processor = EventProcessor(
         uow_factory=uow_factory, renderer=renderer, gateway=gateway, delivery=delivery, settings=settings
     )
@@ -77,6 +83,9 @@ def create_app(
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=settings.public_url.startswith("https://"),
         PERMANENT_SESSION_LIFETIME=timedelta(hours=8),
+        # the cookie is written only when the session changes: a request that merely reads it (another tab,
+        # the simulator's polling) must not put back the session as it was when that request began
+        SESSION_REFRESH_EACH_REQUEST=False,
         WTF_CSRF_TIME_LIMIT=8 * 3600,
         MAX_CONTENT_LENGTH=5 * 1024 * 1024,
         JSON_AS_ASCII=False,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import sys
 
 import click
@@ -71,9 +72,15 @@ def _services(settings: Settings, **kwargs):
     return services
 
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
 def _logging(verbose: bool = False) -> None:
+    """INFO (KIZUNA_LOG_LEVEL=DEBUG shows more, e.g. the frequent jobs' runs that found nothing to do)."""
+    wanted = os.environ.get("KIZUNA_LOG_LEVEL", "").strip().upper()
+    level = logging.DEBUG if verbose else getattr(logging, wanted) if wanted in LOG_LEVELS else logging.INFO
     logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
+        level=level,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     for noisy in ("alembic", "apscheduler", "werkzeug", "urllib3"):
@@ -421,29 +428,65 @@ def outbox_retry(message_id: int | None, every: bool) -> None:
     click.echo(f"{count} message(s) queued again; the outbox.deliver job sends them within a minute")
 
 
+@outbox.command("deliver")
+@click.option("--until-done", is_flag=True, help="Keep going until only held messages are left (retries too).")
+@_friendly
+def outbox_deliver(until_done: bool) -> None:
+    """Deliver what may go now (what the outbox.deliver job does), at LINE's pace; print what happened."""
+    import time
+
+    from crm_core import dispatch
+
+    _logging()
+    services = _services(_settings())
+    while True:
+        click.echo(services.delivery.deliver_due().summary())
+        with services.uow_factory() as uow:
+            left = dispatch.waiting(uow=uow)
+        if not until_done or not left:
+            break
+        time.sleep(1.0)  # retries and rows another dispatcher claimed come due within seconds
+    services.delivery.close()
+
+
 @main.group(invoke_without_command=True)
 @click.pass_context
 def jobs(ctx: click.Context) -> None:
-    """The scheduler's jobs with their next and last run; `kizuna jobs run ID` runs one now."""
+    """The scheduler's jobs with their next and last run, and who leads; `kizuna jobs run ID` runs one now."""
     if ctx.invoked_subcommand is None:
         from datetime import UTC, datetime
         from zoneinfo import ZoneInfo
 
-        from crm_core import job_runs
-        from scheduler.jobs import JOBS, due_now
+        from crm_core import job_runs, leadership
+        from scheduler.jobs import JOBS, due_now, stored_next_runs
 
         services = _services(_settings())
         zone = ZoneInfo(services.settings.timezone)
         with services.uow_factory() as uow:
             last_runs = job_runs.last_job_runs(uow=uow)
+            leader = leadership.get_leader(uow=uow)
+        stored = stored_next_runs(services)
         late = due_now(services)
         now = datetime.now(UTC)
         for job in JOBS.values():
-            upcoming = job.trigger(zone).get_next_fire_time(None, now)
-            next_run = "at the scheduler's start" if job.id in late else f"{upcoming:%Y-%m-%d %H:%M:%S %Z}"
+            upcoming = stored.get(job.id) or job.trigger(zone).get_next_fire_time(None, now)
+            if job.id in late and (job.id not in stored or upcoming < now):
+                next_run = "at the scheduler's start"
+            else:
+                next_run = f"{upcoming.astimezone(zone):%Y-%m-%d %H:%M:%S %Z}"
             last = last_runs.get(job.id)
             last_run = f"{last.astimezone(zone):%Y-%m-%d %H:%M:%S %Z}" if last else "never"
             click.echo(f"{job.id:<16} next {next_run:<24}  last {last_run:<23}  {JOBS[job.id].description}")
+        click.echo(_leader_line(leader, zone))
+
+
+def _leader_line(leader, zone) -> str:
+    if leader is None:
+        return "leader: none (no scheduler has run yet)"
+    who = f"{leader.host}/{leader.pid}"
+    if leader.current:
+        return f"leader: {who} since {leader.since.astimezone(zone):%Y-%m-%d %H:%M:%S %Z}"
+    return f"leader: none (the last was {who}, from {leader.since.astimezone(zone):%Y-%m-%d %H:%M:%S %Z})"
 
 
 @jobs.command("run")
@@ -461,8 +504,11 @@ def jobs_run(job_id: str) -> None:
 
 
 @main.command("scheduler")
+@click.option(
+    "--no-events", is_flag=True, help="Run the scheduled jobs only; leave LINE events to `kizuna events work`."
+)
 @_friendly
-def run_scheduler() -> None:
+def run_scheduler(no_events: bool) -> None:
     """Run the scheduler and the LINE event worker alone (for deployments with several web processes)."""
     from bot.server import run_scheduler as run
 
@@ -470,7 +516,7 @@ def run_scheduler() -> None:
     settings = _settings()
     settings.require_production()
     _require_current_schema(settings)
-    run(settings)
+    run(settings, events=not no_events)
 
 
 # --- imports ------------------------------------------------------------------------------------
@@ -660,7 +706,11 @@ def richmenu_install() -> None:
 @click.option("--port", default=8000, show_default=True, type=int, help="Port to listen on.")
 @click.option("--workers", default=2, show_default=True, type=int, help="Web processes.")
 @click.option("--threads", default=8, show_default=True, type=int, help="Threads per web process.")
-@click.option("--no-scheduler", is_flag=True, help="Do not run the scheduled jobs (LINE events are still processed).")
+@click.option(
+    "--no-scheduler",
+    is_flag=True,
+    help="Do not run the scheduled jobs (LINE events are still processed unless --event-workers 0).",
+)
 @click.option(
     "--event-workers",
     default=2,

@@ -10,20 +10,34 @@ carries the row's own X-Line-Retry-Key, so LINE answers a repeat of a push it to
 of showing the customer a second message.
 
 A failed try is retried with exponential backoff and jitter for 24 hours (as long as LINE keeps a
-retry key), then the row fails with the reason. A request LINE refuses (400) fails at once and never
-holds up the rows behind it. A spent monthly quota holds every push until next month, or until an
-admin re-queues them.
+retry key), honouring LINE's `Retry-After`, then the row fails with the reason. A request LINE
+refuses (400) fails at once and never holds up the rows behind it. A spent monthly quota holds every
+push until next month, or until an admin re-queues them; before a large send the dispatcher asks
+LINE how much of the quota is left and holds the marketing messages that would not fit.
+
+The dispatcher (`deliver_due`, the `outbox.deliver` job) works in rounds: claim a few hundred rows
+at once, cancel what may no longer go (blocked; for marketing also opted out, no consent), hold
+marketing during quiet hours, group identical messages into multicasts (up to 500 recipients, each
+batch with its own retry key, written and committed before its request leaves), then send on a small
+thread pool, each request paced (`bot.pacing`) under LINE's rate limits for all processes together.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import random
+import threading
+import time
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from bot.line_gateway import LineGateway, SendError
-from crm_core import channels, outbox
+from bot.line_gateway import MONTHLY_LIMIT, LineGateway, SendError
+from bot.pacing import Pacer
+from crm_core import dispatch, outbox, quiet_hours
+from crm_core.config import Settings
 from crm_core.models import OutboxMessage
 from crm_core.uow import UnitOfWorkFactory
 
@@ -31,6 +45,12 @@ log = logging.getLogger(__name__)
 
 BACKOFF_CEILING = timedelta(minutes=10)  # a LINE outage ends, at worst, this long before the retry
 REPLY_IN_DOUBT = "reply-unconfirmed: the reply may have reached LINE; its answer was lost, so it counts as sent"
+ROUND = 2000  # rows claimed at once: about a second of pushes at LINE's limit
+QUOTA_CHECK_FROM = 100  # a round sending to this many asks LINE first how much of the monthly quota is left
+QUOTA_RECHECK = timedelta(hours=1)
+# LINE said "too fast": every dispatcher pauses that endpoint this long (its Retry-After, up to MAX_PAUSE);
+# the refused rows themselves wait their backoff, never less than the Retry-After
+PAUSE_ON_429, MAX_PAUSE = 0.1, 1.0  # marketing held for the quota is tried again this much later
 
 
 @dataclass
@@ -41,7 +61,35 @@ class DeliveryReport:
     cancelled: int = 0
     skipped: int = 0
     held: int = 0  # pushes waiting for LINE's monthly quota
+    held_quiet_hours: int = 0  # marketing messages waiting for the quiet hours to end
+    requests: int = 0  # push and multicast requests to LINE
+    multicasts: int = 0
+    recipients: int = 0  # customers reached by those requests
     details: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        counts = (self.sent, self.retry_later, self.failed, self.cancelled, self.skipped, self.held)
+        if not any(counts) and not self.held_quiet_hours and not self.requests:
+            return "nothing to deliver"
+        return (
+            f"sent {self.sent}, retry later {self.retry_later}, failed {self.failed}, "
+            f"cancelled {self.cancelled}, skipped {self.skipped}, held for LINE's monthly quota {self.held}, "
+            f"held for quiet hours {self.held_quiet_hours}; {self.requests} request(s) to LINE "
+            f"({self.multicasts} multicast) for {self.recipients} recipient(s)"
+        )
+
+
+@dataclass(frozen=True)
+class _Send:
+    """One request to LINE: a push of one row, or a multicast of a batch of rows."""
+
+    endpoint: str  # push | multicast
+    row_ids: tuple[int, ...]
+    to: tuple[str, ...]
+    messages: list
+    retry_key: str
+    attempts: int  # tries before this one
+    batch_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -62,49 +110,273 @@ class Claimed:
         return cls(row.id, row.address, row.messages, row.retry_key, row.reply_token if fresh else None, in_doubt)
 
 
-def _backoff(attempts: int) -> timedelta:
-    """Exponential (5 s, 10 s, 20 s, ... up to 10 minutes) with jitter, so a backlog does not retry in step."""
+def _backoff(attempts: int, retry_after: float | None = None) -> timedelta:
+    """Exponential (5 s, 10 s, 20 s, ... up to 10 minutes) with jitter, so a backlog does not retry in step.
+
+    Never sooner than LINE's `Retry-After`, when it gave one.
+    """
     ceiling = min(BACKOFF_CEILING.total_seconds(), 5 * 2 ** min(attempts, 16))
-    return timedelta(seconds=random.uniform(ceiling / 2, ceiling))  # noqa: S311 - jitter, not a secret
+    seconds = random.uniform(ceiling / 2, ceiling)  # noqa: S311 - jitter, not a secret
+    if retry_after is not None:
+        seconds = max(seconds, retry_after * random.uniform(1.0, 1.2))  # noqa: S311
+    return timedelta(seconds=seconds)
+
+
+def _same(messages: list) -> str:
+    return json.dumps(messages, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
 
 class OutboxDelivery:
-    def __init__(self, *, uow_factory: UnitOfWorkFactory, gateway: LineGateway):
+    def __init__(self, *, uow_factory: UnitOfWorkFactory, gateway: LineGateway, settings: Settings | None = None):
         self.uow_factory = uow_factory
         self.gateway = gateway
+        self.settings = settings or Settings()
+        rates = {"push": self.settings.line_push_rate, "multicast": self.settings.line_multicast_rate}
+        self.pacer = Pacer(uow_factory=uow_factory, rates=rates)
+        self._pool: ThreadPoolExecutor | None = None
+        self._pool_lock = threading.Lock()
 
-    def deliver_due(self, *, limit: int = 200) -> DeliveryReport:
-        """Everything pending that may go now (the `outbox.deliver` job)."""
-        with self.uow_factory() as uow:
-            ids = [row.id for row in outbox.due(uow=uow, limit=limit)]
-        return self.deliver(ids)
+    def close(self) -> None:
+        """Stop the sending threads (they are started on the first round that needs them)."""
+        with self._pool_lock:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True)
+                self._pool = None
 
-    def deliver(self, message_ids: list[int]) -> DeliveryReport:
+    def deliver_due(self, *, limit: int = ROUND, max_seconds: float | None = None) -> DeliveryReport:
+        """Everything pending that may go now, round after round until nothing is due (the `outbox.deliver` job)."""
         report = DeliveryReport()
-        for message_id in message_ids:
-            self._deliver_one(message_id, report)
+        started, seen, in_flight = time.monotonic(), set(), None
+        try:
+            while True:
+                with self.uow_factory() as uow:
+                    rows = dispatch.claim_due(uow=uow, limit=limit)
+                if not rows or {row.id for row in rows} <= seen:
+                    break
+                seen.update(row.id for row in rows)
+                sends = self._prepare(rows, report)  # while the round before is still with LINE
+                if in_flight is not None:
+                    self._finish(in_flight, report)
+                    in_flight = None
+                if sends:
+                    in_flight = self._start(sends)
+                if max_seconds is not None and time.monotonic() - started > max_seconds:
+                    break
+        finally:
+            if in_flight is not None:
+                self._finish(in_flight, report)
         return report
 
-    def _deliver_one(self, message_id: int, report: DeliveryReport) -> None:
+    def deliver(self, message_ids: list[int]) -> DeliveryReport:
+        """These rows now (e.g. a receipt right after its commit); rows another deliverer holds are skipped."""
+        report = DeliveryReport()
+        if not message_ids:
+            return report
         with self.uow_factory() as uow:
-            if not outbox.claim(uow=uow, message_id=message_id):
-                report.skipped += 1
-                return
-            row: OutboxMessage = uow.session.get(OutboxMessage, message_id)
-            identity = channels.get_identity(uow=uow, address=row.address, channel=row.channel)
-            if identity is not None and identity.blocked_at is not None:
-                outbox.cancel(uow=uow, message_id=message_id, reason="blocked")
-                uow.commit()
-                report.cancelled += 1
-                return
-            claimed = Claimed.of(row, now=uow.now())
-            if not claimed.reply_token and not claimed.reply_in_doubt and outbox.quota_held_until(uow=uow):
-                row.claimed_until = None  # a push, and LINE's monthly quota is spent: it waits
-                uow.commit()
-                report.held += 1
-                return
-            uow.rollback()  # hold no transaction while LINE answers
-        self._send_and_record(claimed, report)
+            rows = dispatch.claim_due(uow=uow, limit=len(message_ids), ids=list(message_ids))
+        report.skipped += len(set(message_ids) - {row.id for row in rows})
+        if rows:
+            self._round(rows, report)
+        return report
+
+    def _round(self, rows: list[OutboxMessage], report: DeliveryReport) -> None:
+        """Deliver claimed rows: refuse, hold, then reply, push and multicast."""
+        sends = self._prepare(rows, report)
+        if sends:
+            self._finish(self._start(sends), report)
+
+    def _prepare(self, rows: list[OutboxMessage], report: DeliveryReport) -> list[_Send]:
+        """Refuse and hold what may not go, send the replies, and plan (and record) the pushes and multicasts."""
+        rows = self._check(rows, report)
+        pushes = []
+        for row in rows:
+            if row.reply_token:
+                self._send_and_record(Claimed.of(row, now=self.uow_factory.clock.now()), report)
+            else:
+                pushes.append(row)
+        pushes = self._check_quota(pushes, report)
+        return self._plan(pushes) if pushes else []
+
+    def _check(self, rows: list[OutboxMessage], report: DeliveryReport) -> list[OutboxMessage]:
+        """Cancel what may no longer go, hold marketing in quiet hours; returns the rows that go now."""
+        with self.uow_factory() as uow:
+            now = uow.now()
+            quiet = quiet_hours.in_force(uow=uow, override=self.settings.quiet_hours, zone=self.settings.zone)
+            who = dispatch.recipients_of(uow=uow, rows=rows)
+            refused, held, go = {}, [], []
+            for row in rows:
+                reason = dispatch.refusal(row, *who[row.id])
+                if reason is not None:
+                    refused[row.id] = reason
+                elif row.category == "marketing" and quiet.is_quiet(now):
+                    held.append(row.id)
+                else:
+                    go.append(row)
+            dispatch.cancel_many(uow=uow, reasons=refused)
+            if held:
+                dispatch.hold(uow=uow, ids=held, reason="quiet_hours", until=quiet.ends_at(now))
+            uow.commit()
+        report.cancelled += len(refused)
+        report.held_quiet_hours += len(held)
+        return go
+
+    def _check_quota(self, rows: list[OutboxMessage], report: DeliveryReport) -> list[OutboxMessage]:
+        """Before a large send, ask LINE what is left of the monthly quota; hold the marketing that does not fit."""
+        if len(rows) < QUOTA_CHECK_FROM:
+            return rows
+        try:
+            left = self.gateway.quota_left()
+        except SendError as error:
+            log.warning("could not ask LINE for the monthly quota (%s); sending anyway", error.status)
+            return rows
+        if left is None or left >= len(rows):
+            return rows
+        marketing = [row.id for row in rows if row.category == "marketing"]
+        note = (
+            f"quota: LINE's monthly message quota has {left} message(s) left and this send needs {len(rows)}; "
+            "marketing messages wait (raise the plan, then `kizuna outbox retry --all`)"
+        )
+        with self.uow_factory() as uow:
+            dispatch.hold(uow=uow, ids=marketing, reason="quota", until=uow.now() + QUOTA_RECHECK, note=note)
+            uow.commit()
+        log.warning("%s: %d held", note, len(marketing))
+        report.held += len(marketing)
+        report.details.append(note)
+        return [row for row in rows if row.category != "marketing"]
+
+    def _plan(self, rows: list[OutboxMessage]) -> list[_Send]:
+        """Group the pushes into requests and record every try (committed) before any request leaves.
+
+        A batch sent before goes again whole under its key; rows never tried go as one multicast per
+        identical message; the rest (tried alone before, or alone of their kind) as pushes.
+        """
+        sends, singles = [], []
+        with self.uow_factory() as uow:
+            batches, groups = defaultdict(list), defaultdict(list)
+            for row in rows:
+                if row.batch_id is not None:
+                    batches[row.batch_id].append(row)
+                elif row.attempts == 0 and row.sending_via is None:
+                    groups[(row.category, _same(row.messages))].append(row)
+                else:
+                    singles.append(row)
+            for batch_id, members in batches.items():
+                batch = dispatch.get_batch(uow=uow, batch_id=batch_id)
+                sends.append(self._multicast(members, batch.retry_key, batch_id))
+            for members in groups.values():
+                seen, unique = set(), []
+                for row in members:
+                    (singles if row.address in seen else unique).append(row)
+                    seen.add(row.address)
+                for index in range(0, len(unique), dispatch.MULTICAST_MAX):
+                    chunk = unique[index : index + dispatch.MULTICAST_MAX]
+                    if len(chunk) < 2:
+                        singles += chunk
+                        continue
+                    batch = dispatch.create_batch(uow=uow, ids=[row.id for row in chunk])
+                    sends.append(self._multicast(chunk, batch.retry_key, batch.id))
+            for row in singles:
+                sends.append(_Send("push", (row.id,), (row.address,), row.messages, row.retry_key, row.attempts))
+            multicast_ids = [row_id for send in sends if send.endpoint == "multicast" for row_id in send.row_ids]
+            dispatch.start_attempts(uow=uow, ids=multicast_ids, via="multicast")
+            dispatch.start_attempts(uow=uow, ids=[row.id for row in singles], via="push")
+            uow.commit()
+        return sends
+
+    @staticmethod
+    def _multicast(rows: list[OutboxMessage], retry_key: str, batch_id: int) -> _Send:
+        attempts = max(row.attempts for row in rows)
+        to = tuple(row.address for row in rows)
+        return _Send("multicast", tuple(row.id for row in rows), to, rows[0].messages, retry_key, attempts, batch_id)
+
+    def _executor(self) -> ThreadPoolExecutor:
+        with self._pool_lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self.settings.delivery_threads, thread_name_prefix="kizuna-delivery")
+            return self._pool
+
+    def _start(self, sends: list[_Send]) -> tuple:
+        """Send a round's requests on the thread pool; `_finish` waits for them and records LINE's answers.
+
+        The first goes alone: should it find LINE's monthly quota spent, the rest are not even tried.
+        """
+        spent = threading.Event()
+        first = self._request(sends[0], spent)
+        return sends, first, [self._executor().submit(self._request, send, spent) for send in sends[1:]]
+
+    def _finish(self, in_flight: tuple, report: DeliveryReport) -> None:
+        sends, first, futures = in_flight
+        results = [first] + [future.result() for future in futures]
+        report.requests += len(sends)
+        report.multicasts += sum(1 for send in sends if send.endpoint == "multicast")
+        self._record_all(results, report)
+
+    def _request(self, send: _Send, spent: threading.Event) -> tuple[_Send, SendError | None]:
+        """Send one request at the pace LINE allows; a 409 means LINE took this very request before."""
+        if spent.is_set():
+            return send, SendError(429, f"{MONTHLY_LIMIT} (not tried: an earlier request of this round found it)")
+        try:
+            self.pacer.wait(send.endpoint)
+            if send.endpoint == "multicast":
+                self.gateway.multicast(to=list(send.to), messages=send.messages, retry_key=send.retry_key)
+            else:
+                self.gateway.push(to=send.to[0], messages=send.messages, retry_key=send.retry_key)
+        except SendError as error:
+            if error.already_accepted:
+                return send, None
+            if error.quota_spent:
+                spent.set()
+            elif error.status == 429:
+                self.pacer.slow_down(send.endpoint, min(error.retry_after or PAUSE_ON_429, MAX_PAUSE))
+            return send, error
+        except Exception as bug:  # noqa: BLE001 - one message that cannot be sent must not stop the rest
+            log.error("outbox %s could not be sent: %s", send.row_ids[0], type(bug).__name__)
+            return send, SendError(-1, f"{type(bug).__name__}: Kizuna could not build this request")
+        return send, None
+
+    def _record_all(self, results: list[tuple[_Send, SendError | None]], report: DeliveryReport) -> None:
+        """Write LINE's answers for a round in one transaction."""
+        with self.uow_factory() as uow:
+            failures = [row_id for send, error in results if error is not None for row_id in send.row_ids]
+            dispatch.load(uow=uow, ids=failures)  # at once, so the per-row updates below need no query each
+            sent = defaultdict(list)
+            for send, error in results:
+                if error is None:
+                    sent[send.endpoint] += send.row_ids
+                    if send.batch_id is not None:
+                        dispatch.finish_batch(uow=uow, batch_id=send.batch_id, status="sent")
+                else:
+                    self._record_failure(uow, send, error, report)
+            for endpoint, ids in sent.items():
+                dispatch.mark_sent_many(uow=uow, ids=ids, via=endpoint)
+                report.sent += len(ids)
+                report.recipients += len(ids)
+            uow.commit()
+
+    def _record_failure(self, uow, send: _Send, error: SendError, report: DeliveryReport) -> None:
+        if error.quota_spent:
+            for row_id in send.row_ids:
+                until = outbox.hold_for_quota(uow=uow, message_id=row_id, error=str(error))
+            report.held += len(send.row_ids)
+            log.warning("LINE's monthly message quota is spent: pushes wait until %s", until.date())
+            return
+        tries = send.attempts + 1  # `attempts` was read before this try was counted
+        retry_in = _backoff(tries, error.retry_after) if error.retryable else None
+        failed = 0
+        for row_id in send.row_ids:
+            outbox.mark_attempt_failed(
+                uow=uow, message_id=row_id, error=str(error), retry_in=retry_in, unsure=error.unsure
+            )
+            failed += uow.session.get(OutboxMessage, row_id).status == "failed"
+        if send.batch_id is not None and failed:
+            dispatch.finish_batch(uow=uow, batch_id=send.batch_id, status="failed")
+        report.failed += failed
+        report.retry_later += len(send.row_ids) - failed
+        report.details.append(f"{send.row_ids[0]}: {error}")
+        if failed:
+            log.error("outbox %s failed for good: LINE %s", ",".join(map(str, send.row_ids[:5])), error.status)
+        else:
+            log.warning("outbox %s will be retried: LINE %s", ",".join(map(str, send.row_ids[:5])), error.status)
 
     def deliver_claimed(self, rows: list[Claimed]) -> DeliveryReport:
         """Send rows the caller wrote already claimed (`outbox.enqueue(claim=True)`) in the same process."""

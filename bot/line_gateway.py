@@ -53,13 +53,16 @@ class SendError(Exception):
 
     `unsure`: the request may have reached LINE (it left, but no answer came back), so LINE may
     have taken it. An HTTP answer, or a connection that never opened, is sure.
+
+    `retry_after`: seconds LINE asked us to wait (its `Retry-After` header), when it said.
     """
 
-    def __init__(self, status: int, reason: str, *, unsure: bool = False):
+    def __init__(self, status: int, reason: str, *, unsure: bool = False, retry_after: float | None = None):
         super().__init__(f"LINE answered {status}: {reason}")
         self.status = status
         self.reason = reason
         self.unsure = unsure
+        self.retry_after = retry_after
 
     @property
     def retryable(self) -> bool:
@@ -102,7 +105,7 @@ class LineGateway:
         try:
             return fn()
         except ApiException as error:
-            raise SendError(error.status or 0, _reason(error)) from None
+            raise SendError(error.status or 0, _reason(error), retry_after=_retry_after(error)) from None
         except (OSError, ValueError, urllib3.exceptions.HTTPError) as error:  # refused, timeout, bad answer
             unsure = not _never_connected(error)
             log.warning("LINE %s failed without an answer: %s", what, type(error).__name__)
@@ -113,6 +116,21 @@ class LineGateway:
 
     def push(self, *, to: str, messages: list[dict], retry_key: str) -> None:
         self._post_messages("/v2/bot/message/push", {"to": to, "messages": messages}, {"X-Line-Retry-Key": retry_key})
+
+    def multicast(self, *, to: list[str], messages: list[dict], retry_key: str) -> None:
+        """The same messages to up to 500 LINE users in one request (one retry key for all of them)."""
+        self._post_messages(
+            "/v2/bot/message/multicast", {"to": to, "messages": messages}, {"X-Line-Retry-Key": retry_key}
+        )
+
+    def quota_left(self) -> int | None:
+        """Messages LINE still allows this month (None: the plan sets no limit)."""
+        api = self._api()
+        quota = self._call("quota", lambda: api.get_message_quota(_request_timeout=self._timeout))
+        if quota.type != "limited" or quota.value is None:
+            return None
+        used = self._call("consumption", lambda: api.get_message_quota_consumption(_request_timeout=self._timeout))
+        return max(0, quota.value - (used.total_usage or 0))
 
     def _post_messages(self, path: str, body: dict, headers: dict | None = None) -> None:
         """POST the rendered JSON exactly as it is, through the SDK's own client.
@@ -220,6 +238,15 @@ def _never_connected(error: Exception) -> bool:
     """The request never left: the connection could not be opened (LINE cannot have taken it)."""
     cause = getattr(error, "reason", None) if isinstance(error, urllib3.exceptions.MaxRetryError) else error
     return isinstance(cause, urllib3.exceptions.ConnectTimeoutError | ConnectionRefusedError)
+
+
+def _retry_after(error: ApiException) -> float | None:
+    """LINE's `Retry-After` header in seconds (the HTTP-date form is not used by LINE)."""
+    value = (error.headers or {}).get("Retry-After") or (error.headers or {}).get("retry-after")
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except ValueError:
+        return None
 
 
 def _reason(error: ApiException) -> str:

@@ -30,7 +30,7 @@ def prepare_demo(settings: Settings, *, admin_password: str | None = None) -> tu
     anyway), so a restarted demo keeps the password a newcomer already wrote down. Tests may set their own.
     """
     from bot.app import build_services
-    from crm_core import demo, shop, staff
+    from crm_core import automations, demo, shop, staff
     from crm_core.migrate import upgrade
     from crm_core.passwords import verify_password
 
@@ -38,6 +38,8 @@ def prepare_demo(settings: Settings, *, admin_password: str | None = None) -> tu
     services = build_services(settings)
     with services.uow_factory() as uow:
         added = demo.seed(uow=uow)
+        if added.get("automations"):  # their reminders and recommendations at once, not after tonight's refresh
+            automations.refresh(uow=uow, zone=settings.zone)
         password = admin_password or shop.get_setting(uow=uow, key=DEMO_PASSWORD_KEY)
         admin = staff.get_staff_user_by_email(uow=uow, email=DEMO_ADMIN_EMAIL)
         if admin is None:
@@ -106,6 +108,7 @@ def build_demo_app(settings: Settings, *, services=None, users_file: Path | None
         _keep_users_in(emulator, users_file)
     if not emulator.users():
         emulator.add_user(DEMO_LINE_USER, "ja")
+    _add_demo_friends(emulator)
     csrf = app.extensions["csrf"]
     for blueprint, prefix in (
         (create_line_api_blueprint(emulator), "/simulator/line"),
@@ -117,17 +120,28 @@ def build_demo_app(settings: Settings, *, services=None, users_file: Path | None
     return app
 
 
+def _add_demo_friends(emulator) -> None:
+    """The LINE users the demo's automation customers are linked to, already friends of the shop."""
+    from crm_core.demo import LINE_FRIENDS
+
+    known = {user["line_user_id"] for user in emulator.users()}
+    emulator.import_users(
+        {"line_user_id": f.line_user_id, "display_name": f.name, "following": True, "ever_followed": True}
+        for f in LINE_FRIENDS
+        if f.line_user_id not in known
+    )
+
+
 def run_demo(settings: Settings, *, host: str, port: int, admin_password: str) -> None:
-    from apscheduler.schedulers.background import BackgroundScheduler
     from werkzeug.serving import make_server
 
     from bot.supervision import Heartbeat
     from crm_core.heartbeats import SCHEDULER
-    from scheduler.jobs import install
+    from scheduler.runner import LeadingScheduler
 
     app = build_demo_app(settings, users_file=simulator_users_file(settings.database_url))
     services = app.extensions["kizuna"]
-    scheduler = install(BackgroundScheduler(timezone="UTC"), services)
+    scheduler = LeadingScheduler(services)  # the demo's jobs, unless a `kizuna scheduler` on its database leads
     server = make_server(host, port, app, threaded=True)
     base = f"http://{host}:{port}"
     print(
@@ -139,7 +153,9 @@ def run_demo(settings: Settings, *, host: str, port: int, admin_password: str) -
         f"  health          {base}/healthz\n"
         f"\nTry it: in the simulator press 友だち追加 (Follow), agree, register, send ポイント; then credit a\n"
         f"purchase at the till in another tab and watch the receipt arrive on LINE.\n"
-        f"Existing demo member: number 1000000008, birth date 19850412; web login {DEMO_WEB_LOGIN}.\n",
+        f"Existing demo member: number 1000000008, birth date 19850412; web login {DEMO_WEB_LOGIN}.\n"
+        f"Automations are on: in the simulator, 高橋 健 gets a reminder for the beans he buys every 30 days and\n"
+        f"伊藤 結衣 gets recommendations with their reasons, within a minute (the demo shop has no quiet hours).\n",
         flush=True,
     )
     scheduler.start()
@@ -153,7 +169,7 @@ def run_demo(settings: Settings, *, host: str, port: int, admin_password: str) -
         pass
     finally:
         heartbeat.stop()
-        scheduler.shutdown(wait=False)
+        scheduler.stop()
         services.pump.shutdown()
 
 
@@ -183,6 +199,8 @@ def run_production(
     The scheduler process (`kizuna scheduler`) runs the jobs and processes LINE events too;
     `event_workers - 1` more processes (`kizuna events work`) share that work, so a burst drains before
     reply tokens expire. Without the scheduler, `event_workers` processes work through the events.
+    `event_workers=0`: nothing processes LINE events (the scheduler runs its jobs only); the web
+    server still stores them, for a worker started later.
     Returns the exit code: 1 when a child kept dying.
     """
     from bot.supervision import Child, Supervisor
@@ -195,7 +213,8 @@ def run_production(
     ]  # fmt: skip
     children = [Child("web server", web)]
     if scheduler:
-        children.append(Child("scheduler", [*cli, "scheduler"], lower_priority=True))
+        no_events = ["--no-events"] if event_workers == 0 else []
+        children.append(Child("scheduler", [*cli, "scheduler", *no_events], lower_priority=True))
     extra = max(event_workers - 1, 0) if scheduler else max(event_workers, 0)
     for number in range(1, extra + 1):
         children.append(Child(f"event worker {number}", [*cli, "events", "work"], lower_priority=True))
@@ -228,7 +247,8 @@ def run_event_worker(settings: Settings) -> None:
     heartbeat.start()
     print("event worker running; Ctrl+C stops it", flush=True)
     try:
-        stop.wait()
+        while not stop.wait(1.0):  # wakes every second: a signal delivered to another thread still stops it
+            pass
     except KeyboardInterrupt:
         pass
     finally:
@@ -237,35 +257,40 @@ def run_event_worker(settings: Settings) -> None:
         services.pump.shutdown()
 
 
-def run_scheduler(settings: Settings) -> None:
-    """The scheduler's jobs plus the event worker, in the foreground (`kizuna scheduler`)."""
-    from apscheduler.schedulers.blocking import BlockingScheduler
+def run_scheduler(settings: Settings, *, events: bool = True) -> None:
+    """The scheduler's jobs plus the event worker, in the foreground (`kizuna scheduler`).
 
+    The event worker runs unless `events=False` (`--no-events`), leader or not; the jobs run only
+    while this process leads (scheduler.runner), so several schedulers on one database run every job
+    once and a standby takes over when the leader dies.
+    """
     from bot.app import build_services
     from bot.event_pump import EventWorker
-    from bot.supervision import Heartbeat
+    from bot.supervision import PREVIOUS_PID, Heartbeat
     from crm_core.heartbeats import SCHEDULER
-    from scheduler.jobs import install
+    from scheduler.runner import LeadingScheduler
 
     services = build_services(settings)
-    worker = EventWorker(pump=services.pump, uow_factory=services.uow_factory, database_url=settings.database_url)
-    worker.start()
-    scheduler = install(BlockingScheduler(timezone="UTC"), services)
-    heartbeat = Heartbeat(uow_factory=services.uow_factory, helper=SCHEDULER)
+    worker = None
+    if events:
+        worker = EventWorker(pump=services.pump, uow_factory=services.uow_factory, database_url=settings.database_url)
+        worker.start()
+    previous = os.environ.get(PREVIOUS_PID, "")  # restarted by `kizuna serve`: its predecessor's lease is free
+    scheduler = LeadingScheduler(services, predecessor_pid=int(previous) if previous.isdigit() else None)
+    stop = threading.Event()
+    heartbeat = Heartbeat(uow_factory=services.uow_factory, helper=SCHEDULER, on_orphaned=stop.set)
     heartbeat.start()
-    signal.signal(signal.SIGTERM, _exit_on_sigterm)  # a graceful stop: the finally below releases the lanes
-    print("scheduler and event worker running; Ctrl+C stops them", flush=True)
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())  # a graceful stop: the finally below releases the lanes
+    scheduler.start()
+    print(f"scheduler {'and event worker ' if events else ''}running; Ctrl+C stops it", flush=True)
     try:
-        scheduler.start()
-    except (KeyboardInterrupt, SystemExit):
+        while not stop.wait(1.0):  # wakes every second: a signal delivered to another thread still stops it
+            pass
+    except KeyboardInterrupt:
         pass
     finally:
+        scheduler.stop()  # gives the lead up, so a standby takes over at once
         heartbeat.stop()
-        worker.stop()  # finishes the events in hand and releases their lanes
-        if scheduler.running:
-            scheduler.shutdown(wait=False)
+        if worker is not None:
+            worker.stop()  # finishes the events in hand and releases their lanes
         services.pump.shutdown()
-
-
-def _exit_on_sigterm(_signum, _frame) -> None:
-    raise SystemExit(0)

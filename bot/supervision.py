@@ -30,6 +30,7 @@ from crm_core import heartbeats
 log = logging.getLogger("kizuna")
 
 SUPERVISOR_PID = "KIZUNA_SUPERVISOR_PID"  # set in each child's environment: whose child it is
+PREVIOUS_PID = "KIZUNA_PREVIOUS_PID"  # set in a restarted child's environment: the pid of the one that died
 DEATHS_ALLOWED = 5
 CRASH_WINDOW = 60.0
 BACKOFF_CAP = 60.0
@@ -49,6 +50,7 @@ class Child:
     restart_at: float = 0.0
     backoff_steps: int = 0
     deaths: deque = field(default_factory=deque)
+    previous_pid: int | None = None  # the process this one replaces, seen dead
 
 
 class Supervisor:
@@ -86,6 +88,7 @@ class Supervisor:
         if status is None:
             return False
         pid, child.process = child.process.pid, None
+        child.previous_pid = pid
         if now - child.started_at > CRASH_WINDOW:
             child.backoff_steps = 0
         child.deaths.append(now)
@@ -108,6 +111,8 @@ class Supervisor:
 
     def _start(self, child: Child) -> None:
         env = {**os.environ, SUPERVISOR_PID: str(os.getpid())}
+        if child.previous_pid is not None:
+            env[PREVIOUS_PID] = str(child.previous_pid)
         libc, lower = self._libc, child.lower_priority
 
         def prepare() -> None:  # in the child, between fork and exec

@@ -116,3 +116,24 @@ def set_conversation(*, uow: UnitOfWork, identity: ChannelIdentity, state: dict 
     """Where the user is in a multi-step conversation (or None when idle)."""
     identity.conversation = state
     identity.updated_at = uow.now()
+
+
+def marketing_refusal(
+    *, on_line: bool, blocked: bool, consented: bool, opted_out: bool, erased: bool = False
+) -> str | None:
+    """Why a customer may not get a marketing message (a reason word), or None when they may.
+
+    The one rule for deciding (crm_core.automations) and for delivering (crm_core.dispatch): a LINE
+    identity, not blocked, not erased, consent to the privacy notice, no opt-out.
+    """
+    if not on_line:
+        return "no_line"
+    if blocked:
+        return "blocked"
+    if erased:
+        return "erased"
+    if not consented:
+        return "no_consent"
+    if opted_out:
+        return "opted_out"
+    return None

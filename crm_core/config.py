@@ -32,6 +32,10 @@ class Settings:
     quiet_hours: str | None = None
     demo: bool = False
     trusted_proxies: int = 0  # how many reverse proxies in front add X-Forwarded-For (0: trust none)
+    line_push_rate: float = 2000.0  # requests/s to LINE's push endpoint, all dispatchers together
+    line_multicast_rate: float = 200.0  # requests/s to LINE's multicast endpoint
+    delivery_threads: int = 32  # requests to LINE in flight at once per dispatcher process (~33/s each)
+    scheduler_lease_seconds: int = 30  # a standby scheduler takes over within this (and a third) of the leader's death
     extra: dict = field(default_factory=dict)
 
     @classmethod
@@ -55,6 +59,10 @@ class Settings:
             locale=env.get("KIZUNA_LOCALE") or cls.locale,
             quiet_hours=env.get("KIZUNA_QUIET_HOURS") or None,
             trusted_proxies=_proxy_hops(env.get("KIZUNA_TRUSTED_PROXIES")),
+            line_push_rate=_positive("KIZUNA_LINE_PUSH_RATE", env, cls.line_push_rate),
+            line_multicast_rate=_positive("KIZUNA_LINE_MULTICAST_RATE", env, cls.line_multicast_rate),
+            delivery_threads=int(_positive("KIZUNA_DELIVERY_THREADS", env, cls.delivery_threads, most=256)),
+            scheduler_lease_seconds=_lease_seconds(env.get("KIZUNA_SCHEDULER_LEASE_SECONDS")),
         )
         settings = replace(settings, **overrides)
         settings.check()
@@ -111,4 +119,28 @@ def _proxy_hops(raw: str | None) -> int:
         return 0
     if not raw.strip().isdigit() or int(raw) > 10:
         raise ConfigurationError("KIZUNA_TRUSTED_PROXIES must be the number of reverse proxies in front (0-10)")
+    return int(raw)
+
+
+def _positive(name: str, env, default: float, *, most: float | None = None) -> float:
+    """A positive number from the environment (unset: `default`)."""
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if value <= 0 or (most is not None and value > most) or value != value:
+        limit = f" up to {most:g}" if most is not None else ""
+        raise ConfigurationError(f"{name} must be a positive number{limit}, not {raw!r}")
+    return value
+
+
+def _lease_seconds(raw: str | None) -> int:
+    """KIZUNA_SCHEDULER_LEASE_SECONDS: how long a scheduler's lead lasts unrenewed (3-600 s; unset: 30)."""
+    if not (raw or "").strip():
+        return Settings.scheduler_lease_seconds
+    if not raw.strip().isdigit() or not 3 <= int(raw) <= 600:
+        raise ConfigurationError("KIZUNA_SCHEDULER_LEASE_SECONDS must be a number of seconds from 3 to 600")
     return int(raw)

@@ -6,6 +6,7 @@ import logging
 import select
 import threading
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 from sqlalchemy import DateTime, event, exc
@@ -164,3 +165,13 @@ def upsert_insert(dialect: str, table):
     from sqlalchemy.dialects import postgresql, sqlite
 
     return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+
+
+IN_CHUNK = 900  # ids per IN (...) lookup, below every backend's bound-parameter limit
+
+
+def chunks(values, size: int = IN_CHUNK) -> Iterator[list]:
+    """`values` in lists of at most `size` (for IN (...) lookups and bulk statements)."""
+    values = list(values)
+    for start in range(0, len(values), size):
+        yield values[start : start + size]

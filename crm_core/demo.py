@@ -8,16 +8,17 @@ purchases from before the last year, whose points have expired; tiers follow the
 from __future__ import annotations
 
 import random
+from dataclasses import dataclass
 from datetime import date, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import bindparam
 from sqlmodel import select
 
-from crm_core import points, shop
+from crm_core import automations, points, shop
 from crm_core.customers import luhn_digit, write_birthday, write_search_key
 from crm_core.loyalty import get_program
-from crm_core.models import Customer, Product, Purchase, PurchaseItem, Store
+from crm_core.models import ChannelIdentity, Customer, Product, Purchase, PurchaseItem, Store
 from crm_core.passwords import hash_password
 from crm_core.purchases import refresh_tier
 from crm_core.uow import UnitOfWork
@@ -66,6 +67,23 @@ FAMILY = ["佐藤", "鈴木", "高橋", "田中", "伊藤", "渡辺", "山本", 
 GIVEN = ["花子", "太郎", "陽菜", "蓮", "結衣", "湊", "さくら", "大翔", "美咲", "悠真", "葵", "陸", "凛", "樹",
          "美月", "颯太", "杏", "拓海", "真央", "健"]  # fmt: skip
 CUSTOMERS = 300
+AUTOMATIONS_KEY = "demo.automations"  # set once the automations were switched on and their two friends seeded
+
+
+@dataclass(frozen=True)
+class LineFriend:
+    """A demo customer linked to a LINE user of the simulator (followed, consented), to watch automations arrive."""
+
+    line_user_id: str
+    name: str
+    external_id: str
+    story: str  # which automation their history leads to
+
+
+LINE_FRIENDS = (
+    LineFriend("U" + "d0c0ffee" * 4, "高橋 健", "DEMO-LINE-1", "replenishment"),  # the same beans every 30 days
+    LineFriend("U" + "d0ca4e11" * 4, "伊藤 結衣", "DEMO-LINE-2", "recommendations"),  # bought a few days ago
+)
 
 
 def is_seeded(*, uow: UnitOfWork) -> bool:
@@ -74,12 +92,88 @@ def is_seeded(*, uow: UnitOfWork) -> bool:
 
 def seed(*, uow: UnitOfWork, zone: ZoneInfo | None = None) -> dict[str, int]:
     """Fill an empty shop with the demo data; returns what was added (all zeros on a second run)."""
-    added = {"stores": 0, "products": 0, "customers": 0, "purchases": 0, "points": 0}
+    added = {"stores": 0, "products": 0, "customers": 0, "purchases": 0, "points": 0, "automations": 0}
     if not is_seeded(uow=uow):
         _seed_shop(uow=uow, added=added)
     if shop.get_setting(uow=uow, key=POINTS_KEY) is None:
         added["points"] = _earn_points(uow=uow, zone=zone or ZoneInfo("Asia/Tokyo"))
         shop.set_setting(uow=uow, key=POINTS_KEY, value=1)
+    if shop.get_setting(uow=uow, key=AUTOMATIONS_KEY) is None:
+        added["automations"] = _seed_automations(uow=uow)
+        # whenever someone tries the demo, the automations' messages can be seen arriving (Settings turns them back on)
+        shop.set_setting(uow=uow, key="shop.quiet_hours", value="off")
+        shop.set_setting(uow=uow, key=AUTOMATIONS_KEY, value=1)
+    return added
+
+
+def _seed_automations(*, uow: UnitOfWork) -> int:
+    """Switch every automation on and add the two LINE friends whose histories show them; returns customers added.
+
+    高橋 健 bought the same beans every 30 days, the last time 28 days ago: his replenishment reminder
+    is due. 伊藤 結衣 bought coffee and cake four days ago: she gets recommendations with reasons.
+    Their purchases earn no points (no points warning muddles the story).
+    """
+    now = uow.now()
+    session = uow.session
+    for key in automations.AUTOMATIONS:
+        automations.update_automation(uow=uow, key=key, enabled=True)
+    store = session.exec(select(Store).where(Store.code == STORES[0][0])).first()
+    products = {p.sku: p for p in session.exec(select(Product))}
+    histories = {
+        "replenishment": [(now - timedelta(days=28 + 30 * n, hours=2), ["BEAN-001"]) for n in range(12)],
+        "recommendations": [(now - timedelta(days=4, hours=1), ["BEAN-002", "FOOD-002"])],
+    }
+    added = 0
+    for index, friend in enumerate(LINE_FRIENDS):
+        if session.exec(select(Customer).where(Customer.external_id == friend.external_id)).first() is not None:
+            continue
+        body = f"{200000000 + index * 7919:09d}"
+        customer = Customer(
+            member_number=body + luhn_digit(body),
+            external_id=friend.external_id,
+            name=friend.name,
+            locale="ja",
+            consented_at=now - timedelta(days=400),
+            created_at=now - timedelta(days=400),
+            updated_at=now,
+        )
+        write_birthday(customer, date(1990, (now.month + 5) % 12 + 1, 15))  # not this month: one story each
+        write_search_key(customer)
+        session.add(customer)
+        session.flush()
+        session.add(
+            ChannelIdentity(
+                channel="line",
+                address=friend.line_user_id,
+                customer_id=customer.id,
+                display_name=friend.name,
+                language="ja",
+                followed=True,
+                consented_at=customer.consented_at,
+                created_at=customer.created_at,
+                updated_at=now,
+            )
+        )
+        for visit, (when, skus) in enumerate(sorted(histories[friend.story])):
+            lines = [products[sku] for sku in skus]
+            purchase = Purchase(
+                external_id=f"{friend.external_id}-P{visit:03d}",
+                customer_id=customer.id,
+                store_id=store.id,
+                total=sum(p.price for p in lines),
+                occurred_at=when,
+                created_at=when,
+            )
+            session.add(purchase)
+            session.flush()
+            session.add_all(
+                PurchaseItem(
+                    purchase_id=purchase.id, sku=p.sku, name=p.name, category=p.category, quantity=1, unit_price=p.price
+                )
+                for p in lines
+            )
+        added += 1
+    session.flush()
     return added
 
 

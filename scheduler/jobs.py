@@ -7,11 +7,16 @@ The frequent jobs run on intervals; the slow ones at a time of day in the shop's
 (KIZUNA_TIMEZONE). Each run without error is recorded, and a scheduler that starts runs at once
 every job whose last run is older than its latest due time: a host restarted more often than a
 job's period still runs it (APScheduler's misfire handling only helps within one process).
+
+`install` puts them in APScheduler (in production on the job store in the database, where the jobs
+keep their next runs across restarts and leaders; see scheduler.runner for who runs them): each by
+its stable id, as a textual reference to `run_job` with the job id, coalesced, one instance at a time.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -57,16 +62,12 @@ class Job:
 
 
 def deliver_outbox(services) -> str:
-    report = services.delivery.deliver_due()
-    return (
-        f"sent {report.sent}, retry later {report.retry_later}, failed {report.failed}, "
-        f"cancelled {report.cancelled}, skipped {report.skipped}, held for LINE's monthly quota {report.held}"
-    )
+    return services.delivery.deliver_due().summary()
 
 
 def sweep_webhook_events(services) -> str:
     processed = services.pump.sweep()
-    return f"processed {processed} waiting webhook event(s)"
+    return f"processed {processed} waiting webhook event(s)" if processed else "nothing waiting"
 
 
 def expire_points(services) -> str:
@@ -87,6 +88,24 @@ def refresh_tiers(services) -> str:
     return f"{changed} customer(s) changed tier"
 
 
+def run_automations(services) -> str:
+    from crm_core import automations
+
+    zone = services.settings.zone
+    with services.uow_factory() as uow:
+        report = automations.run_due(uow=uow, render=services.automation_render(uow), zone=zone)
+    return report.summary()
+
+
+def refresh_recommendations(services) -> str:
+    from crm_core import automations
+
+    with services.uow_factory() as uow:
+        report = automations.refresh(uow=uow, zone=services.settings.zone)
+        uow.commit()
+    return report.summary()
+
+
 JOBS: dict[str, Job] = {
     job.id: job
     for job in (
@@ -104,44 +123,116 @@ JOBS: dict[str, Job] = {
             refresh_tiers,
             daily_at="04:00",
         ),
+        Job(
+            "automations.run",
+            N_("Decide the automations' messages that are due now and write them to the outbox"),
+            run_automations,
+            every_seconds=60,
+        ),
+        Job(
+            "recommendations.refresh",
+            N_("Recompute recommendations and repurchase intervals from purchase history"),
+            refresh_recommendations,
+            daily_at="02:30",
+        ),
     )
 }
 
 
-def run_job(job_id: str, services) -> str:
-    """Run one job now and record its run when it finished without error; returns its summary."""
+# Jobs persist in APScheduler's job store as a textual reference to `run_job` with the job id only (the
+# services cannot be pickled): the scheduler process hands its services over here when it installs them.
+_context: dict[str, Any] = {"services": None, "may_run": None}
+MISFIRE_GRACE_SECONDS = None  # a late run still runs (once: runs missed meanwhile coalesce into it)
+
+
+def use_services(services, *, may_run: Callable[[], bool] | None = None) -> None:
+    """Hand this process's services to the jobs APScheduler runs; `may_run()` False skips a run (leader lost)."""
+    _context["services"], _context["may_run"] = services, may_run
+
+
+def run_job(job_id: str, services=None) -> str:
+    """Run one job now and record its run when it finished without error; returns its summary.
+
+    Without `services` it is a scheduled run (APScheduler calls it with the job id only): it uses the
+    services handed over by `install`, runs only while this process leads, and logs its summary.
+    """
+    scheduled = services is None
+    if scheduled:
+        services, may_run = _context["services"], _context["may_run"]
+        if services is None:
+            raise RuntimeError("scheduler.jobs.install() hands the services over before a job runs")
+        if may_run is not None and not may_run():
+            log.info("%s not run: this scheduler no longer leads", job_id)
+            return "not run: this scheduler no longer leads"
+    started = time.monotonic()
     summary = JOBS[job_id].run(services)
     with services.uow_factory() as uow:
         job_runs.record_job_run(uow=uow, job_id=job_id, at=uow.now())
         uow.commit()
+    if scheduled:  # a frequent job that found nothing to do is logged only at DEBUG, or it would drown the rest
+        level = logging.DEBUG if summary.startswith("nothing") else logging.INFO
+        log.log(level, "%s: %s (%.1f s)", job_id, summary, time.monotonic() - started)
     return summary
 
 
 def due_now(services) -> list[str]:
     """The jobs whose last run is older than their latest due time (or that never ran)."""
-    zone = ZoneInfo(services.settings.timezone)
+    zone = services.settings.zone
     with services.uow_factory() as uow:
         now = uow.now()
         last_runs = job_runs.last_job_runs(uow=uow)
     return [job.id for job in JOBS.values() if job.id not in last_runs or last_runs[job.id] < job.last_due(now, zone)]
 
 
-def install(scheduler: BaseScheduler, services) -> BaseScheduler:
-    """Add every job to `scheduler` under its stable id, one instance of each at a time; catch up at start."""
-    zone = ZoneInfo(services.settings.timezone)
+def _same_schedule(stored: BaseTrigger, wanted: BaseTrigger) -> bool:
+    """Whether a stored job's trigger is the one this version wants (an interval's start does not count)."""
+    return type(stored) is type(wanted) and str(stored) == str(wanted) and str(stored.timezone) == str(wanted.timezone)
+
+
+def install(scheduler: BaseScheduler, services, *, may_run: Callable[[], bool] | None = None) -> BaseScheduler:
+    """Add every job to `scheduler` under its stable id, one instance of each at a time; catch up at start.
+
+    With a persistent job store (a started, paused scheduler), a stored job keeps its next run when its
+    schedule is unchanged, and stored jobs this version no longer has are removed.
+    """
+    use_services(services, may_run=may_run)
+    zone = services.settings.zone
     late = due_now(services)
     if late:
         log.info("catching up on %s", ", ".join(late))
+    for stored in scheduler.get_jobs():
+        if stored.id not in JOBS:
+            scheduler.remove_job(stored.id)
+            log.info("removed the stored job %s: this version has no such job", stored.id)
     for job in JOBS.values():
+        trigger = job.trigger(zone)
+        stored = scheduler.get_job(job.id)
+        when = {}
+        if job.id in late:
+            when = {"next_run_time": datetime.now(UTC)}
+        elif stored is not None and stored.next_run_time is not None and _same_schedule(stored.trigger, trigger):
+            when = {"next_run_time": stored.next_run_time}
         scheduler.add_job(
-            run_job,
-            job.trigger(zone),
-            args=[job.id, services],
+            f"{__name__}:run_job",
+            trigger,
+            args=[job.id],
             id=job.id,
             name=job.description,
             replace_existing=True,
             max_instances=1,
             coalesce=True,
-            **({"next_run_time": datetime.now(UTC)} if job.id in late else {}),
+            misfire_grace_time=MISFIRE_GRACE_SECONDS,
+            **when,
         )
     return scheduler
+
+
+def stored_next_runs(services) -> dict[str, datetime | None]:
+    """Each job's next run as the job store holds it (None: paused); a job no scheduler stored is absent."""
+    from sqlalchemy import select
+
+    from crm_core.models import apscheduler_jobs
+
+    with services.uow_factory() as uow:
+        rows = uow.session.execute(select(apscheduler_jobs.c.id, apscheduler_jobs.c.next_run_time)).all()
+    return {job_id: None if at is None else datetime.fromtimestamp(at, UTC) for job_id, at in rows}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from bot.console import accounts, auth, program, settings, stores, system, till, tokens, views
+from bot.console import accounts, auth, automations, program, settings, stores, system, till, tokens, views
 
 
 def create_console_blueprint() -> Blueprint:
@@ -25,4 +25,5 @@ def create_console_blueprint() -> Blueprint:
     stores.register(bp)
     accounts.register(bp)
     tokens.register(bp)
+    automations.register(bp)
     return bp

@@ -8,7 +8,7 @@ from bot import i18n
 from bot.console.session import kizuna, login_required
 from bot.web_i18n import current_locale
 from bot.web_i18n import gettext as _
-from crm_core import events, outbox
+from crm_core import events, leadership, outbox
 from crm_core.errors import NotFound
 
 FAILURES_SHOWN = 20
@@ -36,12 +36,14 @@ def system():
         backlog = events.backlog(uow=uow)
         failed_messages = outbox.recent_failures(uow=uow, limit=FAILURES_SHOWN)
         quota_until = quota_notice(uow)
+        leader = leadership.get_leader(uow=uow)
     return render_template(
         "console/system.html",
         backlog=backlog,
         failed_messages=failed_messages,
         quota_until=quota_until,
         jobs=list(JOBS.values()),
+        leader=leader,
     )
 
 

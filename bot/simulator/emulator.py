@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import random
 import re
 import threading
 import time
@@ -23,6 +24,10 @@ REPLY_TOKEN_TTL = 60.0  # LINE: reply within one minute of the event
 LINK_TOKEN_TTL = 600.0  # LINE: a link token is valid for 10 minutes
 RETRY_KEY_TTL = 24 * 3600.0  # LINE: a retry key is remembered for 24 hours
 WEBHOOK_TIMEOUT = 10.0
+# LINE's published rate limits (requests per second) on the endpoints that send messages
+RATE_LIMITS = {"push": 2000.0, "multicast": 200.0}
+MONTHLY_LIMIT = "You have reached your monthly limit."
+SEND_ENDPOINTS = ("/push", "/multicast")
 
 IMAGE_URL_KEYS = {"originalContentUrl", "previewImageUrl", "thumbnailImageUrl", "imageUrl"}
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
@@ -34,6 +39,37 @@ FAULT_MESSAGES = {
     500: "An internal server error occurred",
     503: "Service unavailable",
 }
+
+
+@dataclass
+class _Bucket:
+    """A token bucket: `per_second` refill, up to `burst` requests at once (one second's worth by default)."""
+
+    per_second: float
+    burst: float
+    tokens: float
+    at: float
+
+    def take(self, now: float) -> bool:
+        # a clock set back (a test swapping the emulator's clock) refills nothing and takes nothing away
+        self.tokens = min(self.burst, self.tokens + max(0.0, now - self.at) * self.per_second)
+        self.at = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
+
+
+@dataclass
+class _Chaos:
+    """Random faults on the send endpoints: `failure` share refused before anything happens (429 or
+    500), `lost` share taken by LINE whose answer is a 500 anyway (only a retry key saves a resend)."""
+
+    failure: float
+    lost: float
+    statuses: tuple[int, ...]
+    rng: random.Random
+    retry_after: float | None
 
 
 class WebhookDeliveryError(ConnectionError):
@@ -188,6 +224,12 @@ class LineEmulator:
             self._user_rich_menus: dict[str, str] = {}
             self._next_item_id = 1
             self._next_message_id = 500_000_000_000_000_000
+            self._buckets: dict[str, _Bucket] = {}
+            self.rate_limited: dict[str, int] = {}  # endpoint -> 429s answered for going too fast
+            self.set_rate_limits(RATE_LIMITS)
+            self._chaos: _Chaos | None = None
+            self.quota_limit: int | None = None  # messages a month; None: no limit (LINE's "none")
+            self.consumed = 0  # messages counted against the quota: one per recipient of a push/multicast
             # "standby" while another tool (e.g. a chat in LINE Official Account Manager) is in charge of the
             # chat: events then carry mode "standby" and no reply token
             self.mode = "active"
@@ -474,6 +516,43 @@ class LineEmulator:
 
     # -- Messaging API -----------------------------------------------------------------------------
 
+    def set_rate_limits(self, limits: dict[str, float | None], *, burst_seconds: float = 1.0) -> None:
+        """Answer 429 on an endpoint ("push", "multicast") used faster than `limits[endpoint]` per second.
+
+        A token bucket: up to `burst_seconds` worth of requests may come at once; None lifts the limit.
+        `reset()` brings back LINE's published limits.
+        """
+        with self._lock:
+            for endpoint, per_second in limits.items():
+                if per_second is None:
+                    self._buckets.pop(endpoint, None)
+                    continue
+                burst = max(1.0, per_second * burst_seconds)
+                self._buckets[endpoint] = _Bucket(per_second, burst, burst, self.now())
+
+    def chaos(
+        self,
+        failure: float,
+        *,
+        seed: int = 0,
+        statuses: tuple[int, ...] = (429, 500),
+        lost: float = 0.0,
+        retry_after: float | None = None,
+    ) -> None:
+        """Make pushes and multicasts fail at random (reproducibly for a seed); `chaos(0)` ends it."""
+        with self._lock:
+            rng = random.Random(seed)  # noqa: S311 - reproducible faults, not a secret
+            self._chaos = _Chaos(failure, lost, statuses, rng, retry_after) if failure or lost else None
+
+    def received_counts(self) -> dict[str, int]:
+        """How many messages each LINE user received from the bot (reply, push and multicast)."""
+        with self._lock:
+            counts: dict[str, int] = {}
+            for item in self._items:
+                if item["from"] == "bot":
+                    counts[item["line_user_id"]] = counts.get(item["line_user_id"], 0) + 1
+            return counts
+
     def fail_next(self, path_suffix: str, status: int, times: int = 1, message: str | None = None) -> None:
         """Make the next ``times`` API calls whose path ends with ``path_suffix`` answer ``status``."""
         with self._lock:
@@ -490,10 +569,14 @@ class LineEmulator:
             request_id = ids.request_id()
             try:
                 self._check_auth(headers)
+                self._check_rate_limit(path)
                 self._check_faults(path)
+                lost = self._check_chaos(path)
                 payload = self._parse_body(headers, body)
                 status, answer, extra_headers = self._dispatch(method, path, headers, payload, request_id)
                 response = ApiResponse(status, answer, extra_headers)
+                if lost and status < 300:
+                    response = ApiResponse(500, {"message": FAULT_MESSAGES[500]})
             except _ApiError as exc:
                 response = ApiResponse(exc.status, exc.body, exc.headers)
                 if exc.status in (400, 401) and not exc.injected:
@@ -521,6 +604,33 @@ class LineEmulator:
     def _check_auth(self, headers: dict[str, str]) -> None:
         if headers.get("authorization") != f"Bearer {self.channel_access_token}":
             raise _ApiError(401, FAULT_MESSAGES[401])
+
+    def _check_rate_limit(self, path: str) -> None:
+        endpoint = path.rsplit("/", 1)[-1]
+        bucket = self._buckets.get(endpoint) if path.startswith("/v2/bot/message/") else None
+        if bucket is not None and not bucket.take(self.now()):
+            self.rate_limited[endpoint] = self.rate_limited.get(endpoint, 0) + 1
+            raise _ApiError(429, FAULT_MESSAGES[429])
+
+    def _check_chaos(self, path: str) -> bool:
+        """Raise a random fault, or return True when this request's answer is to be lost."""
+        if self._chaos is None or not path.endswith(SEND_ENDPOINTS):
+            return False
+        roll = self._chaos.rng.random()
+        if roll < self._chaos.failure:
+            status = self._chaos.rng.choice(self._chaos.statuses)
+            error = _ApiError(status, FAULT_MESSAGES.get(status, "Error"))
+            error.injected = True
+            if self._chaos.retry_after is not None and status == 429:
+                error.headers["Retry-After"] = f"{self._chaos.retry_after:g}"
+            raise error
+        return roll < self._chaos.failure + self._chaos.lost
+
+    def _count_against_quota(self, recipients: int) -> None:
+        """LINE counts one message per recipient of a push or multicast; over the quota it answers 429."""
+        if self.quota_limit is not None and self.consumed + recipients > self.quota_limit:
+            raise _ApiError(429, MONTHLY_LIMIT)
+        self.consumed += recipients
 
     def _check_faults(self, path: str) -> None:
         for fault in self._faults:
@@ -609,6 +719,7 @@ class LineEmulator:
         self._validate("POST", path, payload)
         if payload["to"] not in self._users:
             raise _ApiError(400, "The property, 'to', in the request body is invalid (line: -, column: -)")
+        self._count_against_quota(1)
         sent = self._send(payload["to"], payload["messages"], via="push")
         self._remember_retry_key(key, request_id, sent)
         return 200, {"sentMessages": sent}, {}
@@ -616,6 +727,7 @@ class LineEmulator:
     def _multicast(self, *, path: str, headers: dict, payload: Any, request_id: str) -> tuple:
         key = self._retry_key(headers)
         self._validate("POST", path, payload)
+        self._count_against_quota(len(payload["to"]))
         for line_user_id in payload["to"]:
             self._send(line_user_id, payload["messages"], via="multicast")
         self._remember_retry_key(key, request_id, None)
@@ -703,11 +815,12 @@ class LineEmulator:
         return 202, {}, {}
 
     def _quota(self, **_: Any) -> tuple:
-        return 200, {"type": "none"}, {}
+        if self.quota_limit is None:
+            return 200, {"type": "none"}, {}
+        return 200, {"type": "limited", "value": self.quota_limit}, {}
 
     def _consumption(self, **_: Any) -> tuple:
-        pushed = sum(1 for r in self.requests if r.path.endswith(("/push", "/multicast")) and r.status == 200)
-        return 200, {"totalUsage": pushed}, {}
+        return 200, {"totalUsage": self.consumed}, {}
 
     def _create_rich_menu(self, *, path: str, headers: dict, payload: Any, request_id: str) -> tuple:
         self._validate("POST", path, payload)

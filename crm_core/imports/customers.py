@@ -9,6 +9,7 @@ from sqlalchemy import bindparam, select
 
 from crm_core import contacts
 from crm_core.customers import is_member_number, luhn_digit
+from crm_core.db import chunks
 from crm_core.errors import InvalidInput
 from crm_core.imports.reading import (
     BATCH_SIZE,
@@ -17,7 +18,6 @@ from crm_core.imports.reading import (
     ImportReport,
     Problem,
     Progress,
-    chunks,
     parse_date,
     parse_text,
     read_rows,

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select, text
 
 from crm_core import contacts, points
+from crm_core.db import chunks
 from crm_core.errors import InvalidInput
 from crm_core.imports.reading import (
     BATCH_SIZE,
@@ -25,7 +26,6 @@ from crm_core.imports.reading import (
     ImportReport,
     Problem,
     Progress,
-    chunks,
     parse_moment,
     parse_quantity,
     parse_text,

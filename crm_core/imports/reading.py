@@ -10,7 +10,7 @@ import csv
 import io
 import re
 import unicodedata
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -20,7 +20,6 @@ from crm_core.errors import N_, KizunaError
 from crm_core.purchases import MAX_TOTAL
 
 BATCH_SIZE = 1000
-CHUNK = 900  # ids per IN (...) lookup, below every backend's bound-parameter limit
 FUTURE_SLACK_MINUTES = 10
 
 # message id -> Babel message id (English); the command line translates them (bot/translations)
@@ -284,12 +283,6 @@ def parse_quantity(value: str) -> int:
     if not cleaned.isascii() or not cleaned.isdigit() or not 1 <= int(cleaned) <= 10_000:
         raise Bad("bad_quantity")
     return int(cleaned)
-
-
-def chunks(values, size: int = CHUNK) -> Iterator[list]:
-    values = list(values)
-    for start in range(0, len(values), size):
-        yield values[start : start + size]
 
 
 def safe_error(error: Exception) -> str:

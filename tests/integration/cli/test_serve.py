@@ -160,8 +160,13 @@ def test_a_killed_scheduler_comes_back_and_sigterm_stops_every_child(serve):
     everything = _descendants(server.process.pid)
 
     killed = server.helper_pid("scheduler")
+    server.until(lambda: f"/{killed} leads now" in server.log, "the scheduler leading", timeout=60)
     os.kill(killed, signal.SIGKILL)
     again = server.until(lambda: (pid := server.helper_pid("scheduler")) not in (None, killed) and pid, "new scheduler")
+    # serve tells the new scheduler which one it replaces: it leads at once, without standing by for the
+    # 30 s the dead one's lease still has
+    server.until(lambda: f"/{again} leads now" in server.log, "the new scheduler leading", timeout=60)
+    assert f"/{again} stands by" not in server.log
     status, body = server.until(
         lambda: (answer := server.health()) and any(h["pid"] == again for h in answer[1].get("helpers", [])) and answer,
         "the new scheduler's report",
@@ -209,3 +214,13 @@ def test_a_helper_that_keeps_dying_makes_serve_give_up_in_one_line(serve, databa
     assert len(gave_up) == 1 and "the scheduler died 5 times within 60 s (last exit status 1)" in gave_up[0]
     assert server.log.count("kizuna db upgrade") >= 4  # each attempt said why
     assert _all_exit(everything), "a child outlived kizuna serve"
+
+
+def test_no_event_workers_leaves_line_events_to_workers_elsewhere(serve):
+    """PRODUCT.md: LINE events are processed unless `--event-workers 0`, whatever `--no-scheduler` says."""
+    server = serve("--event-workers", "0")
+    scheduler = server.until(lambda: server.helper_pid("scheduler --no-events"), "a scheduler without events")
+    assert not any(argv.endswith("events work") for argv in server.children().values())
+    server.until(lambda: "scheduler running; Ctrl+C stops it" in server.log, "the scheduler's first line")
+    assert "scheduler and event worker running" not in server.log
+    assert scheduler in server.children()

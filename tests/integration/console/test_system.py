@@ -70,7 +70,9 @@ def test_only_admins_send_messages_again(as_role, line, friend, uow_factory):
 
 def test_a_spent_quota_shows_on_the_dashboard_and_send_all_lifts_it(as_role, line, friend, uow_factory, services):
     with uow_factory() as uow:
-        outbox.enqueue(uow=uow, address=friend, messages=[{"type": "text", "text": "お知らせ"}], category="marketing")
+        outbox.enqueue(
+            uow=uow, address=friend, messages=[{"type": "text", "text": "お知らせ"}], category="transactional"
+        )
         uow.commit()
     line.fail_next("/v2/bot/message/push", 429, message="You have reached your monthly limit.")
     assert services.delivery.deliver_due().held == 1

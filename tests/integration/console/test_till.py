@@ -631,3 +631,16 @@ def test_a_customer_who_blocked_the_account_is_not_told(till, shop, line, uow_fa
 
     assert len(line.messages_to(line_user_id)) == 1  # the receipt only
     assert balance(uow_factory, shop["customer_id"]) == 500
+
+
+def test_a_request_that_only_reads_the_session_leaves_the_cookie_alone(till, shop):
+    """Another tab's request, begun before the till's store was chosen and answered after, must not put the
+    old session back (the simulator's polling did that in the browser journey): only a change sets the cookie."""
+    till.get("/console/till")  # shows (and so takes out) the "this till now works for" notice
+    for path in ("/console/till", "/console/", "/simulator/"):
+        response = till.get(path)
+        assert "Set-Cookie" not in response.headers, path
+    chosen = till.post(
+        "/console/till/store", data={"store_id": shop["stores"]["UMEDA"], "csrf_token": csrf_token(till, TILL)}
+    )
+    assert "Set-Cookie" in chosen.headers

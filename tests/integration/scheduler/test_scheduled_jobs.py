@@ -43,6 +43,8 @@ def test_a_scheduler_that_starts_runs_at_once_the_jobs_it_missed(services, clock
         points_expire=datetime(2026, 11, 22, 3, 5, tzinfo=TOKYO),  # after today's 03:00: done
         outbox_deliver=clock.now(),
         webhook_sweep=clock.now(),
+        automations_run=clock.now(),
+        recommendations_refresh=clock.now(),
     )
     ran: list[str] = []
     done = threading.Event()
@@ -68,7 +70,14 @@ def test_a_scheduler_that_starts_runs_at_once_the_jobs_it_missed(services, clock
 
 
 def test_a_job_that_never_ran_runs_at_start_and_records_its_run(services, clock, uow_factory):
-    _last_ran(uow_factory, tiers_refresh=clock.now(), outbox_deliver=clock.now(), webhook_sweep=clock.now())
+    _last_ran(
+        uow_factory,
+        tiers_refresh=clock.now(),
+        outbox_deliver=clock.now(),
+        webhook_sweep=clock.now(),
+        automations_run=clock.now(),
+        recommendations_refresh=clock.now(),
+    )
     done = threading.Event()
     scheduler = install(BackgroundScheduler(timezone="UTC"), services)
     scheduler.add_listener(lambda event: event.job_id == "points.expire" and done.set(), EVENT_JOB_EXECUTED)

@@ -6,6 +6,7 @@ import json
 
 from bot.server import DEMO_LINE_USER, build_demo_app, simulator_users_file
 from crm_core.config import Settings
+from crm_core.demo import LINE_FRIENDS
 
 
 def demo_app(database_url, users_file):
@@ -43,7 +44,8 @@ def test_an_unreadable_file_starts_afresh_with_the_waiting_user(database_url, tm
     app, line = demo_app(database_url, users_file)
     app.extensions["kizuna"].engine.dispose()
 
-    assert [user["display_name"] for user in line.users()] == [DEMO_LINE_USER]
+    names = [user["display_name"] for user in line.users()]
+    assert names == [DEMO_LINE_USER, *(friend.name for friend in LINE_FRIENDS)]  # + the automations' friends
 
 
 def test_the_file_sits_beside_the_sqlite_database():

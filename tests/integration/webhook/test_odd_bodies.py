@@ -53,12 +53,14 @@ def _broken(event: dict, how: str) -> dict:
             event["timestamp"] = "yesterday"
         case "numeric mode":
             event["mode"] = 1
+        case "boolean timestamp":
+            event["timestamp"] = True  # JSON true is not a number of milliseconds
     return event
 
 
 SHAPES = [
     "string source", "numeric userId", "no type", "numeric type", "list message",
-    "numeric text", "numeric event id", "string timestamp", "numeric mode",
+    "numeric text", "numeric event id", "string timestamp", "numeric mode", "boolean timestamp",
 ]  # fmt: skip
 
 

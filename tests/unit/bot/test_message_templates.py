@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from types import SimpleNamespace
 
 import pytest
@@ -96,6 +96,27 @@ CONTEXTS = {
         "stamp_goal": 10,
         "reward_title": None,
     },
+    "automation_first_purchase": {"name": "山田 花子", "intro": None, "purchase_id": 1, "store": "渋谷店"},
+    "automation_replenishment": {
+        "name": "山田 花子",
+        "intro": None,
+        "sku": "BEAN-001",
+        "product": "ブラジル サントス 200g",
+        "last_purchased_on": date(2026, 10, 25),
+        "interval_days": 30,
+        "own_interval": True,
+    },
+    "automation_recommendations": {
+        "name": "山田 花子",
+        "intro": None,
+        "purchase_id": 1,
+        "items": [
+            {"sku": f"FOOD-00{n}", "name": f"ケーキ {n}", "because_sku": "BEAN-001", "because": "ブラジル サントス"}
+            for n in (1, 2, 3)
+        ],
+    },
+    "automation_points_expiring": {"name": "山田", "intro": None, "points": 1200, "expires_on": date(2026, 11, 29)},
+    "automation_birthday": {"name": "山田 花子", "intro": "お誕生日おめでとうございます！", "month": 11, "year": 2026},
 }
 renderer = MessageRenderer(public_url="https://kizuna.test")
 

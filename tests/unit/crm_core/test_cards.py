@@ -43,3 +43,31 @@ def test_a_card_code_is_not_a_till_ticket_and_tickets_are_bound_to_their_staff()
     assert cards.read(secret=SECRET, purpose=cards.TILL, code=ticket, now=NOW, bound_to=7) == 42
     with pytest.raises(InvalidCardToken):
         cards.read(secret=SECRET, purpose=cards.TILL, code=ticket, now=NOW, bound_to=8)
+
+
+def test_a_till_ticket_is_good_for_fifteen_minutes_and_not_a_moment_longer():
+    for purpose in (cards.TILL, cards.TILL_CARD):
+        ticket = cards.issue(secret=SECRET, purpose=purpose, customer_id=42, now=NOW, bound_to=7)
+        last_moment = NOW + timedelta(minutes=15) - timedelta(seconds=1)
+        assert cards.read(secret=SECRET, purpose=purpose, code=ticket, now=last_moment, bound_to=7) == 42
+        with pytest.raises(ExpiredCardToken):
+            cards.read(secret=SECRET, purpose=purpose, code=ticket, now=NOW + timedelta(minutes=15), bound_to=7)
+        assert cards.expires_at(ticket) == NOW + timedelta(minutes=15)
+
+
+def test_codes_keep_their_format_so_one_issued_before_an_upgrade_still_scans_after_it():
+    # known answers: a code on a customer's screen (or a till ticket in a staff member's session) while
+    # the shop upgrades, or issued by another web process, must read the same everywhere
+    assert cards.issue(secret=SECRET, purpose=cards.CARD, customer_id=42, now=NOW) == (
+        "KZCAAAAAKTLAJN5YAAAAAAAWZUCEWSU2HCDST3I2BI"
+    )
+    ticket = "KZTAAAAAKTLAJPDIAAAAAD52GUOVXR3VWMD5KB7VOI"
+    assert cards.issue(secret=SECRET, purpose=cards.TILL, customer_id=42, now=NOW, bound_to=7) == ticket
+    assert cards.read(secret=SECRET, purpose=cards.TILL, code=ticket, now=NOW, bound_to=7) == 42
+
+
+def test_a_code_with_another_prefix_is_refused_even_when_the_rest_is_genuine():
+    code = cards.issue(secret=SECRET, purpose=cards.CARD, customer_id=42, now=NOW)
+    for prefix in ("KZT", "KZV", "XYZ"):
+        with pytest.raises(InvalidCardToken):
+            cards.read(secret=SECRET, purpose=cards.CARD, code=prefix + code[3:], now=NOW)

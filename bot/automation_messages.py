@@ -1,0 +1,114 @@
+"""Automation messages on LINE: the render callable crm_core.automations decides with, and the preview.
+
+The marketer's wording (if any) is filled in a Jinja2 sandbox and placed in the Flex bubble of
+templates/messages/automation_<key>/; without it the bubble says the built-in, translated words.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import date
+
+from babel.dates import format_date
+
+from bot.i18n import format_day, format_number, normalize_locale
+from crm_core import automations, shop
+from crm_core.automations import Recipient
+from crm_core.uow import UnitOfWork
+
+log = logging.getLogger("kizuna.automations")
+
+
+def template_name(key: str) -> str:
+    return f"automation_{key}"
+
+
+def _dates(context: dict) -> dict:
+    """The context with its ISO dates as dates (the decision keeps them as text)."""
+    out = dict(context)
+    for field in ("last_purchased_on", "expires_on"):
+        if isinstance(out.get(field), str):
+            out[field] = date.fromisoformat(out[field])
+    return out
+
+
+def wording_values(key: str, *, name: str, shop_name: str, context: dict, locale: str) -> dict:
+    """What the marketer's placeholders stand for, formatted for `locale`."""
+    values = {"name": name, "shop": shop_name}
+    if key == "first_purchase":
+        values["store"] = context.get("store") or shop_name
+    elif key == "replenishment":
+        values.update(
+            product=context["product"],
+            date=format_day(context["last_purchased_on"], locale),
+            days=context["interval_days"],
+        )
+    elif key == "recommendations":
+        items = context.get("items") or []
+        values["product"] = items[0]["name"] if items else ""
+    elif key == "points_expiring":
+        values.update(points=format_number(context["points"], locale), date=format_day(context["expires_on"], locale))
+    elif key == "birthday":
+        values["month"] = format_date(date(2000, context["month"], 1), "MMMM", locale=locale)
+    return values
+
+
+NAME = "@@kizuna-customer-name@@"  # rendered once per distinct message, then replaced by each customer's name
+CACHED = 20_000  # distinct messages kept per run
+
+
+def render_for(services, uow: UnitOfWork):
+    """The render callable of crm_core.automations.run_due: (key, recipient, context, locale, templates) -> JSON.
+
+    Returns the LINE messages as JSON text. Customers who get the same message but for their name
+    share one Jinja2 render: the bubble is rendered with a stand-in name and each customer's
+    (JSON-escaped) name is put in its place.
+    """
+    shop_name = shop.get_profile(uow=uow).name
+    default_locale = services.settings.locale
+    cache: dict[tuple, str] = {}
+
+    def render(key: str, *, recipient: Recipient, context: dict, locale: str | None, templates: dict | None):
+        locale = normalize_locale(locale, default_locale)
+        text = ((templates or {}).get(locale) or {}).get("text")
+        shared = {field: value for field, value in context.items() if field != "purchase_id"}
+        cache_key = (key, locale, text, repr(shared))
+        rendered = cache.get(cache_key)
+        if rendered is None:
+            rendered = cache[cache_key] = json.dumps(
+                _render(key, name=NAME, context=_dates(shared), locale=locale, text=text), ensure_ascii=False
+            )
+            if len(cache) > CACHED:
+                cache.clear()
+        return rendered.replace(NAME, json.dumps(recipient.name, ensure_ascii=False)[1:-1])
+
+    def _render(key: str, *, name: str, context: dict, locale: str, text: str | None) -> list[dict]:
+        intro = None
+        if text:
+            values = wording_values(key, name=name, shop_name=shop_name, context=context, locale=locale)
+            try:
+                intro = automations.render_wording(text, values)
+            except Exception:  # checked on save; should it still fail, the built-in wording goes instead
+                log.exception("automation %s: the saved wording could not be rendered", key)
+        return services.renderer.render(
+            template_name(key), locale=locale, shop_name=shop_name, name=name, intro=intro, **context
+        )
+
+    return render
+
+
+def preview(services, uow: UnitOfWork, key: str, customer_id: int, templates=None) -> list[dict]:
+    """What this customer would get from `key` now, in their language, with `templates` or the saved wording.
+
+    Built from their own history even when nothing is due for them now (NotFound for an unknown or
+    erased customer); `templates` is validated as on save (InvalidInput).
+    """
+    zone = services.settings.zone
+    recipient, context = automations.sample(uow=uow, key=key, customer_id=customer_id, zone=zone)
+    if templates is not None:
+        templates = automations.check_wording(key, templates)
+    else:
+        templates = automations.get_automation(uow=uow, key=key).templates
+    render = render_for(services, uow)
+    return json.loads(render(key, recipient=recipient, context=context, locale=recipient.locale, templates=templates))

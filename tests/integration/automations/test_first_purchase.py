@@ -1,0 +1,143 @@
+"""First-purchase thanks: due as soon as the purchase is recorded, decided once, and every skip recorded."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from crm_core import automations
+
+
+def test_a_first_purchase_is_thanked_once_in_the_customers_language(shop, clock):
+    shop.switch_on("first_purchase")
+    hanako = shop.customer("山田 花子")
+    john = shop.customer("John Smith", language="en")
+    shop.buy(hanako, clock.now() - timedelta(minutes=1), "BEAN")
+    shop.buy(john, clock.now() - timedelta(hours=2), "CAKE")
+
+    report = shop.run()
+
+    assert report.decided["first_purchase"]["send"] == 2
+    rows = shop.outbox()
+    assert [(r.customer_id, r.category, r.status) for r in rows] == [
+        (hanako, "marketing", "pending"),
+        (john, "marketing", "pending"),
+    ]
+    purchase_ids = [d.occurrence for d in shop.decisions()]
+    assert rows[0].dedupe_key == f"auto:first_purchase:{hanako}:{purchase_ids[0]}"
+    assert "山田 花子様、渋谷店で初めてのお買い物" in str(rows[0].messages)
+    assert "John Smith, thank you for your first purchase at 渋谷店" in str(rows[1].messages)
+    assert [d.outbox_id for d in shop.decisions()] == [r.id for r in rows]
+
+    assert shop.run().total == 0  # running twice decides nothing twice
+    assert len(shop.outbox()) == 2 and len(shop.decisions()) == 2
+
+
+def test_no_thanks_for_an_old_first_purchase_nor_for_a_second_one(shop, clock):
+    shop.switch_on("first_purchase")
+    old = shop.customer("old")
+    regular = shop.customer("regular")
+    shop.buy(old, clock.now() - timedelta(days=3, seconds=1), "BEAN")  # before the automation was on
+    shop.buy(regular, clock.now() - timedelta(days=100), "BEAN")
+    shop.buy(regular, clock.now() - timedelta(minutes=5), "BEAN")
+
+    assert shop.run().total == 0
+
+
+def test_an_automation_that_is_off_decides_nothing_until_switched_on(shop, clock):
+    customer = shop.customer()
+    shop.buy(customer, clock.now(), "BEAN")
+    assert shop.run().total == 0
+    shop.switch_on("first_purchase")
+    assert shop.run().decided["first_purchase"]["send"] == 1
+
+
+def test_who_may_not_get_marketing_is_skipped_with_the_reason(shop, clock):
+    shop.switch_on("first_purchase")
+    ids = {
+        "no_line": shop.customer("no line", line=False),
+        "blocked": shop.customer("blocked", blocked=True),
+        "no_consent": shop.customer("no consent", consented=False),
+        "opted_out": shop.customer("opted out", opt_out=True),
+        "ok": shop.customer("ok"),
+    }
+    for customer_id in ids.values():
+        shop.buy(customer_id, clock.now(), "BEAN")
+
+    shop.run()
+
+    outcomes = shop.outcomes("first_purchase")
+    assert {reason: outcomes[cid] for reason, cid in ids.items()} == {
+        "no_line": ("skipped", "no_line"),
+        "blocked": ("skipped", "blocked"),
+        "no_consent": ("skipped", "no_consent"),
+        "opted_out": ("skipped", "opted_out"),
+        "ok": ("send", None),
+    }
+    assert [row.customer_id for row in shop.outbox()] == [ids["ok"]]
+
+
+def test_consent_given_on_line_counts(shop, clock, uow_factory):
+    from crm_core.customers import line_identity_of
+
+    shop.switch_on("first_purchase")
+    customer = shop.customer("agreed on LINE", consented=False)
+    with uow_factory() as uow:
+        identity = line_identity_of(uow=uow, customer_id=customer)
+        identity.consented_at = clock.now()
+        uow.commit()
+    shop.buy(customer, clock.now(), "BEAN")
+    shop.run()
+    assert shop.outcomes() == {customer: ("send", None)}
+
+
+def test_the_weekly_cap_skips_at_exactly_the_cap(shop, clock, uow_factory):
+    from crm_core import outbox
+
+    shop.switch_on("first_purchase")
+    with uow_factory() as uow:
+        automations.set_weekly_cap(uow, 2)
+        uow.commit()
+    under, at_cap, old_ones, cancelled = (shop.customer(name) for name in ("under", "at", "old", "cancelled"))
+
+    def marketing(customer_id, age, *, cancel=False):
+        clock.set(clock.now() - age)
+        with uow_factory() as uow:
+            (row,) = outbox.enqueue(
+                uow=uow, address=f"U{customer_id:032x}", messages=[{"type": "text", "text": "hi"}],
+                category="marketing", customer_id=customer_id,
+            )  # fmt: skip
+            if cancel:
+                outbox.cancel(uow=uow, message_id=row.id, reason="opted_out")
+            uow.commit()
+        clock.set(clock.now() + age)
+
+    marketing(under, timedelta(days=1))
+    marketing(at_cap, timedelta(days=1))
+    marketing(at_cap, timedelta(days=6, hours=23, minutes=59, seconds=59))
+    marketing(old_ones, timedelta(days=1))
+    marketing(old_ones, timedelta(days=7))  # exactly 7 days ago: out of the window
+    marketing(cancelled, timedelta(days=1))
+    marketing(cancelled, timedelta(days=2), cancel=True)
+    for customer_id in (under, at_cap, old_ones, cancelled):
+        shop.buy(customer_id, clock.now(), "BEAN")
+
+    shop.run()
+
+    assert shop.outcomes() == {
+        under: ("send", None),
+        at_cap: ("skipped", "cap"),
+        old_ones: ("send", None),
+        cancelled: ("send", None),
+    }
+
+
+def test_an_erased_customer_is_never_decided_for(shop, clock, uow_factory):
+    from crm_core.customers import erase_customer
+
+    shop.switch_on("first_purchase")
+    customer = shop.customer()
+    shop.buy(customer, clock.now(), "BEAN")
+    with uow_factory() as uow:
+        erase_customer(uow=uow, customer_id=customer)
+        uow.commit()
+    assert shop.run().total == 0
