@@ -176,7 +176,7 @@ def queue(database_url: str, users: list[str], campaign: str) -> None:
     engine.dispose()
 
 
-def deliver(args, base_url: str) -> float:
+def deliver(args, base_url: str, campaign: str) -> float:
     """Run the dispatcher processes until the outbox is empty; returns seconds."""
     env = {
         **os.environ,
@@ -189,7 +189,8 @@ def deliver(args, base_url: str) -> float:
         "KIZUNA_DELIVERY_THREADS": str(args.threads),
     }
     started = time.perf_counter()
-    argv = [sys.executable, "-m", "bot.cli", "outbox", "deliver", "--until-done"]
+    profile = ["-m", "cProfile", "-o", f"{args.profile}.{campaign}"] if args.profile else []
+    argv = [sys.executable, *profile, "-m", "bot.cli", "outbox", "deliver", "--until-done"]
     processes = [
         subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # noqa: S603
         for _ in range(args.processes)
@@ -258,6 +259,7 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=32)
     parser.add_argument("--processes", type=int, default=1)
     parser.add_argument("--max-seconds", type=float, default=300.0)
+    parser.add_argument("--profile", help="write each dispatcher's cProfile figures to PROFILE.<campaign>")
     args = parser.parse_args()
 
     reset_database(args.database_url)
@@ -277,7 +279,7 @@ def main() -> int:
             parent.send("reset")
             parent.recv()
             queue(args.database_url, audience, campaign)
-            seconds = deliver(args, base_url)
+            seconds = deliver(args, base_url, campaign)
             parent.send("stats")
             ok &= report(args, campaign, parent.recv(), audience, seconds)
     finally:

@@ -24,7 +24,6 @@ thread pool, each request paced (`bot.pacing`) under LINE's rate limits for all 
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 import threading
@@ -79,6 +78,14 @@ class DeliveryReport:
         )
 
 
+@dataclass
+class _Quota:
+    """LINE's monthly quota as asked once per `deliver_due`, counted down as its rounds plan their sends."""
+
+    asked: bool = False
+    left: int | None = None  # None: not asked yet, no limit, or LINE could not say
+
+
 @dataclass(frozen=True)
 class _Send:
     """One request to LINE: a push of one row, or a multicast of a batch of rows."""
@@ -104,7 +111,7 @@ class Claimed:
     reply_in_doubt: bool = False  # an earlier reply got no answer (or the process died): LINE may have it
 
     @classmethod
-    def of(cls, row: OutboxMessage, *, now) -> Claimed:
+    def of(cls, row: dispatch.Due, *, now) -> Claimed:
         fresh = row.reply_token and row.reply_token_expires_at and row.reply_token_expires_at > now
         in_doubt = bool(row.reply_token) and row.sending_via == "reply"
         return cls(row.id, row.address, row.messages, row.retry_key, row.reply_token if fresh else None, in_doubt)
@@ -120,10 +127,6 @@ def _backoff(attempts: int, retry_after: float | None = None) -> timedelta:
     if retry_after is not None:
         seconds = max(seconds, retry_after * random.uniform(1.0, 1.2))  # noqa: S311
     return timedelta(seconds=seconds)
-
-
-def _same(messages: list) -> str:
-    return json.dumps(messages, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
 
 class OutboxDelivery:
@@ -145,7 +148,7 @@ class OutboxDelivery:
 
     def deliver_due(self, *, limit: int = ROUND, max_seconds: float | None = None) -> DeliveryReport:
         """Everything pending that may go now, round after round until nothing is due (the `outbox.deliver` job)."""
-        report = DeliveryReport()
+        report, quota = DeliveryReport(), _Quota()
         started, seen, in_flight = time.monotonic(), set(), None
         try:
             while True:
@@ -154,7 +157,7 @@ class OutboxDelivery:
                 if not rows or {row.id for row in rows} <= seen:
                     break
                 seen.update(row.id for row in rows)
-                sends = self._prepare(rows, report)  # while the round before is still with LINE
+                sends = self._prepare(rows, report, quota)  # while the round before is still with LINE
                 if in_flight is not None:
                     self._finish(in_flight, report)
                     in_flight = None
@@ -179,13 +182,13 @@ class OutboxDelivery:
             self._round(rows, report)
         return report
 
-    def _round(self, rows: list[OutboxMessage], report: DeliveryReport) -> None:
+    def _round(self, rows: list[dispatch.Due], report: DeliveryReport) -> None:
         """Deliver claimed rows: refuse, hold, then reply, push and multicast."""
-        sends = self._prepare(rows, report)
+        sends = self._prepare(rows, report, _Quota())
         if sends:
             self._finish(self._start(sends), report)
 
-    def _prepare(self, rows: list[OutboxMessage], report: DeliveryReport) -> list[_Send]:
+    def _prepare(self, rows: list[dispatch.Due], report: DeliveryReport, quota: _Quota) -> list[_Send]:
         """Refuse and hold what may not go, send the replies, and plan (and record) the pushes and multicasts."""
         rows = self._check(rows, report)
         pushes = []
@@ -194,20 +197,18 @@ class OutboxDelivery:
                 self._send_and_record(Claimed.of(row, now=self.uow_factory.clock.now()), report)
             else:
                 pushes.append(row)
-        pushes = self._check_quota(pushes, report)
+        pushes = self._check_quota(pushes, report, quota)
         return self._plan(pushes) if pushes else []
 
-    def _check(self, rows: list[OutboxMessage], report: DeliveryReport) -> list[OutboxMessage]:
+    def _check(self, rows: list[dispatch.Due], report: DeliveryReport) -> list[dispatch.Due]:
         """Cancel what may no longer go, hold marketing in quiet hours; returns the rows that go now."""
         with self.uow_factory() as uow:
             now = uow.now()
             quiet = quiet_hours.in_force(uow=uow, override=self.settings.quiet_hours, zone=self.settings.zone)
-            who = dispatch.recipients_of(uow=uow, rows=rows)
             refused, held, go = {}, [], []
             for row in rows:
-                reason = dispatch.refusal(row, *who[row.id])
-                if reason is not None:
-                    refused[row.id] = reason
+                if row.refusal is not None:
+                    refused[row.id] = row.refusal
                 elif row.category == "marketing" and quiet.is_quiet(now):
                     held.append(row.id)
                 else:
@@ -220,16 +221,24 @@ class OutboxDelivery:
         report.held_quiet_hours += len(held)
         return go
 
-    def _check_quota(self, rows: list[OutboxMessage], report: DeliveryReport) -> list[OutboxMessage]:
-        """Before a large send, ask LINE what is left of the monthly quota; hold the marketing that does not fit."""
-        if len(rows) < QUOTA_CHECK_FROM:
+    def _check_quota(self, rows: list[dispatch.Due], report: DeliveryReport, quota: _Quota) -> list[dispatch.Due]:
+        """Before a large send, ask LINE what is left of the monthly quota; hold the marketing that does not fit.
+
+        Asked once per `deliver_due`: later rounds count down from that answer.
+        """
+        if not quota.asked:
+            if len(rows) < QUOTA_CHECK_FROM:
+                return rows
+            quota.asked = True
+            try:
+                quota.left = self.gateway.quota_left()
+            except SendError as error:
+                log.warning("could not ask LINE for the monthly quota (%s); sending anyway", error.status)
+        left = quota.left
+        if left is None:
             return rows
-        try:
-            left = self.gateway.quota_left()
-        except SendError as error:
-            log.warning("could not ask LINE for the monthly quota (%s); sending anyway", error.status)
-            return rows
-        if left is None or left >= len(rows):
+        if left >= len(rows):
+            quota.left -= len(rows)
             return rows
         marketing = [row.id for row in rows if row.category == "marketing"]
         note = (
@@ -242,9 +251,11 @@ class OutboxDelivery:
         log.warning("%s: %d held", note, len(marketing))
         report.held += len(marketing)
         report.details.append(note)
-        return [row for row in rows if row.category != "marketing"]
+        going = [row for row in rows if row.category != "marketing"]
+        quota.left = max(left - len(going), 0)
+        return going
 
-    def _plan(self, rows: list[OutboxMessage]) -> list[_Send]:
+    def _plan(self, rows: list[dispatch.Due]) -> list[_Send]:
         """Group the pushes into requests and record every try (committed) before any request leaves.
 
         A batch sent before goes again whole under its key; rows never tried go as one multicast per
@@ -257,7 +268,7 @@ class OutboxDelivery:
                 if row.batch_id is not None:
                     batches[row.batch_id].append(row)
                 elif row.attempts == 0 and row.sending_via is None:
-                    groups[(row.category, _same(row.messages))].append(row)
+                    groups[(row.category, row.messages_text)].append(row)
                 else:
                     singles.append(row)
             for batch_id, members in batches.items():
@@ -284,7 +295,7 @@ class OutboxDelivery:
         return sends
 
     @staticmethod
-    def _multicast(rows: list[OutboxMessage], retry_key: str, batch_id: int) -> _Send:
+    def _multicast(rows: list[dispatch.Due], retry_key: str, batch_id: int) -> _Send:
         attempts = max(row.attempts for row in rows)
         to = tuple(row.address for row in rows)
         return _Send("multicast", tuple(row.id for row in rows), to, rows[0].messages, retry_key, attempts, batch_id)

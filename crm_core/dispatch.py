@@ -7,15 +7,17 @@ thread and process share LINE's rate limits through the `rate_limits` table.
 
 from __future__ import annotations
 
+import json
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import case, func, update
+from sqlalchemy import Text, and_, case, cast, func, update
 from sqlmodel import select
 
 from crm_core import channels
 from crm_core.db import chunks, upsert_insert
-from crm_core.models import OutboxBatch, OutboxMessage, RateLimit
+from crm_core.models import ChannelIdentity, Customer, OutboxBatch, OutboxMessage, RateLimit
 from crm_core.outbox import quota_held_until
 from crm_core.uow import UnitOfWork
 
@@ -23,107 +25,153 @@ DISPATCH_CLAIM = timedelta(seconds=15)  # a dispatcher that dies leaves its rows
 MULTICAST_MAX = 500  # LINE: up to 500 user ids per multicast
 REFUSALS = ("blocked", "opted_out", "no_consent", "no_line", "erased")
 
+O = OutboxMessage.__table__  # noqa: E741
+I = ChannelIdentity.__table__  # noqa: E741
+C = Customer.__table__
+
+
+@dataclass(frozen=True)
+class Due:
+    """What delivering one claimed outbox row needs, read as it was claimed, and who it is for.
+
+    `messages_text` is the JSON as stored: identical texts are one multicast, and are parsed once.
+    `refusal` says why the row may no longer go to its customer (`refusal_of`), or is None.
+    """
+
+    id: int
+    channel: str
+    address: str
+    customer_id: int | None
+    category: str
+    messages: list
+    messages_text: str
+    retry_key: str
+    reply_token: str | None
+    reply_token_expires_at: datetime | None
+    sending_via: str | None
+    attempts: int
+    batch_id: int | None
+    refusal: str | None
+
 
 def claim_due(
     *, uow: UnitOfWork, limit: int, ids: list[int] | None = None, claim_for: timedelta = DISPATCH_CLAIM
-) -> list[OutboxMessage]:
-    """Claim up to `limit` rows that may go now, oldest first, and commit; returns the claimed rows.
+) -> list[Due]:
+    """Claim up to `limit` rows that may go now, oldest first, and commit; returns them, oldest first.
 
     `ids`: these rows only, whether or not they are due (a receipt sent right after its commit).
     Rows of a multicast batch are claimed with every other pending row of their batch, so a batch is
     always sent again whole (under its retry key) and never to a part of its recipients.
     """
     now = uow.now()
-    free = (OutboxMessage.claimed_until.is_(None)) | (OutboxMessage.claimed_until < now)
-    query = select(OutboxMessage.id).where(OutboxMessage.status == "pending", free)
+    free = (O.c.claimed_until.is_(None)) | (O.c.claimed_until < now)
+    query = select(O.c.id).where(O.c.status == "pending", free)
     if ids is None:
-        query = query.where((OutboxMessage.not_before.is_(None)) | (OutboxMessage.not_before <= now))
+        query = query.where((O.c.not_before.is_(None)) | (O.c.not_before <= now))
         if quota_held_until(uow=uow) is not None:
-            query = query.where(OutboxMessage.reply_token_expires_at > now)
+            query = query.where(O.c.reply_token_expires_at > now)
     else:
-        query = query.where(OutboxMessage.id.in_(ids))
-    ids = list(uow.session.exec(query.order_by(OutboxMessage.id).limit(limit)))
+        query = query.where(O.c.id.in_(ids))
+    ids = uow.session.execute(query.order_by(O.c.id).limit(limit)).scalars().all()
     if not ids:
         return []
-    claimed = list(
-        uow.session.execute(
-            update(OutboxMessage)
-            .where(OutboxMessage.id.in_(ids), OutboxMessage.status == "pending", free)
-            .values(claimed_until=now + claim_for)
-            .returning(OutboxMessage.id, OutboxMessage.batch_id)
-        )
-    )
+    claimed = uow.session.execute(
+        update(O)
+        .where(O.c.id.in_(ids), O.c.status == "pending", free)
+        .values(claimed_until=now + claim_for)
+        .returning(O.c.id, O.c.batch_id)
+    ).all()
     batches = {batch_id for _, batch_id in claimed if batch_id is not None}
     if batches:
         uow.session.execute(
-            update(OutboxMessage)
-            .where(OutboxMessage.batch_id.in_(batches), OutboxMessage.status == "pending")
-            .values(claimed_until=now + claim_for)
+            update(O).where(O.c.batch_id.in_(batches), O.c.status == "pending").values(claimed_until=now + claim_for)
         )
     uow.commit()
-    # plain rows, not ORM objects: a round reads thousands, and only reads them
-    columns = select(*OutboxMessage.__table__.c)
-    query = columns.where(OutboxMessage.id.in_([row_id for row_id, _ in claimed]))
+    wanted = O.c.id.in_([row_id for row_id, _ in claimed])
     if batches:
-        query = columns.where(
-            OutboxMessage.id.in_([row_id for row_id, _ in claimed])
-            | (OutboxMessage.batch_id.in_(batches) & (OutboxMessage.status == "pending"))
+        wanted = wanted | (O.c.batch_id.in_(batches) & (O.c.status == "pending"))
+    return _read_due(uow, wanted)
+
+
+def _read_due(uow: UnitOfWork, wanted) -> list[Due]:
+    """The claimed rows with their customer's standing, in one query (plain columns: a round reads thousands)."""
+    customer_id = func.coalesce(O.c.customer_id, I.c.customer_id)
+    query = (
+        select(
+            O.c.id,
+            O.c.channel,
+            O.c.address,
+            O.c.customer_id,
+            O.c.category,
+            cast(O.c.messages, Text).label("messages_text"),
+            O.c.retry_key,
+            O.c.reply_token,
+            O.c.reply_token_expires_at,
+            O.c.sending_via,
+            O.c.attempts,
+            O.c.batch_id,
+            I.c.id.label("identity_id"),
+            I.c.blocked_at,
+            I.c.consented_at.label("identity_consented_at"),
+            C.c.id.label("known_customer"),
+            C.c.erased_at,
+            C.c.marketing_opt_out,
+            C.c.consented_at,
         )
-    return list(uow.session.execute(query.order_by(OutboxMessage.id)))
+        .select_from(
+            O.outerjoin(I, and_(I.c.channel == O.c.channel, I.c.address == O.c.address)).outerjoin(
+                C, C.c.id == customer_id
+            )
+        )
+        .where(wanted)
+        .order_by(O.c.id)
+    )
+    parsed: dict[str, list] = {}
+    rows = []
+    for row in uow.session.execute(query).all():
+        messages = parsed.get(row.messages_text)
+        if messages is None:
+            messages = parsed[row.messages_text] = json.loads(row.messages_text)
+        rows.append(
+            Due(
+                row.id,
+                row.channel,
+                row.address,
+                row.customer_id,
+                row.category,
+                messages,
+                row.messages_text,
+                row.retry_key,
+                row.reply_token,
+                row.reply_token_expires_at,
+                row.sending_via,
+                row.attempts,
+                row.batch_id,
+                refusal_of(row),
+            )
+        )
+    return rows
 
 
-def refusal(row: OutboxMessage, identity, customer) -> str | None:
+def refusal_of(row) -> str | None:
     """Why this row may no longer go to its customer (a word for `last_error`), or None.
 
     Every category stops at a block; marketing also needs a LINE identity, consent to the privacy
     notice (the customer's or the identity's) and no opt-out, and never goes to an erased customer.
     """
-    if identity is not None and identity.blocked_at is not None:
+    on_line = row.identity_id is not None
+    if on_line and row.blocked_at is not None:
         return "blocked"
     if row.category != "marketing":
         return None
+    known = row.known_customer is not None
     return channels.marketing_refusal(
-        on_line=identity is not None,
+        on_line=on_line,
         blocked=False,  # checked above, for every category
-        erased=customer is not None and customer.erased_at is not None,
-        consented=(identity is not None and identity.consented_at is not None)
-        or (customer is not None and customer.consented_at is not None),
-        opted_out=customer is not None and customer.marketing_opt_out,
+        erased=known and row.erased_at is not None,
+        consented=(on_line and row.identity_consented_at is not None) or (known and row.consented_at is not None),
+        opted_out=known and bool(row.marketing_opt_out),
     )
-
-
-def recipients_of(*, uow: UnitOfWork, rows: list[OutboxMessage]) -> dict[int, tuple]:
-    """row id -> (identity, customer) for `rows` (the columns `refusal` reads), in few queries."""
-    from crm_core.models import ChannelIdentity, Customer
-
-    identities = {}
-    who = select(
-        ChannelIdentity.channel,
-        ChannelIdentity.address,
-        ChannelIdentity.customer_id,
-        ChannelIdentity.blocked_at,
-        ChannelIdentity.consented_at,
-    )
-    for chunk in chunks(sorted({row.address for row in rows})):
-        for identity in uow.session.execute(who.where(ChannelIdentity.address.in_(chunk))):
-            identities[(identity.channel, identity.address)] = identity
-    customer_ids = set()
-    for row in rows:
-        identity = identities.get((row.channel, row.address))
-        customer_id = row.customer_id or (identity.customer_id if identity is not None else None)
-        if customer_id is not None:
-            customer_ids.add(customer_id)
-    customers = {}
-    columns = select(Customer.id, Customer.erased_at, Customer.marketing_opt_out, Customer.consented_at)
-    for chunk in chunks(sorted(customer_ids)):
-        for customer in uow.session.execute(columns.where(Customer.id.in_(chunk))):
-            customers[customer.id] = customer
-    result = {}
-    for row in rows:
-        identity = identities.get((row.channel, row.address))
-        customer_id = row.customer_id or (identity.customer_id if identity is not None else None)
-        result[row.id] = (identity, customers.get(customer_id))
-    return result
 
 
 def load(*, uow: UnitOfWork, ids: list[int]) -> list[OutboxMessage]:

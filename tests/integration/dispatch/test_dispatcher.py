@@ -280,6 +280,21 @@ def test_a_send_larger_than_the_quota_left_is_held_whole_with_a_warning(services
     assert line.consumed == 150
 
 
+def test_the_quota_is_asked_once_per_delivery_and_counted_down_over_its_rounds(services, uow_factory, line, audience):
+    """Three rounds of 120: LINE is asked once; the third round no longer fits the 300 left and waits."""
+    people = audience(360)
+    ids = queue_campaign(uow_factory, people, lambda index: text(f"{index}さんへ"))
+    line.quota_limit = 300
+
+    report = services.delivery.deliver_due(limit=120)
+
+    assert [r.path for r in line.requests if r.path.endswith("/message/quota")] == ["/v2/bot/message/quota"]
+    assert (report.sent, report.held) == (240, 120)
+    assert line.consumed == 240  # no request was refused halfway
+    held = [row.id for row in _rows(uow_factory, ids) if row.held_reason == "quota"]
+    assert held == ids[240:]
+
+
 def test_a_send_within_the_quota_goes(services, uow_factory, line, audience):
     people = audience(120)
     queue_campaign(uow_factory, people, lambda index: SALE)
