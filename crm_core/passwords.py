@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
-from argon2 import PasswordHasher
+from argon2 import Parameters, PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-_hasher = PasswordHasher()
+_hasher = PasswordHasher()  # argon2-cffi's defaults (RFC 9106's low-memory profile)
 _DUMMY = _hasher.hash("kizuna-dummy-password")
 
 MIN_LENGTH = 10
+
+
+def use_parameters(parameters: Parameters) -> None:
+    """Hash new passwords with other Argon2 parameters (the test suite uses argon2's CHEAPEST profile:
+    a login costs microseconds there instead of half a second). Existing hashes carry their own."""
+    global _hasher, _DUMMY
+    _hasher = PasswordHasher.from_parameters(parameters)
+    _DUMMY = _hasher.hash("kizuna-dummy-password")
 
 
 def hash_password(password: str) -> str:

@@ -8,12 +8,14 @@ import shutil
 import threading
 from datetime import UTC, datetime
 
+import argon2
 import pytest
 from sqlalchemy import create_engine, text
 from werkzeug.serving import WSGIRequestHandler, make_server
 
 from bot.app import build_services, create_app
 from bot.simulator import EmulatorServer
+from crm_core import passwords
 from crm_core.clock import FakeClock
 from crm_core.config import Settings
 from crm_core.db import normalize_url
@@ -21,6 +23,7 @@ from crm_core.migrate import upgrade
 from crm_core.models import SQLModel
 
 PG_URL = os.environ.get("KIZUNA_TEST_DATABASE_URL")
+passwords.use_parameters(argon2.profiles.CHEAPEST)  # still Argon2id; hundreds of logins in the suite
 CHANNEL_SECRET = "test-channel-secret"
 ACCESS_TOKEN = "test-channel-access-token"
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import uuid
+import os
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -87,6 +87,17 @@ def in_holdout(key: str, customer_id: int, percent: int) -> bool:
     """The stable hash of (automation, customer) against the share in force when first assigned."""
     digest = hashlib.sha256(f"{key}:{customer_id}".encode()).digest()
     return int.from_bytes(digest[:8], "big") % 100 < percent
+
+
+def retry_keys(count: int) -> list[str]:
+    """`count` random version-4 UUIDs as text (LINE's X-Line-Retry-Key), a third of `uuid4()`'s cost each."""
+    digits = os.urandom(16 * count).hex()
+    keys = []
+    for start in range(0, 32 * count, 32):
+        d = digits[start : start + 32]
+        variant = "89ab"[int(d[16], 16) & 3]
+        keys.append(f"{d[:8]}-{d[8:12]}-4{d[13:16]}-{variant}{d[17:20]}-{d[20:32]}")
+    return keys
 
 
 def skip_reason(row) -> str | None:
@@ -337,7 +348,7 @@ class _Run:
                         "address": row.address,
                         "category": "marketing",
                         "messages": messages,
-                        "retry_key": str(uuid.uuid4()),
+                        "retry_key": None,  # below, for the chunk at once
                         "dedupe_key": f"auto:{key}:{customer_id}:{occurrence}",
                         "status": "pending",
                         "attempts": 0,
@@ -345,6 +356,8 @@ class _Run:
                     },
                 )
             )
+        for (_, row), retry_key in zip(sends, retry_keys(len(sends)), strict=True):
+            row["retry_key"] = retry_key
         try:
             if sends:
                 self._write_outbox(sends)
