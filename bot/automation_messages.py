@@ -69,15 +69,21 @@ def render_for(services, uow: UnitOfWork):
     default_locale = services.settings.locale
     cache: dict[tuple, str] = {}
 
-    def render(key: str, *, recipient: Recipient, context: dict, locale: str | None, templates: dict | None):
+    def render(
+        key: str, *, recipient: Recipient, context: dict, locale: str | None, templates: dict | None, share=None
+    ):
         locale = normalize_locale(locale, default_locale)
         text = ((templates or {}).get(locale) or {}).get("text")
-        shared = {field: value for field, value in context.items() if field != "purchase_id"}
-        cache_key = (key, locale, text, repr(shared))
+        cache_key = (key, locale, text, share)
+        if share is None:
+            cache_key = (key, locale, text, repr({field: v for field, v in context.items() if field != "purchase_id"}))
         rendered = cache.get(cache_key)
         if rendered is None:
+            shared = {field: value for field, value in context.items() if field != "purchase_id"}
             rendered = cache[cache_key] = json.dumps(
-                _render(key, name=NAME, context=_dates(shared), locale=locale, text=text), ensure_ascii=False
+                _render(key, name=NAME, context=_dates(shared), locale=locale, text=text),
+                ensure_ascii=False,
+                separators=(",", ":"),  # compact: a hundred thousand of them are stored
             )
             if len(cache) > CACHED:
                 cache.clear()

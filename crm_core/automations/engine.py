@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import JSON, Text, bindparam, cast, func, insert, select, text
+from sqlalchemy import JSON, func, select, text
 from sqlalchemy.exc import IntegrityError
 
 from crm_core import channels
@@ -50,8 +50,9 @@ class Recipient:
     locale: str  # the LINE identity's language, else the customer's; the renderer normalizes it
 
 
-# render(automation, *, recipient, context, locale, templates) -> LINE message dicts, or their JSON text
-# (text is written to the outbox as it is: many customers' messages then cost one render and no re-encoding)
+# render(automation, *, recipient, context, locale, templates, share) -> LINE message dicts, or their JSON text
+# (text is written to the outbox as it is: many customers' messages then cost one render and no re-encoding);
+# `share`, when not None, stands for the context but its purchase: equal shares may share one render
 Render = Callable[..., list[dict] | str]
 
 
@@ -172,7 +173,8 @@ class _Run:
         for start in range(0, len(rows), self.chunk):
             self._decide(key, settings, rows[start : start + self.chunk])
 
-    # candidates: lists of (row, occurrence, context); context None = nothing to say (skipped no_match)
+    # candidates: lists of (row, occurrence, context[, share]); context None = nothing to say (skipped no_match);
+    # share: a hashable that stands for the context but its purchase (equal shares, one render for all)
 
     def _first_purchase(self, key, customer_ids):
         rows = self.uow.session.execute(candidates.first_purchase(key, self.at, customer_ids)).all()
@@ -209,7 +211,7 @@ class _Run:
         bought, basket = defaultdict(set), defaultdict(set)
         latest = {row.customer_id: row.purchase_id for row in rows}
         # one indexed range over the recent purchases (a superset of the candidates'), not an IN list per chunk
-        for customer_id, purchase_id, sku in self.uow.session.execute(candidates.recent_items(self.at)):
+        for customer_id, purchase_id, sku in self.uow.session.execute(candidates.recent_items(self.at)).all():
             if customer_id in latest:
                 bought[customer_id].add(sku)
                 if purchase_id == latest[customer_id]:
@@ -217,15 +219,20 @@ class _Run:
         out = []
         name = self.products.get
         shown: dict[tuple, list[dict]] = {}  # the same picks, the same (read-only) list
+        chosen: dict[tuple[frozenset, frozenset], tuple] = {}  # customers with the same history, the same picks
         for row in rows:
-            picks = tuple(recommend(basket[row.customer_id], bought[row.customer_id], pairs))
+            history = (frozenset(basket[row.customer_id]), frozenset(bought[row.customer_id]))
+            picks = chosen.get(history)
+            if picks is None:
+                picks = chosen[history] = tuple(recommend(*history, pairs))
             items = shown.get(picks)
             if items is None:
                 items = shown[picks] = [
                     {"sku": sku, "name": name(sku, sku), "because_sku": src, "because": name(src, src)}
                     for sku, src in picks
                 ]
-            out.append((row, row.occ, {"purchase_id": row.purchase_id, "items": items} if picks else None))
+            context = {"purchase_id": row.purchase_id, "items": items} if picks else None
+            out.append((row, row.occ, context, picks))
         return out
 
     def _points_expiring(self, key, customer_ids):
@@ -249,30 +256,53 @@ class _Run:
         rows = self.uow.session.execute(candidates.birthday(key, self.at, customer_ids)).all()
         return [(row, row.occ, {"month": row.birth_month, "year": self.at.today.year}) for row in rows]
 
-    def _insert(self, table, rows: list[dict]) -> None:
-        """Bulk insert: COPY on PostgreSQL (5x faster than INSERT here), else executemany."""
+    def _insert(self, table, rows: list[dict], *, as_text: tuple[str, ...] = ()) -> None:
+        """Bulk insert through the driver: COPY on PostgreSQL, executemany on SQLite.
+
+        Values go through their column type's own bind processing (UTC timestamps, JSON), once per
+        distinct object (a run's timestamps and shared contexts are one object each); `as_text`
+        columns are JSON text already and go as they are.
+        """
         session = self.uow.session
-        if session.get_bind().dialect.name != "postgresql":
-            session.execute(insert(table), rows)
-            return
+        dialect = session.get_bind().dialect
         columns = list(rows[0])
-        json_columns = {c for c in columns if isinstance(table.c[c].type, JSON)}
         driver = session.connection().connection.dbapi_connection
-        with driver.cursor() as cursor, cursor.copy(f"COPY {table.name} ({', '.join(columns)}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row([_json(row[c]) if c in json_columns else row[c] for c in columns])
+        if dialect.name == "postgresql":
+            json_columns = {c for c in columns if isinstance(table.c[c].type, JSON) and c not in as_text}
+            statement = f"COPY {table.name} ({', '.join(columns)}) FROM STDIN"
+            with driver.cursor() as cursor, cursor.copy(statement) as copy:
+                for row in rows:
+                    copy.write_row([_json(row[c]) if c in json_columns else row[c] for c in columns])
+            return
+        processors = [None if c in as_text else table.c[c].type.bind_processor(dialect) for c in columns]
+        last = [object()] * len(columns)  # per column: the last value and what it became
+        done = [None] * len(columns)
+        values = []
+        for row in rows:
+            out = []
+            for index, column in enumerate(columns):
+                value = row[column]
+                process = processors[index]
+                if process is not None and value is not None:
+                    if value is not last[index]:
+                        last[index], done[index] = value, process(value)
+                    value = done[index]
+                out.append(value)
+            values.append(out)
+        marks = ", ".join("?" * len(columns))
+        statement = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({marks})"  # noqa: S608 (our names)
+        driver.executemany(statement, values)
 
     def _write_outbox(self, sends: list[tuple[dict, dict]]) -> None:
-        """Insert the chunk's outbox rows and note each row's id on its decision."""
+        """Insert the chunk's outbox rows, ids drawn first, and note each row's id on its decision."""
         session = self.uow.session
-        dialect = session.get_bind().dialect.name
         rows = []
         for _, row in sends:
-            messages = row.pop("messages")
-            row["messages_json"] = messages if isinstance(messages, str) else json.dumps(messages, ensure_ascii=False)
+            messages = row["messages"]
+            if not isinstance(messages, str):
+                row["messages"] = json.dumps(messages, ensure_ascii=False, separators=(",", ":"))
             rows.append(row)
-        if dialect == "postgresql":
-            # the ids first, from the table's sequence: then one COPY, no RETURNING
+        if session.get_bind().dialect.name == "postgresql":
             ids = (
                 session.execute(
                     text("SELECT nextval(pg_get_serial_sequence('outbox', 'id')) FROM generate_series(1, :n)"),
@@ -281,25 +311,20 @@ class _Run:
                 .scalars()
                 .all()
             )
-            for row, outbox_id in zip(rows, ids, strict=True):
-                row["id"] = outbox_id
-                row["messages"] = row.pop("messages_json")
-            self._insert(O, rows)
         else:
-            # SQLite has one writer and this transaction holds the write lock: the rows get consecutive ids
-            session.execute(insert(O).values(messages=_messages_column(dialect)), rows)
-            last = session.execute(select(func.max(O.c.id))).scalar_one()
-            ids = range(last - len(rows) + 1, last + 1)
-            first_key = session.execute(select(O.c.dedupe_key).where(O.c.id == ids[0])).scalar_one()
-            if first_key != rows[0]["dedupe_key"]:
-                raise RuntimeError("outbox ids were not consecutive")  # never expected; rolls the chunk back
+            # SQLite: this transaction began IMMEDIATE, so it holds the one write lock: nobody else takes ids
+            last = session.execute(select(func.max(O.c.id))).scalar_one() or 0
+            ids = range(last + 1, last + len(rows) + 1)
+        for row, outbox_id in zip(rows, ids, strict=True):
+            row["id"] = outbox_id
+        self._insert(O, rows, as_text=("messages",))
         for (decision, _), outbox_id in zip(sends, ids, strict=True):
             decision["outbox_id"] = outbox_id
 
     def _decide(self, key: str, settings: Automation, chunk: list) -> None:
         now, today = self.at.now, self.at.today
         decisions, sends, holdouts = [], [], []
-        for row, occurrence, context in chunk:
+        for row, occurrence, context, *share in chunk:
             customer_id = row.customer_id
             reason = skip_reason(row)
             if reason is None and context is None:
@@ -337,6 +362,7 @@ class _Run:
                 context=context,
                 locale=locale,
                 templates=settings.templates,
+                share=share[0] if share else None,
             )
             self.sent_recently[customer_id] += 1
             sends.append(
@@ -378,12 +404,6 @@ class _Run:
 def _json(value):
     """JSON text for COPY (text is taken to be JSON already)."""
     return value if value is None or isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-
-
-def _messages_column(dialect: str):
-    """The outbox's `messages` from JSON text as it is (no decode and re-encode per row)."""
-    raw = bindparam("messages_json", type_=Text)
-    return cast(raw, JSON) if dialect == "postgresql" else raw
 
 
 def recommend(basket: set[str], bought: set[str], pairs: dict[str, list[tuple[str, int]]]) -> list[tuple[str, str]]:
