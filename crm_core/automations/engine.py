@@ -25,6 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from crm_core import channels
 from crm_core.automations import candidates
 from crm_core.automations.definitions import AUTOMATIONS, check_definition, get_automation, weekly_cap
+from crm_core.db import chunks
 from crm_core.models import Automation, AutomationDecision, AutomationHoldout, OutboxMessage, Product, ProductPair
 from crm_core.uow import UnitOfWork
 
@@ -148,18 +149,26 @@ class _Run:
         self.uow, self.render, self.report, self.chunk = uow, render, report, chunk
         self.at = candidates.Moment(now=uow.now(), zone=zone)
         self.cap = weekly_cap(uow)
-        self.sent_recently = Counter(
-            dict(
-                uow.session.execute(
-                    select(O.c.customer_id, func.count())
-                    .where(O.c.category == "marketing", O.c.status != "cancelled")
-                    .where(O.c.created_at > self.at.now - CAP_WINDOW, O.c.customer_id.is_not(None))
-                    .group_by(O.c.customer_id)
-                ).all()
-            )
-        )
+        self.sent_recently: Counter = Counter()  # marketing messages in the cap window, of the customers seen
+        self._counted: set[int] = set()
         self._products = None
         self.assigned: dict[tuple[str, int], bool] = {}  # hold-out groups drawn in this run, not yet read back
+
+    def _count_recent(self, customer_ids: list[int]) -> None:
+        """Load the weekly-cap counts of these customers (once each: the run adds its own sends after)."""
+        new = sorted(set(customer_ids) - self._counted)
+        for chunk in chunks(new):
+            self.sent_recently.update(
+                dict(
+                    self.uow.session.execute(
+                        select(O.c.customer_id, func.count())
+                        .where(O.c.customer_id.in_(chunk), O.c.category == "marketing", O.c.status != "cancelled")
+                        .where(O.c.created_at > self.at.now - CAP_WINDOW)
+                        .group_by(O.c.customer_id)
+                    ).all()
+                )
+            )
+        self._counted.update(new)
 
     @property
     def products(self) -> dict[str, str]:
@@ -323,6 +332,7 @@ class _Run:
 
     def _decide(self, key: str, settings: Automation, chunk: list) -> None:
         now, today = self.at.now, self.at.today
+        self._count_recent([row.customer_id for row, *_ in chunk])
         decisions, sends, holdouts = [], [], []
         for row, occurrence, context, *share in chunk:
             customer_id = row.customer_id

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from crm_core import automations
+from tests.integration.automations.conftest import TOKYO
 
 
 def test_a_first_purchase_is_thanked_once_in_the_customers_language(shop, clock):
@@ -141,3 +142,19 @@ def test_an_erased_customer_is_never_decided_for(shop, clock, uow_factory):
         erase_customer(uow=uow, customer_id=customer)
         uow.commit()
     assert shop.run().total == 0
+
+
+def test_the_weekly_cap_counts_what_the_same_run_sent_before(shop, clock, uow_factory):
+    """Two automations due for one customer in one run, a cap of 1: the first sends, the second is capped."""
+    shop.switch_on("first_purchase", "birthday")
+    with uow_factory() as uow:
+        automations.set_weekly_cap(uow, 1)
+        uow.commit()
+    month = clock.now().astimezone(TOKYO).month
+    both, birthday_only = shop.customer("both", birth_month=month), shop.customer("birthday", birth_month=month)
+    shop.buy(both, clock.now(), "BEAN")
+
+    shop.run()
+
+    assert shop.outcomes("first_purchase") == {both: ("send", None)}
+    assert shop.outcomes("birthday") == {both: ("skipped", "cap"), birthday_only: ("send", None)}
