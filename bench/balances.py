@@ -23,7 +23,6 @@ import argparse
 import signal
 import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
@@ -33,54 +32,20 @@ sys.path.insert(0, str(BENCH))
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/kizuna_bench_balances"
 
 
-from webhook import BenchError, reset_database  # noqa: E402  (bench/ is not a package)
-
-
-def _days_before(dialect: str, moment: str, days: str) -> str:
-    """SQL for `moment` minus `days` days (SQLite keeps naive UTC text, PostgreSQL timestamptz)."""
-    if dialect == "sqlite":
-        return f"datetime({moment}, '-' || ({days}) || ' days')"
-    return f"{moment} - make_interval(days => ({days}))"
-
-
-def _days_after(dialect: str, moment: str, days: int) -> str:
-    if dialect == "sqlite":
-        return f"datetime({moment}, '+{days} days')"
-    return f"{moment} + interval '{days} days'"
+from seeding import Seeder  # noqa: E402  (bench/ is not a package)
+from webhook import BenchError, reset_database  # noqa: E402
 
 
 def seed(engine, customers: int) -> dict[str, float]:
     """Fill the database; returns seconds per step."""
-    from sqlalchemy import bindparam, text
-
-    from crm_core.db import UTCDateTime
-
-    dialect = engine.dialect.name
-    now = datetime.now(UTC).replace(microsecond=0)
-    steps: dict[str, float] = {}
-
-    def run(label: str, sql: str, **params) -> None:
-        started = time.perf_counter()
-        statement = text(sql)
-        if "now" in params:
-            statement = statement.bindparams(bindparam("now", type_=UTCDateTime))
-        with engine.begin() as connection:
-            connection.execute(statement, params)
-        steps[label] = steps.get(label, 0.0) + time.perf_counter() - started
-
-    now_sql = ":now" if dialect == "postgresql" else "datetime(:now)"
-    with engine.begin() as connection:
-        connection.exec_driver_sql("CREATE TABLE bench_numbers (n INTEGER PRIMARY KEY)")
-        connection.execute(
-            text("INSERT INTO bench_numbers (n) VALUES (:n)"), [{"n": n} for n in range(1, customers + 1)]
-        )
-    run("stores", "INSERT INTO stores (code, name, created_at) VALUES ('BENCH', 'Bench store', :now)", now=now)
+    seeder = Seeder(engine, customers)
+    run, now_sql = seeder.run, seeder.now_sql
+    run("stores", "INSERT INTO stores (code, name, created_at) VALUES ('BENCH', 'Bench store', :now)")
     run(
         "customers",
         "INSERT INTO customers (member_number, external_id, name, locale, tier, marketing_opt_out, created_at,"
         " updated_at) SELECT CAST(9000000000 + n AS TEXT), 'B-' || CAST(n AS TEXT), 'Bench ' || CAST(n AS TEXT),"
         " 'ja', 'regular', false, :now, :now FROM bench_numbers",
-        now=now,
     )
     day = "(c.id * 7919 + k.n * 104729) % 365"
     total = "(500 + ((c.id * 37 + k.n * 101) % 50) * 100)"
@@ -89,28 +54,25 @@ def seed(engine, customers: int) -> dict[str, float]:
         "INSERT INTO purchases (external_id, customer_id, store_id, total, refunded_total, points_earned, source,"  # noqa: S608 (constant SQL fragments, no input)
         " occurred_at, created_at)"
         f" SELECT 'BP-' || CAST(c.id AS TEXT) || '-' || CAST(k.n AS TEXT), c.id, s.id, {total}, 0, {total} / 100,"
-        f" 'bench', {_days_before(dialect, now_sql, day)}, :now"
+        f" 'bench', {seeder.days_before(now_sql, day)}, :now"
         " FROM customers c JOIN bench_numbers k ON k.n <= 6 JOIN stores s ON s.code = 'BENCH'"
         " WHERE (c.id + k.n) % 3 <> 0",
-        now=now,
     )
     run(
         "point entries",
         "INSERT INTO point_entries (customer_id, kind, amount, idempotency_key, purchase_id, store_id, occurred_at,"
         " created_at) SELECT customer_id, 'grant', points_earned, 'purchase:' || CAST(id AS TEXT), id, store_id,"
         " occurred_at, :now FROM purchases WHERE points_earned > 0",
-        now=now,
     )
     run(
         "point entries",
         "INSERT INTO point_entries (customer_id, kind, amount, idempotency_key, occurred_at, created_at)"
         " SELECT id, 'spend', -3, 'bench-spend:' || CAST(id AS TEXT), :now, :now FROM customers WHERE id % 4 = 0",
-        now=now,
     )
     run(
         "point lots",
         "INSERT INTO point_lots (entry_id, customer_id, amount, remaining, available_at, expires_at)"  # noqa: S608 (constant SQL)
-        f" SELECT id, customer_id, amount, amount, occurred_at, {_days_after(dialect, 'occurred_at', 366)}"
+        f" SELECT id, customer_id, amount, amount, occurred_at, {seeder.days_after('occurred_at', 366)}"
         " FROM point_entries WHERE kind = 'grant'",
     )
     run(
@@ -118,13 +80,8 @@ def seed(engine, customers: int) -> dict[str, float]:
         "INSERT INTO point_accounts (customer_id, balance, stamps, updated_at)"
         " SELECT customer_id, SUM(points_earned) - CASE WHEN customer_id % 4 = 0 THEN 3 ELSE 0 END, 0, :now"
         " FROM purchases GROUP BY customer_id",
-        now=now,
     )
-    with engine.begin() as connection:
-        connection.exec_driver_sql("DROP TABLE bench_numbers")
-        if dialect == "postgresql":
-            connection.exec_driver_sql("ANALYZE")
-    return steps
+    return seeder.finish()
 
 
 def measure(engine, uow_factory) -> dict:

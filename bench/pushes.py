@@ -26,7 +26,6 @@ import os
 import signal
 import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
@@ -37,43 +36,15 @@ DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/kizuna_bench_pushes
 PRODUCTS = 40
 PURCHASES = 8  # per customer
 
-from balances import _days_before  # noqa: E402  (bench/ is not a package)
+from seeding import Seeder  # noqa: E402  (bench/ is not a package)
 from webhook import BenchError, reset_database  # noqa: E402
-
-
-def _hours_before(dialect: str, moment: str, hours: str) -> str:
-    if dialect == "sqlite":
-        return f"datetime({moment}, '-' || ({hours}) || ' hours')"
-    return f"{moment} - make_interval(hours => ({hours}))"
 
 
 def seed(engine, customers: int) -> dict[str, float]:
     """Fill the database; returns seconds per step."""
-    from sqlalchemy import bindparam, text
-
-    from crm_core.db import UTCDateTime
-
-    dialect = engine.dialect.name
-    now = datetime.now(UTC).replace(microsecond=0)
-    steps: dict[str, float] = {}
-
-    def run(label: str, sql: str, **params) -> None:
-        started = time.perf_counter()
-        statement = text(sql)
-        if "now" in params:
-            statement = statement.bindparams(bindparam("now", type_=UTCDateTime))
-        with engine.begin() as connection:
-            connection.execute(statement, params)
-        steps[label] = steps.get(label, 0.0) + time.perf_counter() - started
-
-    now_sql = ":now" if dialect == "postgresql" else "datetime(:now)"
-    true = "true" if dialect == "postgresql" else "1"
-    with engine.begin() as connection:
-        connection.exec_driver_sql("CREATE TABLE bench_numbers (n INTEGER PRIMARY KEY)")
-        connection.execute(
-            text("INSERT INTO bench_numbers (n) VALUES (:n)"), [{"n": n} for n in range(1, customers + 1)]
-        )
-    run("stores", "INSERT INTO stores (code, name, active, created_at) VALUES ('BENCH', '渋谷店', true, :now)", now=now)
+    seeder = Seeder(engine, customers)
+    run, now_sql, true = seeder.run, seeder.now_sql, seeder.true
+    run("stores", "INSERT INTO stores (code, name, active, created_at) VALUES ('BENCH', '渋谷店', true, :now)")
     run(
         "products",
         "INSERT INTO products (sku, name, category, price) SELECT 'P' || CAST(n AS TEXT),"
@@ -85,17 +56,15 @@ def seed(engine, customers: int) -> dict[str, float]:
         "INSERT INTO customers (member_number, external_id, name, locale, tier, marketing_opt_out, consented_at,"
         " birth_month, created_at, updated_at) SELECT CAST(9000000000 + n AS TEXT), 'B-' || CAST(n AS TEXT),"
         " '顧客 ' || CAST(n AS TEXT), 'ja', 'regular', false, :now, n % 12 + 1, :now, :now FROM bench_numbers",
-        now=now,
     )
     run(
         "LINE identities",
         "INSERT INTO channel_identities (channel, address, customer_id, display_name, language, followed,"  # noqa: S608 (constant SQL)
         " consented_at, link_failures, created_at, updated_at) SELECT 'line', 'Ubench' || CAST(id AS TEXT), id,"
         f" name, CASE WHEN id % 5 = 0 THEN 'en' ELSE 'ja' END, {true}, :now, 0, :now, :now FROM customers",
-        now=now,
     )
-    latest = _hours_before(dialect, now_sql, "72 + c.id % 20")
-    earlier = _days_before(dialect, now_sql, "k.n * 45 + c.id % 40")
+    latest = seeder.hours_before(now_sql, "72 + c.id % 20")
+    earlier = seeder.days_before(now_sql, "k.n * 45 + c.id % 40")
     run(
         "purchases",
         "INSERT INTO purchases (external_id, customer_id, store_id, total, refunded_total, points_earned,"  # noqa: S608 (constant SQL fragments, no input)
@@ -103,7 +72,6 @@ def seed(engine, customers: int) -> dict[str, float]:
         " SELECT 'BP-' || CAST(c.id AS TEXT) || '-' || CAST(k.n AS TEXT), c.id, s.id, 1200, 0, 0, 0, 'bench',"
         f" CASE WHEN k.n = {PURCHASES} THEN {latest} ELSE {earlier} END, :now"
         f" FROM customers c JOIN bench_numbers k ON k.n <= {PURCHASES} JOIN stores s ON s.code = 'BENCH'",
-        now=now,
     )
     # two products per purchase; a customer's taste (id % 7) makes some pairs far more common than others
     sku = f"'P' || CAST(((p.customer_id % 7) * 5 + (p.id * j.n * 3) % 11 + j.n) % {PRODUCTS} + 1 AS TEXT)"
@@ -112,11 +80,7 @@ def seed(engine, customers: int) -> dict[str, float]:
         "INSERT INTO purchase_items (purchase_id, sku, name, category, quantity, unit_price)"  # noqa: S608 (constant SQL)
         f" SELECT p.id, {sku}, 'x', 'coffee', 1, 600 FROM purchases p JOIN bench_numbers j ON j.n <= 2",
     )
-    with engine.begin() as connection:
-        connection.exec_driver_sql("DROP TABLE bench_numbers")
-        if dialect == "postgresql":
-            connection.exec_driver_sql("ANALYZE")
-    return steps
+    return seeder.finish()
 
 
 def measure(services) -> dict:
