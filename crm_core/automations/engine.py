@@ -32,6 +32,7 @@ from crm_core.uow import UnitOfWork
 log = logging.getLogger("kizuna.automations")
 
 CHUNK = 5000
+LOOKUP_MAX = 2000  # weekly-cap counts looked up by customer id up to this many at once, else all read
 CAP_WINDOW = timedelta(days=7)
 RECOMMEND_COUNT = 3
 PAIRS_PER_PRODUCT = 20
@@ -150,24 +151,33 @@ class _Run:
         self.at = candidates.Moment(now=uow.now(), zone=zone)
         self.cap = weekly_cap(uow)
         self.sent_recently: Counter = Counter()  # marketing messages in the cap window, of the customers seen
-        self._counted: set[int] = set()
+        self._counted: set[int] | None = set()  # whose counts are loaded (None: everyone's)
         self._products = None
         self.assigned: dict[tuple[str, int], bool] = {}  # hold-out groups drawn in this run, not yet read back
 
     def _count_recent(self, customer_ids: list[int]) -> None:
-        """Load the weekly-cap counts of these customers (once each: the run adds its own sends after)."""
+        """Load the weekly-cap counts of these customers (once each: the run adds its own sends after).
+
+        A few customers: looked up by id. Many (a campaign-sized run): every customer's in one GROUP BY,
+        cheaper than thousands of lookups and immune to an outbox that grew since it was last analysed.
+        """
+        if self._counted is None:
+            return  # everyone's are loaded
         new = sorted(set(customer_ids) - self._counted)
+        recent = (
+            select(O.c.customer_id, func.count())
+            .where(O.c.category == "marketing", O.c.status != "cancelled")
+            .where(O.c.created_at > self.at.now - CAP_WINDOW, O.c.customer_id.is_not(None))
+            .group_by(O.c.customer_id)
+        )
+        if len(new) > LOOKUP_MAX:
+            counts = dict(self.uow.session.execute(recent).all())
+            counts.update({c: self.sent_recently[c] for c in self._counted})  # this run's sends are counted
+            self.sent_recently = Counter(counts)
+            self._counted = None
+            return
         for chunk in chunks(new):
-            self.sent_recently.update(
-                dict(
-                    self.uow.session.execute(
-                        select(O.c.customer_id, func.count())
-                        .where(O.c.customer_id.in_(chunk), O.c.category == "marketing", O.c.status != "cancelled")
-                        .where(O.c.created_at > self.at.now - CAP_WINDOW)
-                        .group_by(O.c.customer_id)
-                    ).all()
-                )
-            )
+            self.sent_recently.update(dict(self.uow.session.execute(recent.where(O.c.customer_id.in_(chunk))).all()))
         self._counted.update(new)
 
     @property
