@@ -27,6 +27,8 @@ LABELS = {
     "opted_out": N_("Stopped marketing messages"),
     "opted_in": N_("Resumed marketing messages"),
     "reward_issued": N_("Filled the stamp card and got a reward"),
+    "coupon_issued": N_("Got a coupon"),
+    "coupon_redeemed": N_("Used a coupon"),
     "till_undo": N_("A sale or a points payment was undone at the till"),
     "points_without_card": N_("Paid with points without showing the card (an admin allowed it)"),
     "erased": N_("Personal data erased on request"),
