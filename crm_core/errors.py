@@ -178,3 +178,8 @@ class CouponUnavailable(CouponRefused):
 class NotObtainableThisWay(CouponRefused):
     code = "not_obtainable_this_way"
     message = N_("This coupon is not obtained this way.")
+
+
+class ExpiredCouponCode(KizunaError):
+    code = "expired_qr"
+    message = N_("This coupon's QR code has expired. Ask the customer to open the coupon again in LINE.")

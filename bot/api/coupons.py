@@ -217,7 +217,7 @@ def redeem_coupon():
     """Use a coupon once, in this store (with the purchase's total, for its minimum and the discount)."""
     body = json_object()
     _check_fields(body, REDEEM_FIELDS)
-    code = _text(body, "code", 40)
+    code = _text(body, "code", 80)
     customer_id = _whole(body, "customer_id")
     total = _whole(body, "total")
     services = _services()
@@ -230,11 +230,12 @@ def redeem_coupon():
             if purchase is None or purchase.store_id != store.id:
                 raise ApiError(404, "not_found", "No purchase with this external_id in this store.")
             purchase_id = purchase.id
+        code, holder = coupons.code_of(uow=uow, code=code, secret=services.settings.secret_key)
         done = coupons.redeem_coupon(
             uow=uow,
             code=code,
             store_id=store.id,
-            customer_id=customer_id,
+            customer_id=customer_id if customer_id is not None else holder,
             total=total,
             purchase_id=purchase_id,
             zone=services.settings.zone,

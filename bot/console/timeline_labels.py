@@ -71,6 +71,8 @@ POSTBACKS = {
     "opt_in": N_("Resumed marketing messages from the menu"),
     "profile": N_("Asked for the link to their profile"),
     "skip_profile": N_("Chose to fill in their profile later"),
+    "coupon_get": N_("Tapped to get a coupon"),
+    "coupon_open": N_("Opened a coupon to use it"),
 }
 
 

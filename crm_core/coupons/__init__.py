@@ -25,7 +25,15 @@ from crm_core.coupons.issuing import (
     issue_coupon,
     normalize_code,
 )
-from crm_core.coupons.redeeming import Redemption, check_redeemable, held_coupons, offered_coupons, redeem_coupon
+from crm_core.coupons.redeeming import (
+    Redemption,
+    check_redeemable,
+    code_of,
+    held_coupons,
+    offered_coupons,
+    qr_code_for,
+    redeem_coupon,
+)
 
 __all__ = [
     "KINDS",
@@ -37,6 +45,7 @@ __all__ = [
     "check_coupon",
     "check_redeemable",
     "claim_coupon",
+    "code_of",
     "define_coupon",
     "discount_for",
     "draw_lottery",
@@ -50,6 +59,7 @@ __all__ = [
     "list_coupons",
     "normalize_code",
     "offered_coupons",
+    "qr_code_for",
     "redeem_coupon",
     "spec_of",
     "store_codes_of",

@@ -13,14 +13,17 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import update
 from sqlmodel import select
 
-from crm_core import timeline
+from crm_core import cards, timeline
 from crm_core.coupons.benefits import PERCENT_OFF, YEN_OFF, business_day, discount_for, expires_at, starts_at
 from crm_core.coupons.definitions import CLAIM, LOTTERY, POINTS, store_ids_of
-from crm_core.coupons.issuing import TOKYO, _count, get_by_code
+from crm_core.coupons.issuing import CODE_LENGTH, TOKYO, _count, get_by_code, normalize_code
 from crm_core.errors import (
     N_,
     AlreadyUsed,
     CouponExpired,
+    ExpiredCardToken,
+    ExpiredCouponCode,
+    InvalidCardToken,
     InvalidInput,
     MinimumNotMet,
     NotFound,
@@ -37,6 +40,29 @@ class Redemption:
     held: CustomerCoupon
     coupon: Coupon
     discount: int | None  # yen off the purchase; None when it depends on a total not given (a % off)
+
+
+def code_of(*, uow: UnitOfWork, code: str, secret: str) -> tuple[str, int | None]:
+    """What the till scanned or typed: a coupon's own code as it is, or the signed, expiring QR code of a
+    coupon opened in LINE, read into the coupon's code and whose it is."""
+    text = normalize_code(code)
+    if not (text.startswith("KZQ") and len(text) > CODE_LENGTH):
+        return code, None
+    try:
+        customer_id, held_id = cards.read_bound(secret=secret, purpose=cards.COUPON, code=text, now=uow.now())
+    except ExpiredCardToken:
+        raise ExpiredCouponCode() from None
+    held = uow.session.get(CustomerCoupon, held_id)
+    if held is None or held.customer_id != customer_id:
+        raise InvalidCardToken(N_("This coupon code is not valid."))
+    return held.code, customer_id
+
+
+def qr_code_for(*, uow: UnitOfWork, held: CustomerCoupon, secret: str) -> str:
+    """A signed QR code for the customer's coupon, valid a few minutes (a screenshot is soon useless)."""
+    return cards.issue(
+        secret=secret, purpose=cards.COUPON, customer_id=held.customer_id, now=uow.now(), bound_to=held.id
+    )
 
 
 def check_redeemable(
