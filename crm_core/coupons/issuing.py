@@ -107,17 +107,14 @@ def _check_open(uow: UnitOfWork, coupon: Coupon, zone: ZoneInfo) -> None:
 
 
 def _take_stock(uow: UnitOfWork, coupon_id: int) -> bool:
-    """Count one more coupon issued unless the stock is gone; locks the coupon's row either way."""
+    """Count one more coupon issued unless the stock is gone (the row stays locked until the transaction ends)."""
     result = uow.session.execute(
         update(Coupon)
         .where(Coupon.id == coupon_id, or_(Coupon.stock.is_(None), Coupon.issued < Coupon.stock))
         .values(issued=Coupon.issued + 1)
         .execution_options(synchronize_session=False)
     )
-    if result.rowcount == 1:
-        return True
-    uow.session.exec(select(Coupon.id).where(Coupon.id == coupon_id).with_for_update()).first()
-    return False
+    return result.rowcount == 1
 
 
 def _issue_locked(
@@ -191,12 +188,12 @@ def issue_coupon(
             with uow.session.begin_nested():
                 held = _issue_locked(uow, coupon, customer_id, key, obtained_by, zone, point_entry_id)
             return Issued(held, created=True)
-        except (CouponRefused, IntegrityError):
+        except (CouponRefused, IntegrityError) as refused:
             # a request with the same key that committed while this one waited for the lock wins
             found = get_by_key(uow=uow, idempotency_key=key)
             if found is not None:
                 return Issued(_same(found, coupon_id, customer_id), created=False)
-            if attempt == ATTEMPTS - 1:
+            if isinstance(refused, CouponRefused) or attempt == ATTEMPTS - 1:
                 raise
             # an IntegrityError without a winner: an unlikely collision of random codes; draw again
     raise AssertionError("unreachable")
