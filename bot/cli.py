@@ -220,7 +220,8 @@ def tokens() -> None:
     "scopes",
     multiple=True,
     help="What the token may do, repeatable: customers:read, customers:write, points:read, purchases:read, "
-    "purchases:write, stores:read, stores:write. None given: all of them (with --store: the store's three).",
+    "purchases:write, stores:read, stores:write, coupons:read, coupons:write, coupons:redeem. None given: all of "
+    "them (with --store: the four a store's token may have).",
 )
 @click.option("--store", "store_code", default=None, help="Only this store's purchases and refunds, e.g. SHIBUYA.")
 @_friendly

@@ -35,6 +35,23 @@ def card_qr(code: str):
         cards.read(secret=kizuna.settings.secret_key, purpose=cards.CARD, code=code, now=kizuna.uow_factory.clock.now())
     except (InvalidCardToken, ExpiredCardToken):
         abort(404)
+    return _qr_png(code)
+
+
+@bp.get("/coupon/<code>.png")
+def coupon_qr(code: str):
+    """The QR image of a coupon opened in LINE, while its code is valid."""
+    kizuna = current_app.extensions["kizuna"]
+    try:
+        cards.read_bound(
+            secret=kizuna.settings.secret_key, purpose=cards.COUPON, code=code, now=kizuna.uow_factory.clock.now()
+        )
+    except (InvalidCardToken, ExpiredCardToken):
+        abort(404)
+    return _qr_png(code)
+
+
+def _qr_png(code: str) -> Response:
     buffer = io.BytesIO()
     segno.make(code.upper(), error="m").save(buffer, kind="png", scale=12, border=3)
     response = Response(buffer.getvalue(), mimetype="image/png")

@@ -26,9 +26,12 @@ SCOPES = (
     "purchases:write",
     "stores:read",
     "stores:write",
+    "coupons:read",
+    "coupons:write",
+    "coupons:redeem",
 )
-# what a token for one store may do: its own purchases and refunds, and the store list
-STORE_SCOPES = ("purchases:read", "purchases:write", "stores:read")
+# what a token for one store may do: its own purchases and refunds, the store list, coupons at its till
+STORE_SCOPES = ("purchases:read", "purchases:write", "stores:read", "coupons:redeem")
 
 
 def _digest(raw: str) -> str:

@@ -20,9 +20,11 @@ from crm_core.errors import ExpiredCardToken, InvalidCardToken
 CARD = "point-card"
 TILL = "till-ticket"
 TILL_CARD = "till-ticket-card"  # a till ticket opened by scanning the card itself: the customer may pay with points
+COUPON = "coupon"  # a coupon opened in LINE: bound to the customer's coupon (its id)
 CARD_LIFETIME = timedelta(minutes=5)
 TILL_LIFETIME = timedelta(minutes=15)
-_PREFIX = {CARD: "KZC", TILL: "KZT", TILL_CARD: "KZV"}
+_PREFIX = {CARD: "KZC", TILL: "KZT", TILL_CARD: "KZV", COUPON: "KZQ"}
+_SHORT_LIVED = (CARD, COUPON)  # shown on a phone at the till: a screenshot is useless minutes later
 _MAC_BYTES = 12
 _LAYOUT = struct.Struct(">II I")  # customer id, expiry (unix seconds), bound id (staff id, or 0)
 
@@ -32,7 +34,7 @@ def _key(secret: str, purpose: str) -> bytes:
 
 
 def issue(*, secret: str, purpose: str, customer_id: int, now: datetime, bound_to: int = 0) -> str:
-    lifetime = CARD_LIFETIME if purpose == CARD else TILL_LIFETIME
+    lifetime = CARD_LIFETIME if purpose in _SHORT_LIVED else TILL_LIFETIME
     expires = int((now + lifetime).timestamp())
     payload = _LAYOUT.pack(customer_id, expires, bound_to)
     mac = hmac.new(_key(secret, purpose), payload, hashlib.sha256).digest()[:_MAC_BYTES]
@@ -41,6 +43,14 @@ def issue(*, secret: str, purpose: str, customer_id: int, now: datetime, bound_t
 
 def read(*, secret: str, purpose: str, code: str, now: datetime, bound_to: int = 0) -> int:
     """The customer id in a valid code; InvalidCardToken or ExpiredCardToken otherwise."""
+    customer_id, bound = read_bound(secret=secret, purpose=purpose, code=code, now=now)
+    if bound != bound_to:
+        raise InvalidCardToken()
+    return customer_id
+
+
+def read_bound(*, secret: str, purpose: str, code: str, now: datetime) -> tuple[int, int]:
+    """The customer id and the id the code is bound to (a coupon's), for a valid code of this purpose."""
     code = (code or "").strip().upper()
     prefix = _PREFIX[purpose]
     if not code.startswith(prefix) or len(code) > 80:  # mutation-equivalent: any bound over 42 (a code's length)
@@ -57,11 +67,9 @@ def read(*, secret: str, purpose: str, code: str, now: datetime, bound_to: int =
     if not hmac.compare_digest(mac, expected):
         raise InvalidCardToken()
     customer_id, expires, bound = _LAYOUT.unpack(payload)
-    if bound != bound_to:
-        raise InvalidCardToken()
     if datetime.fromtimestamp(expires, UTC) <= now:
         raise ExpiredCardToken()
-    return customer_id
+    return customer_id, bound
 
 
 def expires_at(code: str) -> datetime | None:

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import bindparam
 from sqlmodel import select
 
-from crm_core import automations, points, shop
+from crm_core import automations, coupons, points, shop
 from crm_core.customers import luhn_digit, write_birthday, write_search_key
 from crm_core.loyalty import get_program
 from crm_core.models import ChannelIdentity, Customer, Product, Purchase, PurchaseItem, Store
@@ -67,6 +67,14 @@ FAMILY = ["佐藤", "鈴木", "高橋", "田中", "伊藤", "渡辺", "山本", 
 GIVEN = ["花子", "太郎", "陽菜", "蓮", "結衣", "湊", "さくら", "大翔", "美咲", "悠真", "葵", "陸", "凛", "樹",
          "美月", "颯太", "杏", "拓海", "真央", "健"]  # fmt: skip
 CUSTOMERS = 300
+COUPONS_KEY = "demo.coupons"  # set once the demo coupons were defined
+# title, benefit kind, value, cap or item, obtained by, points or win probability (basis points), stock
+DEMO_COUPONS = (
+    ("ご来店感謝 200円引き", "yen_off", 200, None, "claim", None, None),
+    ("ドリンク10%オフ", "percent_off", 10, 300, "claim", None, 500),
+    ("コーヒー1杯無料", "free_item", 480, "本日のコーヒー", "points", 300, None),
+    ("焼き菓子プレゼント抽選", "gift", 350, "焼き菓子", "lottery", 3000, 50),
+)
 AUTOMATIONS_KEY = "demo.automations"  # set once the automations were switched on and their two friends seeded
 
 
@@ -92,7 +100,7 @@ def is_seeded(*, uow: UnitOfWork) -> bool:
 
 def seed(*, uow: UnitOfWork, zone: ZoneInfo | None = None) -> dict[str, int]:
     """Fill an empty shop with the demo data; returns what was added (all zeros on a second run)."""
-    added = {"stores": 0, "products": 0, "customers": 0, "purchases": 0, "points": 0, "automations": 0}
+    added = {"stores": 0, "products": 0, "customers": 0, "purchases": 0, "points": 0, "automations": 0, "coupons": 0}
     if not is_seeded(uow=uow):
         _seed_shop(uow=uow, added=added)
     if shop.get_setting(uow=uow, key=POINTS_KEY) is None:
@@ -103,7 +111,29 @@ def seed(*, uow: UnitOfWork, zone: ZoneInfo | None = None) -> dict[str, int]:
         # whenever someone tries the demo, the automations' messages can be seen arriving (Settings turns them back on)
         shop.set_setting(uow=uow, key="shop.quiet_hours", value="off")
         shop.set_setting(uow=uow, key=AUTOMATIONS_KEY, value=1)
+    if shop.get_setting(uow=uow, key=COUPONS_KEY) is None:
+        added["coupons"] = _seed_coupons(uow=uow)
+        shop.set_setting(uow=uow, key=COUPONS_KEY, value=1)
     return added
+
+
+def _seed_coupons(*, uow: UnitOfWork) -> int:
+    """Coupons to claim, to exchange for points and to draw, valid 14 days from the day they are got."""
+    for title, kind, value, extra, obtain, price, stock in DEMO_COUPONS:
+        spec = coupons.CouponSpec(
+            title=title,
+            benefit_kind=kind,
+            benefit_value=value,
+            benefit_cap=extra if kind == "percent_off" else None,
+            benefit_item=extra if kind in ("free_item", "gift") else None,
+            valid_days=14,
+            stock=stock,
+            obtain=obtain,
+            points_cost=price if obtain == "points" else None,
+            win_basis_points=price if obtain == "lottery" else None,
+        )
+        coupons.define_coupon(uow=uow, spec=spec)
+    return len(DEMO_COUPONS)
 
 
 def _seed_automations(*, uow: UnitOfWork) -> int:

@@ -121,3 +121,65 @@ class CardNeeded(KizunaError):
         "Paying with points needs the customer's point card: scan the QR code in their LINE app "
         "(a member number alone is not enough)."
     )
+
+
+class CouponRefused(Conflict):
+    """A coupon cannot be issued or used now; `code` says why (the API answers 409 with it)."""
+
+    code = "coupon_refused"
+    message = N_("This coupon cannot be used.")
+
+
+class SoldOut(CouponRefused):
+    code = "sold_out"
+    message = N_("This coupon has run out.")
+
+
+class LimitReached(CouponRefused):
+    code = "limit_reached"
+    message = N_("The customer already has as many of this coupon as one customer may get.")
+
+
+class AlreadyUsed(CouponRefused):
+    code = "already_used"
+    message = N_("This coupon was already used.")
+
+
+class CouponExpired(CouponRefused):
+    code = "expired"
+    message = N_("This coupon has expired.")
+
+
+class NotYetValid(CouponRefused):
+    code = "not_yet_valid"
+    message = N_("This coupon can only be used from %(day)s.")
+
+
+class NotThisStore(CouponRefused):
+    code = "not_this_store"
+    message = N_("This coupon cannot be used in this store.")
+
+
+class NotThisCustomer(CouponRefused):
+    code = "not_this_customer"
+    message = N_("This coupon belongs to another customer.")
+
+
+class MinimumNotMet(CouponRefused):
+    code = "minimum_not_met"
+    message = N_("This coupon needs a purchase of at least ¥%(minimum)s.")
+
+
+class CouponUnavailable(CouponRefused):
+    code = "not_available"
+    message = N_("This coupon is not offered any more.")
+
+
+class NotObtainableThisWay(CouponRefused):
+    code = "not_obtainable_this_way"
+    message = N_("This coupon is not obtained this way.")
+
+
+class ExpiredCouponCode(KizunaError):
+    code = "expired_qr"
+    message = N_("This coupon's QR code has expired. Ask the customer to open the coupon again in LINE.")

@@ -575,6 +575,113 @@ class SchedulerLease(SQLModel, table=True):
     leased_until: datetime = _ts()
 
 
+class Coupon(SQLModel, table=True):
+    """A coupon a marketer defined: its benefit, validity, stock and how customers obtain it.
+
+    `issued` counts the coupons handed out; the CHECK (with the conditional UPDATE that raises it,
+    crm_core.coupons) makes handing out more than `stock` impossible whatever runs at once.
+    """
+
+    __tablename__ = "coupons"
+    __table_args__ = (
+        CheckConstraint(
+            "benefit_kind in ('yen_off', 'percent_off', 'free_item', 'gift')", name="ck_coupon_benefit_kind"
+        ),
+        CheckConstraint("obtain in ('claim', 'flow', 'points', 'lottery')", name="ck_coupon_obtain"),
+        CheckConstraint("benefit_value >= 0", name="ck_coupon_benefit_value"),
+        CheckConstraint("min_purchase >= 0", name="ck_coupon_min_purchase"),
+        CheckConstraint("stock IS NULL OR (stock >= 0 AND issued <= stock)", name="ck_coupon_stock"),
+        CheckConstraint("issued >= 0", name="ck_coupon_issued"),
+        CheckConstraint("per_customer_limit IS NULL OR per_customer_limit >= 1", name="ck_coupon_per_customer"),
+        CheckConstraint("valid_days IS NOT NULL OR valid_until IS NOT NULL", name="ck_coupon_validity"),
+        CheckConstraint("valid_days IS NULL OR valid_days >= 1", name="ck_coupon_valid_days"),
+        CheckConstraint("points_cost IS NULL OR points_cost >= 1", name="ck_coupon_points_cost"),
+        CheckConstraint(
+            "win_basis_points IS NULL OR (win_basis_points >= 0 AND win_basis_points <= 10000)",
+            name="ck_coupon_win_basis_points",
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    title: str = Field(max_length=200)
+    image_url: str | None = Field(default=None, max_length=500)
+    benefit_kind: str = Field(max_length=20)
+    benefit_value: int = 0  # yen off, or percent off; 0 for a free item or a gift
+    benefit_cap: int | None = None  # percent_off: at most this many yen
+    benefit_item: str | None = Field(default=None, max_length=200)  # free_item, gift: what it is
+    min_purchase: int = 0  # yen
+    valid_from: date | None = None  # business days, inclusive
+    valid_until: date | None = None
+    valid_days: int | None = None  # N business days from the day of issue, that day included
+    stock: int | None = None  # None: unlimited
+    issued: int = 0
+    per_customer_limit: int | None = None  # None: no limit (CouponSpec defaults to 1)
+    obtain: str = Field(default="claim", max_length=20)
+    points_cost: int | None = None  # obtain == 'points'
+    win_basis_points: int | None = None  # obtain == 'lottery': 10000 is always
+    active: bool = True
+    created_at: datetime = _ts()
+    updated_at: datetime = _ts()
+
+
+class CouponStore(SQLModel, table=True):
+    """A store where a coupon is valid; a coupon without any is valid in every store."""
+
+    __tablename__ = "coupon_stores"
+
+    coupon_id: int = Field(sa_column=Column(Integer, ForeignKey("coupons.id", ondelete="CASCADE"), primary_key=True))
+    store_id: int = Field(sa_column=Column(Integer, ForeignKey("stores.id"), primary_key=True))
+
+
+class CustomerCoupon(SQLModel, table=True):
+    """A coupon a customer holds, used once: `issued` until redeemed (or voided).
+
+    (coupon, customer, seq) is unique: the n-th coupon of one kind a customer gets has seq n, so two
+    claims at once cannot both be the first; redeeming is a conditional UPDATE from `issued`.
+    """
+
+    __tablename__ = "customer_coupons"
+    __table_args__ = (
+        UniqueConstraint("coupon_id", "customer_id", "seq", name="uq_customer_coupon_seq"),
+        CheckConstraint("status in ('issued', 'redeemed', 'void')", name="ck_customer_coupon_status"),
+        CheckConstraint("status <> 'redeemed' OR redeemed_at IS NOT NULL", name="ck_customer_coupon_redeemed"),
+        CheckConstraint("discount IS NULL OR discount >= 0", name="ck_customer_coupon_discount"),
+        Index("ix_customer_coupons_customer_status", "customer_id", "status"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(max_length=32, unique=True)
+    coupon_id: int = _fk("coupons.id", nullable=False, index=False)
+    customer_id: int = _fk("customers.id", nullable=False, index=False)
+    seq: int
+    obtained_by: str = Field(max_length=20)  # claim, api, flow, points, lottery
+    idempotency_key: str = Field(max_length=200, unique=True)
+    issued_at: datetime = _ts()
+    expires_at: datetime = _ts()
+    status: str = Field(default="issued", max_length=10)
+    redeemed_at: datetime | None = _ts(nullable=True)
+    store_id: int | None = _fk("stores.id", index=False)  # where it was redeemed
+    purchase_id: int | None = _fk("purchases.id", index=False)
+    discount: int | None = None  # yen taken off the purchase
+    point_entry_id: int | None = _fk("point_entries.id", index=False)  # the points it was exchanged for
+
+
+class CouponDraw(SQLModel, table=True):
+    """One lottery draw by one customer, won or lost; (coupon, customer, seq) unique like the coupons."""
+
+    __tablename__ = "coupon_draws"
+    __table_args__ = (UniqueConstraint("coupon_id", "customer_id", "seq", name="uq_coupon_draw_seq"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    coupon_id: int = _fk("coupons.id", nullable=False, index=False)
+    customer_id: int = _fk("customers.id", nullable=False, index=False)
+    seq: int
+    won: bool
+    customer_coupon_id: int | None = _fk("customer_coupons.id", index=False)
+    idempotency_key: str = Field(max_length=200, unique=True)
+    drawn_at: datetime = _ts()
+
+
 # APScheduler's SQLAlchemyJobStore table, exactly as APScheduler 3 defines it (it only creates it when
 # missing): made by migration 0012 and listed here so the migrations-match-the-models check covers it.
 apscheduler_jobs = sa.Table(

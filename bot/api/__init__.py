@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from bot.api import auth, customers, errors, openapi, purchases, stores
+from bot.api import auth, coupons, customers, errors, openapi, purchases, stores
 
 
 def create_api_blueprint() -> Blueprint:
@@ -15,5 +15,6 @@ def create_api_blueprint() -> Blueprint:
     customers.register(bp)
     purchases.register(bp)
     stores.register(bp)
+    coupons.register(bp)
     openapi.register(bp)
     return bp

@@ -20,6 +20,10 @@ ENDPOINT_SCOPES = {
     "api.list_purchases": "purchases:read",
     "api.list_stores": "stores:read",
     "api.upsert_store": "stores:write",
+    "api.list_coupons": "coupons:read",
+    "api.define_coupon": "coupons:write",
+    "api.issue_coupon": "coupons:write",
+    "api.redeem_coupon": "coupons:redeem",
 }
 
 

@@ -32,7 +32,7 @@ DOCUMENT = {
     "info": {
         "title": "Kizuna REST API",
         "version": "1.0.0",
-        "description": "Customers and stores of a Kizuna shop, for the POS, the e-commerce site and BI. "
+        "description": "Customers, stores, purchases and coupons of a Kizuna shop, for the POS, the web shop and BI. "
         'Errors are `{"error": {"code", "message"}}` with a 4xx status; lists are `{"items", "next"}`.',
     },
     "servers": [{"url": "/api/v1"}],
@@ -140,9 +140,10 @@ DOCUMENT = {
                 "scheme": "bearer",
                 "description": "A token from `kizuna tokens create` or the console's API tokens page. Each "
                 "operation names the scope it needs (customers:read, customers:write, points:read, "
-                "purchases:read, purchases:write, stores:read, stores:write); a token without it is refused "
-                "with 403 `forbidden`. A token restricted to one store may only have purchases:read, "
-                "purchases:write and stores:read, and records and reads only that store's purchases and refunds. "
+                "purchases:read, purchases:write, stores:read, stores:write, coupons:read, coupons:write, "
+                "coupons:redeem); a token without it is refused with 403 `forbidden`. A token restricted to one "
+                "store may only have purchases:read, purchases:write, stores:read and coupons:redeem, and records "
+                "and reads only that store's purchases and refunds and redeems coupons only there. "
                 "Tokens made before scopes existed have every scope.",
             }
         },
@@ -471,6 +472,195 @@ DOCUMENT["components"]["schemas"].update(
 )
 
 
+_COUPON_REFUSALS = (
+    "409 with the reason as the error code: `sold_out` (the stock is gone), `limit_reached` (the customer "
+    "has as many as one customer may get), `not_available` (switched off), `expired` (its last day passed)."
+)
+DOCUMENT["paths"].update(
+    {
+        "/coupons": {
+            "get": {
+                "operationId": "listCoupons",
+                "summary": "Coupon definitions, oldest first",
+                "parameters": _PAGING,
+                "responses": {
+                    "200": _json(_list_of("#/components/schemas/Coupon"), "Coupons"),
+                    "400": _ERROR,
+                    "401": _ERROR,
+                },
+            },
+            "post": {
+                "operationId": "defineCoupon",
+                "summary": "Define a coupon",
+                "description": "A benefit (`yen_off` ¥ value, `percent_off` value % rounded down to the yen with an "
+                "optional `cap` in yen, `free_item` or `gift` naming the `item`), a validity (`valid_days` from the "
+                "day of issue, that day included, and/or `valid_from`..`valid_until`, business days, inclusive), a "
+                "`stock` (null: unlimited) and a `per_customer_limit` (default 1, null: none). A wrong field is "
+                "a 422 naming it.",
+                "requestBody": _body("#/components/schemas/CouponInput"),
+                "responses": {
+                    "201": _json({"$ref": "#/components/schemas/Coupon"}, "Defined"),
+                    "400": _ERROR,
+                    "401": _ERROR,
+                    "415": _ERROR,
+                    "422": _ERROR,
+                },
+            },
+        },
+        "/coupons/{coupon_id}/issue": {
+            "post": {
+                "operationId": "issueCoupon",
+                "summary": "Give a customer one of this coupon",
+                "description": "Stock and the limit per customer hold under any concurrency. With an "
+                "`idempotency_key`, the same key again answers 200 with the same coupon and issues nothing more. "
+                + _COUPON_REFUSALS,
+                "parameters": [
+                    {"name": "coupon_id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}
+                ],
+                "requestBody": _body("#/components/schemas/IssueInput"),
+                "responses": {
+                    "200": _json({"$ref": "#/components/schemas/CustomerCoupon"}, "Already issued with this key"),
+                    "201": _json({"$ref": "#/components/schemas/CustomerCoupon"}, "Issued"),
+                    "400": _ERROR,
+                    "401": _ERROR,
+                    "404": _ERROR,
+                    "409": _ERROR,
+                    "410": _ERROR,
+                    "415": _ERROR,
+                },
+            }
+        },
+        "/coupons/redeem": {
+            "post": {
+                "operationId": "redeemCoupon",
+                "summary": "Use a coupon once, at a store",
+                "description": "Used once, whatever runs at once: a second till gets 409 `already_used`. Other "
+                "refusals are 409 too, with the reason as the code: `expired`, `not_yet_valid`, `not_this_store`, "
+                "`not_this_customer` (when `customer_id` is given or the purchase is another customer's), "
+                "`minimum_not_met`. The discount is in whole yen on `total` (or the purchase's total): null for a "
+                "percentage without a total; 0 for a free item or a gift. An unknown code is a 404.",
+                "requestBody": _body("#/components/schemas/RedeemInput"),
+                "responses": {
+                    "200": _json({"$ref": "#/components/schemas/Redemption"}, "Redeemed"),
+                    "400": _ERROR,
+                    "401": _ERROR,
+                    "404": _ERROR,
+                    "409": _ERROR,
+                    "415": _ERROR,
+                    "422": _ERROR,
+                },
+            }
+        },
+    }
+)
+_BENEFIT = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["kind"],
+    "properties": {
+        "kind": {"type": "string", "enum": ["yen_off", "percent_off", "free_item", "gift"]},
+        "value": {"type": "integer", "minimum": 0, "description": "Yen off, percent off, or the item's worth in yen"},
+        "cap": _nullable("integer", minimum=1, description="percent_off: at most this many yen"),
+        "item": _nullable("string", maxLength=200, description="free_item, gift: what the customer gets"),
+    },
+}
+_HELD = {
+    "code": {"type": "string", "description": "12 characters; case, spaces and dashes do not matter when typed"},
+    "coupon_id": {"type": "integer"},
+    "customer_id": {"type": "integer"},
+    "status": {"type": "string", "enum": ["issued", "redeemed", "void"]},
+    "issued_at": {"type": "string", "format": "date-time"},
+    "expires_at": {
+        "type": "string",
+        "format": "date-time",
+        "description": "The first instant it can no longer be used",
+    },
+}
+DOCUMENT["components"]["schemas"].update(
+    {
+        "Benefit": _BENEFIT,
+        "CouponInput": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["title", "benefit"],
+            "properties": {
+                "title": {"type": "string", "minLength": 1, "maxLength": 200},
+                "benefit": {"$ref": "#/components/schemas/Benefit"},
+                "stock": _nullable("integer", minimum=0, description="null: unlimited"),
+                "per_customer_limit": _nullable("integer", minimum=1, default=1, description="null: no limit"),
+                "valid_days": _nullable("integer", minimum=1, description="Days from the day of issue, it included"),
+                "valid_from": _nullable("string", format="date"),
+                "valid_until": _nullable("string", format="date", description="The last day it may be used"),
+                "minimum_purchase": {"type": "integer", "minimum": 0, "default": 0, "description": "Yen"},
+                "store_codes": {"type": "array", "items": {"type": "string"}, "description": "Empty: every store"},
+                "image_url": _nullable("string", maxLength=500),
+                "obtain": {"type": "string", "enum": ["claim", "flow", "points", "lottery"], "default": "claim"},
+                "points_cost": _nullable("integer", minimum=1, description="obtain points: its price in points"),
+                "win_basis_points": _nullable(
+                    "integer", minimum=0, maximum=10000, description="obtain lottery: 10000 always wins"
+                ),
+                "active": {"type": "boolean", "default": True},
+            },
+        },
+        "Coupon": {
+            "type": "object",
+            "required": ["id", "title", "benefit", "stock", "issued", "per_customer_limit", "valid_days", "active"],
+            "properties": {
+                "id": {"type": "integer"},
+                "title": {"type": "string"},
+                "image_url": _nullable("string"),
+                "benefit": {"$ref": "#/components/schemas/Benefit"},
+                "minimum_purchase": {"type": "integer"},
+                "valid_days": _nullable("integer"),
+                "valid_from": _nullable("string", format="date"),
+                "valid_until": _nullable("string", format="date"),
+                "stock": _nullable("integer"),
+                "issued": {"type": "integer", "description": "How many were handed out"},
+                "per_customer_limit": _nullable("integer"),
+                "obtain": {"type": "string"},
+                "points_cost": _nullable("integer"),
+                "win_basis_points": _nullable("integer"),
+                "store_codes": {"type": "array", "items": {"type": "string"}},
+                "active": {"type": "boolean"},
+                "created_at": {"type": "string", "format": "date-time"},
+            },
+        },
+        "IssueInput": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["customer_id"],
+            "properties": {
+                "customer_id": {"type": "integer"},
+                "idempotency_key": {"type": "string", "maxLength": 150},
+            },
+        },
+        "CustomerCoupon": {"type": "object", "required": list(_HELD), "properties": _HELD},
+        "RedeemInput": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["code", "store_code"],
+            "properties": {
+                "code": {"type": "string"},
+                "store_code": {"type": "string"},
+                "customer_id": {"type": "integer", "description": "Refused when the coupon is someone else's"},
+                "total": {"type": "integer", "minimum": 0, "description": "The purchase's total in yen"},
+                "purchase_external_id": {"type": "string", "description": "The purchase it was used with"},
+            },
+        },
+        "Redemption": {
+            "type": "object",
+            "required": [*_HELD, "title", "redeemed_at", "store_code", "discount"],
+            "properties": {
+                **_HELD,
+                "title": {"type": "string"},
+                "redeemed_at": {"type": "string", "format": "date-time"},
+                "store_code": {"type": "string"},
+                "discount": _nullable("integer", description="Yen off the total"),
+            },
+        },
+    }
+)
+
 # the scope each operation needs; bot/api/auth.py enforces the same per route
 OPERATION_SCOPES = {
     ("/customers", "post"): "customers:write",
@@ -483,6 +673,10 @@ OPERATION_SCOPES = {
     ("/refunds", "post"): "purchases:write",
     ("/stores", "get"): "stores:read",
     ("/stores", "post"): "stores:write",
+    ("/coupons", "get"): "coupons:read",
+    ("/coupons", "post"): "coupons:write",
+    ("/coupons/{coupon_id}/issue", "post"): "coupons:write",
+    ("/coupons/redeem", "post"): "coupons:redeem",
 }
 for (_path, _method), _scope in OPERATION_SCOPES.items():
     _operation = DOCUMENT["paths"][_path][_method]

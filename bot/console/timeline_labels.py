@@ -27,6 +27,8 @@ LABELS = {
     "opted_out": N_("Stopped marketing messages"),
     "opted_in": N_("Resumed marketing messages"),
     "reward_issued": N_("Filled the stamp card and got a reward"),
+    "coupon_issued": N_("Got a coupon"),
+    "coupon_redeemed": N_("Used a coupon"),
     "till_undo": N_("A sale or a points payment was undone at the till"),
     "points_without_card": N_("Paid with points without showing the card (an admin allowed it)"),
     "erased": N_("Personal data erased on request"),
@@ -69,6 +71,8 @@ POSTBACKS = {
     "opt_in": N_("Resumed marketing messages from the menu"),
     "profile": N_("Asked for the link to their profile"),
     "skip_profile": N_("Chose to fill in their profile later"),
+    "coupon_get": N_("Tapped to get a coupon"),
+    "coupon_open": N_("Opened a coupon to use it"),
 }
 
 

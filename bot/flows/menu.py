@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import unicodedata
 
-from bot.flows import point_card, profile, registration
+from bot.flows import coupons, point_card, profile, registration
 from bot.handlers.context import EventContext
 from crm_core import timeline
 
@@ -92,7 +92,7 @@ def set_offers(stop: bool):
 ACTIONS = {
     "menu": show_menu,
     "points": point_card.show_card,
-    "coupons": coming_soon("coupons"),
+    "coupons": coupons.show_coupons,
     "reservations": coming_soon("reservations"),
     "history": point_card.show_history,
     "opt_out": set_offers(stop=True),
@@ -100,4 +100,5 @@ ACTIONS = {
     "join": registration.join,
     "profile": profile.offer,
     "skip_profile": profile.skip,
+    **coupons.ACTIONS,
 }

@@ -15,13 +15,13 @@ def _member(chat, name: str = "山田 花子", language: str = "ja"):
 
 def test_coming_features_read_as_plain_english(chat):
     alex = _member(chat, "Alex", language="en")
-    assert "Coupons are coming soon." in texts(alex.say("Coupons"))
+    assert "You have no coupons right now." in texts(alex.say("Coupons"))
     assert "Reservations are coming soon." in texts(alex.say("Reservations"))
 
 
 def test_coming_features_read_naturally_in_japanese(chat):
     hanako = _member(chat)
-    assert "クーポンは準備中です" in texts(hanako.say("クーポン"))
+    assert "今ご利用いただけるクーポンはありません" in texts(hanako.say("クーポン"))
     assert "予約は準備中です" in texts(hanako.say("予約"))
 
 

@@ -231,10 +231,11 @@ def test_keywords_answer_and_coming_features_say_so(chat):
     hanako.follow()
     hanako.tap("action=consent&v=2026-11")
     hanako.tap("action=register_new")
-    for keyword in ("クーポン", "予約"):
-        reply = hanako.say(keyword)
-        assert "準備中" in texts(reply)
-        assert reply[-1]["quickReply"]["items"], "every reply offers a next step"
+    reply = hanako.say("予約")
+    assert "準備中" in texts(reply)
+    assert reply[-1]["quickReply"]["items"], "every reply offers a next step"
+    reply = hanako.say("クーポン")
+    assert "クーポン" in texts(reply) and reply[-1]["quickReply"]["items"]
     assert "配信" in texts(hanako.say("配信停止"))
     assert "お届け" in texts(hanako.say("配信再開"))
 

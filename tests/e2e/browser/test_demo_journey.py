@@ -127,7 +127,7 @@ def test_newcomer_follows_agrees_registers_and_reads_the_menu(demo, page, tmp_pa
     page.wait_for_function("(img) => img.complete && img.naturalWidth > 0", arg=qr.element_handle())
     sim.screenshot(tmp_path / "point-card.png")
     sim.say("クーポン")
-    sim.expect_bot_says("準備中")  # not built yet, and the bot says so
+    sim.expect_bot_says("コーヒー1杯無料")  # the demo's coupons, to get
     sim.expect_no_invalid_request()
     sim.screenshot(tmp_path / "newcomer.png")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime
 from types import SimpleNamespace
 
@@ -29,6 +30,76 @@ CONTEXTS = {
     "account_link": {"login_url": "https://kizuna.test/account/link?linkToken=abc"},
     "menu": {"is_member": True, "name": "山田 花子", "marketing_opt_out": False},
     "coming_soon": {"feature": "coupons"},
+    "coupons": {
+        "held": [
+            {
+                "id": 7,
+                "title": "300円引き",
+                "image_url": None,
+                "kind": "yen_off",
+                "value": 300,
+                "cap": None,
+                "item": "",
+                "minimum": 2000,
+                "last_day": datetime(2026, 11, 28, 14, 59, 59, tzinfo=UTC),
+            },
+        ],
+        "offered": [
+            {
+                "id": 1,
+                "title": "10%オフ",
+                "image_url": "https://kizuna.test/c.png",
+                "kind": "percent_off",
+                "value": 10,
+                "cap": 500,
+                "item": "",
+                "minimum": 0,
+                "obtain": "claim",
+                "points": 0,
+            },
+            {
+                "id": 2,
+                "title": "ドリンク無料",
+                "image_url": None,
+                "kind": "free_item",
+                "value": 400,
+                "cap": None,
+                "item": "コーヒー",
+                "minimum": 0,
+                "obtain": "points",
+                "points": 300,
+            },
+            {
+                "id": 3,
+                "title": "プレゼント",
+                "image_url": None,
+                "kind": "gift",
+                "value": 0,
+                "cap": None,
+                "item": "花束",
+                "minimum": 0,
+                "obtain": "lottery",
+                "points": 0,
+            },
+        ],
+    },
+    "coupon": {
+        "id": 7,
+        "title": "10%オフ",
+        "image_url": None,
+        "kind": "percent_off",
+        "value": 10,
+        "cap": 500,
+        "item": "",
+        "minimum": 1000,
+        "won": True,
+        "code": "ABCD-EFGH-JKLM",
+        "qr_url": "https://kizuna.test/coupon/KZQABC.png",
+        "qr_valid_until": datetime(2026, 11, 22, 3, 5, tzinfo=UTC),
+        "last_day": datetime(2026, 11, 28, 14, 59, 59, tzinfo=UTC),
+    },
+    "coupon_refused": {"reason": "sold_out"},
+    "coupon_lost": {"title": "プレゼント"},
     "opt_out_done": {"reservations_enabled": False},
     "point_card": {
         "mode": "points",
@@ -165,6 +236,23 @@ def test_plural_forms():
     three = renderer.render("link_failed", locale="en", **SHOP, remaining=3)[0]["text"]
     assert "1 more wrong try," in one and "3 more wrong tries" in three
     assert "あと3回" in renderer.render("link_failed", locale="ja", **SHOP, remaining=3)[0]["text"]
+
+
+def test_coupons_read_well_in_japanese_and_offer_their_next_step():
+    (carousel,) = renderer.render("coupons", locale="ja", **SHOP, **CONTEXTS["coupons"])
+    bubbles = carousel["contents"]["contents"]
+    shown = json.dumps(carousel, ensure_ascii=False)
+    assert len(bubbles) == 4 and carousel["altText"] == "クーポン: 保有1枚、獲得できるもの3枚"
+    assert "¥300引き" in shown and "10%オフ（上限¥500）" in shown and "無料: コーヒー" in shown
+    assert "2026年11月28日(土)まで有効" in shown and "¥2,000以上のお買い上げで利用可" in shown
+    assert [b["footer"]["contents"][0]["action"]["data"] for b in bubbles] == [
+        "action=coupon_open&id=7", "action=coupon_get&coupon=1", "action=coupon_get&coupon=2",
+        "action=coupon_get&coupon=3",
+    ]  # fmt: skip
+    (none,) = renderer.render("coupons", locale="en", **SHOP, held=[], offered=[])
+    assert none["type"] == "text" and "no coupons" in none["text"]
+    (coupon,) = renderer.render("coupon", locale="en", **SHOP, **CONTEXTS["coupon"])
+    assert "10% off (up to ¥500)" in json.dumps(coupon, ensure_ascii=False) and "ABCD-EFGH-JKLM" in str(coupon)
 
 
 def test_menu_for_a_visitor_offers_membership():

@@ -1,0 +1,68 @@
+"""Coupons: definitions (`definitions`), the discount and validity arithmetic (`benefits`), handing them
+out under stock and per-customer limits (`issuing`) and using them once (`redeeming`)."""
+
+from crm_core.coupons.benefits import KINDS, discount_for, expires_at
+from crm_core.coupons.definitions import (
+    OBTAIN,
+    CouponSpec,
+    check_coupon,
+    define_coupon,
+    get_coupon,
+    list_coupons,
+    spec_of,
+    store_codes_of,
+    store_ids_of,
+    update_coupon,
+)
+from crm_core.coupons.issuing import (
+    Draw,
+    Issued,
+    claim_coupon,
+    draw_lottery,
+    exchange_points,
+    get_by_code,
+    get_by_key,
+    issue_coupon,
+    normalize_code,
+)
+from crm_core.coupons.redeeming import (
+    Redemption,
+    check_redeemable,
+    code_of,
+    held_coupons,
+    offered_coupons,
+    qr_code_for,
+    redeem_coupon,
+)
+
+__all__ = [
+    "KINDS",
+    "OBTAIN",
+    "CouponSpec",
+    "Draw",
+    "Issued",
+    "Redemption",
+    "check_coupon",
+    "check_redeemable",
+    "claim_coupon",
+    "code_of",
+    "define_coupon",
+    "discount_for",
+    "draw_lottery",
+    "exchange_points",
+    "expires_at",
+    "get_by_code",
+    "get_by_key",
+    "get_coupon",
+    "held_coupons",
+    "issue_coupon",
+    "list_coupons",
+    "normalize_code",
+    "offered_coupons",
+    "qr_code_for",
+    "redeem_coupon",
+    "spec_of",
+    "store_codes_of",
+    "store_ids_of",
+    "update_coupon",
+]
