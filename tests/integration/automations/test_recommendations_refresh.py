@@ -209,3 +209,42 @@ def test_refresh_gives_exactly_the_rows_of_the_reference_algorithm(uow_factory, 
             uow.commit()
         assert got == report
         assert _stored(uow_factory) == (sorted(pairs), intervals)
+
+
+def test_pairs_count_customers_who_bought_both_and_rank_ties_by_sku(shop):
+    baskets = [
+        ("BEAN", "CAKE"),
+        ("BEAN", "CAKE", "MUG"),
+        ("BEAN", "CAKE"),
+        ("BEAN", "MUG", "P2"),
+        ("BEAN", "P2"),
+        ("CAKE", "P1"),  # bought together by one customer only: not enough
+    ]
+    for n, skus in enumerate(baskets):
+        shop.buy(shop.customer(f"客 {n}"), shop.clock.now() - timedelta(days=10 + n), *skus)
+
+    shop.refresh()
+
+    with shop.uow_factory() as uow:
+        rows = uow.session.execute(select(ProductPair).order_by(ProductPair.sku, ProductPair.rank)).scalars().all()
+        bean = [(r.other_sku, r.score, r.rank) for r in rows if r.sku == "BEAN"]
+        assert bean == [("CAKE", 3, 1), ("MUG", 2, 2), ("P2", 2, 3)]  # MUG before P2: same score, by sku
+        assert not [r for r in rows if "P1" in (r.sku, r.other_sku)]
+
+
+def test_a_customers_own_interval_is_the_lower_median_gap_between_purchase_days(shop, clock):
+    regular, once = shop.customer("常連"), shop.customer("一度")
+    start = clock.now() - timedelta(days=210)
+    for days in (0, 30, 58, 90, 200):  # gaps 30, 28, 32, 110: one long pause does not move it
+        shop.buy(regular, start + timedelta(days=days), "BEAN")
+    shop.buy(regular, start + timedelta(days=200, hours=2), "BEAN")  # the same day again: not a gap of 0
+    shop.buy(once, clock.now() - timedelta(days=5), "BEAN")
+
+    report = shop.refresh()
+
+    assert (report.products_with_interval, report.customer_intervals) == (0, 1)  # one buyer with a gap: no typical
+    with shop.uow_factory() as uow:
+        (row,) = uow.session.execute(select(RepurchaseInterval)).scalars().all()
+    last_day = (start + timedelta(days=200)).astimezone(shop.services.settings.zone).date()
+    assert (row.customer_id, row.interval_days, row.purchases, row.own) == (regular, 30, 5, True)
+    assert (row.last_purchased_on, row.due_on) == (last_day, last_day + timedelta(days=28))
