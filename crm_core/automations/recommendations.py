@@ -217,7 +217,7 @@ def _intervals(sql: _Dialect, now: datetime, today: date):
         cast(null(), Date).label("last_purchased_on"),
         cast(null(), Date).label("due_on"),
     )
-    rows = union_all(products, customers).subquery("rows")
+    rows = union_all(products, customers).subquery("rows")  # ids given in this order: the products' first
     return select(*(rows.c[name] for name in _INTERVAL_COLUMNS)).order_by(
         rows.c.customer_id.nulls_first(), sql.by_code_point(rows.c.sku)
     )
