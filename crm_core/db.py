@@ -7,7 +7,9 @@ import select
 import threading
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import DateTime, event, exc
 from sqlalchemy.engine import Engine, make_url
@@ -69,6 +71,7 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.close()
+            dbapi_connection.create_function("kizuna_local_date", 2, sqlite_local_date, deterministic=True)
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn):
@@ -82,6 +85,40 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
     # the pool, which one poll() sees at no cost; the pool then opens a fresh one instead of failing.
     event.listen(engine, "checkout", _replace_if_closed_by_server)
     return engine
+
+
+_HOUR = timedelta(hours=1)
+_local_days: dict[tuple[str, str], str | None] = {}  # (UTC hour, zone) -> that hour's local date, if one
+
+
+@lru_cache(maxsize=32)
+def _zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
+def sqlite_local_date(stored: str | None, zone_name: str) -> str | None:
+    """`kizuna_local_date(occurred_at, zone)` on SQLite: the local date (YYYY-MM-DD) of a stored UTC timestamp.
+
+    What PostgreSQL's `CAST(timezone(zone, occurred_at) AS DATE)` gives. Most UTC hours fall on one local
+    date (the offset is the same all hour and no local midnight falls in it): that date is kept per hour,
+    so a history of millions of purchases costs a dictionary look-up each; other instants are converted.
+    """
+    if stored is None:
+        return None
+    key = (stored[:13], zone_name)  # "YYYY-MM-DD HH"
+    try:
+        day = _local_days[key]
+    except KeyError:
+        if len(_local_days) > 100_000:
+            _local_days.clear()
+        zone = _zone(zone_name)
+        start = datetime.fromisoformat(stored[:13] + ":00").replace(tzinfo=UTC)
+        first, last = start.astimezone(zone), (start + _HOUR - timedelta(microseconds=1)).astimezone(zone)
+        same = first.utcoffset() == last.utcoffset() and first.date() == last.date()
+        day = _local_days[key] = first.date().isoformat() if same else None
+    if day is None:
+        day = datetime.fromisoformat(stored).replace(tzinfo=UTC).astimezone(_zone(zone_name)).date().isoformat()
+    return day
 
 
 def _replace_if_closed_by_server(dbapi_connection, _record, _proxy) -> None:
