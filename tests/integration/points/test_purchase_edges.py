@@ -1,0 +1,120 @@
+"""Purchases at their edges: the 12 months a purchase counts toward the tier, the largest total, the
+oldest date, a ¥0 purchase, purchases recorded before the earning rule was kept with them.
+
+Each test here was written against a mutant of `crm_core/purchases.py` that survived the purchase
+tests (issue 18) and fails with it.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from crm_core import customers, points, purchases
+from crm_core.errors import InvalidInput
+from crm_core.loyalty import Program, save_program
+from crm_core.models import Customer, Purchase, Store
+
+TOKYO = ZoneInfo("Asia/Tokyo")
+
+
+@pytest.fixture
+def shop(uow_factory):
+    with uow_factory() as uow:
+        customer = customers.create_customer(uow=uow, name="山田 花子")
+        store = Store(code="SHIBUYA", name="渋谷店", created_at=uow.now())
+        uow.session.add(store)
+        uow.commit()
+        return customer.id, store.id
+
+
+def buy(uow_factory, shop, total, **extra):
+    customer_id, store_id = shop
+    with uow_factory() as uow:
+        result = purchases.record_purchase(
+            uow=uow, customer_id=customer_id, store_id=store_id, total=total, zone=TOKYO, **extra
+        )
+        uow.commit()
+        return result
+
+
+def refund(uow_factory, purchase_id, amount, external_id):
+    with uow_factory() as uow:
+        purchase = uow.session.get(Purchase, purchase_id)
+        result = purchases.refund_purchase(uow=uow, purchase=purchase, amount=amount, external_id=external_id)
+        uow.commit()
+        return result
+
+
+def balance(uow_factory, customer_id):
+    with uow_factory() as uow:
+        cached = points.balance_of(uow=uow, customer_id=customer_id)
+        assert cached == points.ledger_balance(uow=uow, customer_id=customer_id) >= 0
+        return cached
+
+
+def tier(uow_factory, customer_id):
+    with uow_factory() as uow:
+        return uow.session.get(Customer, customer_id).tier
+
+
+def test_a_purchase_counts_toward_the_tier_for_exactly_twelve_months(uow_factory, shop, clock):
+    customer_id, _ = shop
+    bought_at = clock.now()
+    assert buy(uow_factory, shop, 30_000).tier_after == "silver"
+    with uow_factory() as uow:
+        spend = [
+            purchases.rolling_spend(uow=uow, customer_id=customer_id, until=bought_at + timedelta(days=days, seconds=s))
+            for days, s in ((0, 0), (365, -1), (365, 0))
+        ]
+    assert spend == [30_000, 30_000, 0]
+
+    clock.set(bought_at + timedelta(days=365, seconds=-1))
+    with uow_factory() as uow:
+        assert purchases.refresh_tiers(uow=uow) == 0
+        uow.commit()
+    clock.set(bought_at + timedelta(days=365))
+    with uow_factory() as uow:
+        assert purchases.refresh_tiers(uow=uow) == 1
+        uow.commit()
+    assert tier(uow_factory, customer_id) == "regular"
+
+
+def test_the_largest_total_is_a_hundred_million_yen(uow_factory, shop):
+    assert buy(uow_factory, shop, 100_000_000).purchase.total == 100_000_000
+    with pytest.raises(InvalidInput):
+        buy(uow_factory, shop, 100_000_001)
+
+
+def test_without_points_a_purchase_may_be_dated_back_to_the_oldest_instant_and_not_before(uow_factory, shop, clock):
+    with uow_factory() as uow:
+        save_program(uow=uow, program=Program(mode="stamps"))
+        uow.commit()
+    oldest = clock.now() - timedelta(days=3_650 + 731)
+    assert buy(uow_factory, shop, 1000, occurred_at=oldest).purchase.id
+    with pytest.raises(InvalidInput, match="too long ago"):
+        buy(uow_factory, shop, 1000, occurred_at=oldest - timedelta(microseconds=1))
+
+
+def test_at_a_point_per_yen_a_free_purchase_earns_nothing_and_one_yen_earns_a_point(uow_factory, shop):
+    with uow_factory() as uow:
+        save_program(uow=uow, program=Program(yen_per_point=1))
+        uow.commit()
+    assert buy(uow_factory, shop, 0).points_earned == 0
+    assert buy(uow_factory, shop, 1).points_earned == 1
+    assert balance(uow_factory, shop[0]) == 1
+
+
+def test_a_purchase_recorded_before_its_rule_was_kept_gives_back_its_points_in_proportion(uow_factory, shop):
+    customer_id, _ = shop
+    sale = buy(uow_factory, shop, 3240)  # 32 points
+    with uow_factory() as uow:
+        uow.session.get(Purchase, sale.purchase.id).earning = None  # as purchases were stored before the rule
+        uow.commit()
+    first = refund(uow_factory, sale.purchase.id, 1620, "R1")  # half: 32 * 1620 // 3240 = 16 kept
+    assert first.points_reversed == 16
+    rest = refund(uow_factory, sale.purchase.id, 1620, "R2")
+    assert rest.points_reversed == 16
+    assert balance(uow_factory, customer_id) == 0
