@@ -14,8 +14,9 @@ from sqlmodel import select
 
 from crm_core import customers, points, purchases
 from crm_core.clock import as_utc
+from crm_core.errors import InvalidInput
 from crm_core.loyalty import Program, save_program
-from crm_core.models import PointLot, Store
+from crm_core.models import PointEntry, PointLot, Store
 
 
 @pytest.fixture
@@ -189,3 +190,54 @@ def test_points_coming_back_to_an_expired_lot_settle_its_debt_and_the_rest_expir
         uow.commit()
     assert _history(uow_factory, customer_id)[:3] == [("expire", -6), ("refund", -4), ("reverse", 10)]
     assert _detail(uow_factory, customer_id).total == 0
+
+
+def test_a_spend_of_a_single_point_can_be_undone(uow_factory, customer_id):
+    _grant(uow_factory, customer_id, 10, "g")
+    spent = _spend(uow_factory, customer_id, 1, "s")
+    with uow_factory() as uow:
+        undo = points.reverse(uow=uow, entry_id=spent.id, idempotency_key="undo", reason="mistake")
+        uow.commit()
+    assert undo.amount == 1
+    assert _detail(uow_factory, customer_id).total == 10
+
+
+def test_a_grant_of_a_single_point_can_be_undone(uow_factory, customer_id):
+    earned = _grant(uow_factory, customer_id, 1, "g")
+    with uow_factory() as uow:
+        undo = points.reverse(uow=uow, entry_id=earned.id, idempotency_key="undo", reason="mistake")
+        uow.commit()
+    assert undo.amount == -1
+    assert _detail(uow_factory, customer_id).total == 0
+
+
+def test_an_expiry_or_a_refund_cannot_be_undone(uow_factory, customer_id, clock):
+    earned = _grant(uow_factory, customer_id, 10, "purchase")
+    refunded = _take_back(uow_factory, customer_id, 4, "refund", earned.id)
+    clock.advance(days=400)
+    with uow_factory() as uow:
+        points.expire_due(uow=uow)
+        uow.commit()
+        expiry = uow.session.exec(select(PointEntry).where(PointEntry.kind == "expire")).one()
+    for entry in (refunded, expiry):
+        with uow_factory() as uow, pytest.raises(InvalidInput, match="cannot be undone"):
+            points.reverse(uow=uow, entry_id=entry.id, idempotency_key=f"undo-{entry.id}", reason="mistake")
+    assert _detail(uow_factory, customer_id).total == 0
+
+
+def test_a_manual_correction_of_minus_one_point_can_be_undone(uow_factory, customer_id):
+    _grant(uow_factory, customer_id, 10, "g")
+    with uow_factory() as uow:
+        corrected = points.adjust(
+            uow=uow,
+            customer_id=customer_id,
+            amount=-1,
+            reason="counted twice",
+            idempotency_key="adj",
+            staff_user_id=None,
+        )
+        uow.commit()
+    with uow_factory() as uow:
+        points.reverse(uow=uow, entry_id=corrected.id, idempotency_key="undo", reason="mistake")
+        uow.commit()
+    assert _detail(uow_factory, customer_id).total == 10

@@ -7,12 +7,12 @@ tests (issue 18) and fails with it.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from crm_core import customers, points, purchases
+from crm_core import customers, points, purchases, timeline
 from crm_core.errors import InvalidInput
 from crm_core.loyalty import Program, save_program
 from crm_core.models import Customer, Purchase, Store
@@ -55,6 +55,12 @@ def balance(uow_factory, customer_id):
         return cached
 
 
+def tier_changes(uow_factory, customer_id):
+    with uow_factory() as uow:
+        entries = timeline.list_for_customer(uow=uow, customer_id=customer_id)
+        return [(entry.data["from"], entry.data["to"]) for entry in reversed(entries) if entry.kind == "tier_changed"]
+
+
 def tier(uow_factory, customer_id):
     with uow_factory() as uow:
         return uow.session.get(Customer, customer_id).tier
@@ -80,6 +86,7 @@ def test_a_purchase_counts_toward_the_tier_for_exactly_twelve_months(uow_factory
         assert purchases.refresh_tiers(uow=uow) == 1
         uow.commit()
     assert tier(uow_factory, customer_id) == "regular"
+    assert tier_changes(uow_factory, customer_id) == [("regular", "silver"), ("silver", "regular")]
 
 
 def test_the_largest_total_is_a_hundred_million_yen(uow_factory, shop):
@@ -118,3 +125,55 @@ def test_a_purchase_recorded_before_its_rule_was_kept_gives_back_its_points_in_p
     rest = refund(uow_factory, sale.purchase.id, 1620, "R2")
     assert rest.points_reversed == 16
     assert balance(uow_factory, customer_id) == 0
+
+
+def test_a_hundred_points_for_ten_thousand_yen(uow_factory, shop):
+    assert buy(uow_factory, shop, 10_000).points_earned == 100
+    assert buy(uow_factory, shop, 9_999).points_earned == 99
+
+
+def test_a_till_clock_up_to_ten_minutes_ahead_is_accepted_and_not_a_moment_more(uow_factory, shop, clock):
+    ahead = clock.now() + timedelta(minutes=10)
+    assert buy(uow_factory, shop, 1000, occurred_at=ahead).purchase.id
+    with pytest.raises(InvalidInput, match="in the future"):
+        buy(uow_factory, shop, 1000, occurred_at=ahead + timedelta(microseconds=1))
+
+
+def test_a_purchase_whose_points_expire_at_this_very_instant_is_refused_with_their_last_day(uow_factory, shop, clock):
+    clock.set(datetime(2026, 11, 23, 0, 0, tzinfo=TOKYO))  # 365-day validity: points of 2025-11-22 end now
+    with pytest.raises(InvalidInput, match="they expired on 2026-11-22"):
+        buy(uow_factory, shop, 1000, occurred_at=datetime(2025, 11, 22, 23, 59, 59, tzinfo=TOKYO))
+    assert buy(uow_factory, shop, 1000, occurred_at=datetime(2025, 11, 23, 0, 0, tzinfo=TOKYO)).points_earned == 10
+
+
+@pytest.mark.parametrize("total", [-1, True, 1.5])
+def test_a_total_below_zero_or_not_whole_yen_is_refused(uow_factory, shop, total):
+    with pytest.raises(InvalidInput, match="whole number of yen from 0"):
+        buy(uow_factory, shop, total)
+
+
+def _item(quantity=1, unit_price=1000, sku="A-1", name="ブレンド"):
+    return purchases.Item(sku=sku, name=name, category="coffee", quantity=quantity, unit_price=unit_price)
+
+
+def test_an_item_may_be_bought_up_to_ten_thousand_times(uow_factory, shop):
+    assert buy(uow_factory, shop, 10_000, items=[_item(10_000, 1)]).purchase.id
+    for quantity in (0, 10_001):
+        with pytest.raises(InvalidInput, match="quantity must be a whole number"):
+            buy(uow_factory, shop, quantity, items=[_item(quantity, 1)])
+
+
+@pytest.mark.parametrize(
+    ("items", "message"),
+    [
+        ([_item(1, 1100), _item(1, -100)], "unit_price must be a whole number"),
+        ([_item(sku="")], "needs a sku and a name"),
+        ([_item(name="")], "needs a sku and a name"),
+    ],
+    ids=["a negative price", "no sku", "no name"],
+)
+def test_items_without_a_sku_or_a_name_or_below_zero_are_refused(uow_factory, shop, items, message):
+    with pytest.raises(InvalidInput, match=message):
+        buy(uow_factory, shop, 1000, items=items)
+    with uow_factory() as uow:
+        assert purchases.list_purchases(uow=uow, customer_id=shop[0]) == []
