@@ -14,9 +14,9 @@ from sqlmodel import select
 
 from crm_core import customers, points, purchases
 from crm_core.clock import as_utc
-from crm_core.errors import InvalidInput
+from crm_core.errors import AlreadyReversed, InvalidInput
 from crm_core.loyalty import Program, save_program
-from crm_core.models import PointEntry, PointLot, Store
+from crm_core.models import PointEntry, PointLot, Purchase, Store
 
 
 @pytest.fixture
@@ -241,3 +241,76 @@ def test_a_manual_correction_of_minus_one_point_can_be_undone(uow_factory, custo
         points.reverse(uow=uow, entry_id=corrected.id, idempotency_key="undo", reason="mistake")
         uow.commit()
     assert _detail(uow_factory, customer_id).total == 10
+
+
+def test_the_expiry_job_looks_only_at_customers_with_points_left_to_expire(uow_factory, customer_id, clock):
+    _grant(uow_factory, customer_id, 10, "used-up")
+    _spend(uow_factory, customer_id, 10, "all")  # this customer's lot is empty: nothing of it expires
+    with uow_factory() as uow:
+        other = customers.create_customer(uow=uow, name="佐藤 次郎").id
+        uow.commit()
+    _grant(uow_factory, other, 1, "one-point")
+    clock.advance(days=400)
+    with uow_factory() as uow:
+        assert points.expire_due(uow=uow, limit=1) == 1  # one customer per run: the one with a point left
+        uow.commit()
+    assert _detail(uow_factory, other).total == 0
+
+
+@pytest.mark.parametrize("amount", [1, -1])
+def test_a_manual_correction_of_one_point_either_way_is_accepted(uow_factory, customer_id, amount):
+    _grant(uow_factory, customer_id, 10, "g")
+    with uow_factory() as uow:
+        corrected = points.adjust(
+            uow=uow, customer_id=customer_id, amount=amount, reason="recount", idempotency_key="adj", staff_user_id=None
+        )
+        uow.commit()
+    assert (corrected.kind, corrected.amount) == ("adjust", amount)
+    assert _detail(uow_factory, customer_id).total == 10 + amount
+
+
+@pytest.mark.parametrize("amount", [0, 1.5, None])
+def test_a_manual_correction_of_zero_or_a_fraction_is_refused(uow_factory, customer_id, amount):
+    with uow_factory() as uow, pytest.raises(InvalidInput, match="other than zero"):
+        points.adjust(
+            uow=uow, customer_id=customer_id, amount=amount, reason="recount", idempotency_key="adj", staff_user_id=None
+        )
+
+
+def test_an_expiry_shows_only_the_points_left_not_a_line_for_a_used_up_lot(uow_factory, customer_id, clock):
+    _grant(uow_factory, customer_id, 10, "first")
+    _grant(uow_factory, customer_id, 5, "second")
+    _spend(uow_factory, customer_id, 10, "all-of-the-first")
+    clock.advance(days=400)
+    with uow_factory() as uow:
+        assert points.expire_due(uow=uow) == 5
+        uow.commit()
+    assert _history(uow_factory, customer_id) == [("expire", -5), ("spend", -10), ("grant", 5), ("grant", 10)]
+
+
+@pytest.mark.parametrize(("owed", "history"), [(10, [("refund", -10)]), (9, [("expire", -1), ("refund", -9)])])
+def test_points_coming_back_to_an_expired_lot_after_its_debt_expire_and_nothing_else(
+    uow_factory, customer_id, clock, owed, history
+):
+    earned = _grant(uow_factory, customer_id, 10, "purchase")
+    spent = _spend(uow_factory, customer_id, 10, "spend")
+    assert _take_back(uow_factory, customer_id, owed, "refund", earned.id) is None
+    clock.advance(days=400)
+    with uow_factory() as uow:
+        points.reverse(uow=uow, entry_id=spent.id, idempotency_key="undo", reason="mistake")
+        uow.commit()
+    assert _history(uow_factory, customer_id)[: len(history) + 1] == [*history, ("reverse", 10)]
+    assert _detail(uow_factory, customer_id).total == 0
+
+
+def test_a_spend_whose_points_a_refund_gave_back_whole_cannot_be_undone(uow_factory, customer_id):
+    _grant(uow_factory, customer_id, 50, "g")
+    spent = _pay_with_points(uow_factory, customer_id, 30)
+    with uow_factory() as uow:
+        purchases.refund_purchase(
+            uow=uow, purchase=uow.session.get(Purchase, spent.purchase_id), amount=30, external_id="R1"
+        )
+        uow.commit()
+    with uow_factory() as uow, pytest.raises(AlreadyReversed):
+        points.reverse(uow=uow, entry_id=spent.id, idempotency_key="undo", reason="mistake")
+    assert _detail(uow_factory, customer_id).total == 50

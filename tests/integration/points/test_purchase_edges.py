@@ -177,3 +177,18 @@ def test_items_without_a_sku_or_a_name_or_below_zero_are_refused(uow_factory, sh
         buy(uow_factory, shop, 1000, items=items)
     with uow_factory() as uow:
         assert purchases.list_purchases(uow=uow, customer_id=shop[0]) == []
+
+
+def test_an_external_id_is_the_same_with_spaces_around_it_and_a_blank_one_is_refused(uow_factory, shop):
+    first = buy(uow_factory, shop, 1000, external_id="POS-1")
+    again = buy(uow_factory, shop, 1000, external_id=" POS-1 \n")
+    assert (again.purchase.id, again.created) == (first.purchase.id, False)
+    assert balance(uow_factory, shop[0]) == 10
+    with pytest.raises(InvalidInput, match="external_id must be 1 to 100 characters"):
+        buy(uow_factory, shop, 1000, external_id="   ")
+
+
+def test_an_external_id_may_have_a_hundred_characters_and_not_one_more(uow_factory, shop):
+    assert buy(uow_factory, shop, 1000, external_id="P" * 100).purchase.external_id == "P" * 100
+    with pytest.raises(InvalidInput, match="external_id must be 1 to 100 characters"):
+        buy(uow_factory, shop, 1000, external_id="P" * 101)
