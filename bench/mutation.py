@@ -88,6 +88,7 @@ TESTS: dict[str, list[str]] = {
         "tests/integration/points/test_refunds.py",
         "tests/integration/api/test_points_payments.py",
         "tests/integration/points/test_purchase_edges.py",
+        "tests/integration/points/test_lock_waits.py",  # PostgreSQL only: run with KIZUNA_TEST_DATABASE_URL
     ],
     "crm_core/cards.py": ["tests/unit/crm_core/test_cards.py"],
     "crm_core/membership.py": [

@@ -192,3 +192,64 @@ def test_an_external_id_may_have_a_hundred_characters_and_not_one_more(uow_facto
     assert buy(uow_factory, shop, 1000, external_id="P" * 100).purchase.external_id == "P" * 100
     with pytest.raises(InvalidInput, match="external_id must be 1 to 100 characters"):
         buy(uow_factory, shop, 1000, external_id="P" * 101)
+
+
+def test_a_purchase_recorded_without_points_earns_none(uow_factory, shop):
+    result = buy(uow_factory, shop, 10_000, grant_points=False)
+    assert (result.points_earned, result.purchase.points_earned) == (0, 0)
+    assert balance(uow_factory, shop[0]) == 0
+
+
+def test_paying_a_single_point(uow_factory, shop):
+    with uow_factory() as uow:
+        points.grant(uow=uow, customer_id=shop[0], amount=5, idempotency_key="welcome")
+        uow.commit()
+    paid = buy(uow_factory, shop, 100, points_used=1)  # earns on the ¥99 paid: nothing
+    assert (paid.points_used, paid.points_earned) == (1, 0)
+    assert balance(uow_factory, shop[0]) == 4
+
+
+def test_a_stamp_card_shop_stamps_a_purchase_by_the_tokyo_day_without_being_told_the_zone(uow_factory, shop, clock):
+    customer_id, store_id = shop
+    with uow_factory() as uow:
+        save_program(uow=uow, program=Program(mode="stamps"))
+        uow.commit()
+    clock.set(datetime(2026, 11, 23, 8, 30, tzinfo=TOKYO))  # still 22 November in UTC
+    stamped = []
+    for when in (datetime(2026, 11, 22, 23, 0, tzinfo=TOKYO), clock.now()):  # two Tokyo days: two stamps
+        with uow_factory() as uow:
+            result = purchases.record_purchase(
+                uow=uow, customer_id=customer_id, store_id=store_id, total=500, occurred_at=when
+            )
+            uow.commit()
+            stamped.append((result.stamps, result.points_earned))
+    assert stamped == [(1, 0), (2, 0)]
+    assert buy(uow_factory, shop, 500, grant_points=False).stamps is None
+    assert balance(uow_factory, customer_id) == 0
+
+
+def test_the_purchase_is_on_the_customers_timeline(uow_factory, shop):
+    customer_id, store_id = shop
+    sale = buy(uow_factory, shop, 3240)
+    with uow_factory() as uow:
+        (entry,) = [e for e in timeline.list_for_customer(uow=uow, customer_id=customer_id) if e.kind == "purchase"]
+    assert entry.data == {
+        "purchase_id": sale.purchase.id,
+        "total": 3240,
+        "points": 32,
+        "points_used": 0,
+        "store_id": store_id,
+    }
+
+
+def test_points_of_a_purchase_recorded_without_a_zone_end_by_the_tokyo_day(uow_factory, shop, clock):
+    customer_id, store_id = shop
+    clock.set(datetime(2026, 11, 23, 0, 30, tzinfo=TOKYO))
+    with uow_factory() as uow, pytest.raises(InvalidInput, match="they expired on 2026-11-22"):
+        purchases.record_purchase(
+            uow=uow,
+            customer_id=customer_id,
+            store_id=store_id,
+            total=1000,
+            occurred_at=datetime(2025, 11, 22, 8, 30, tzinfo=TOKYO),  # 21 November in UTC
+        )
