@@ -253,3 +253,97 @@ def test_points_of_a_purchase_recorded_without_a_zone_end_by_the_tokyo_day(uow_f
             total=1000,
             occurred_at=datetime(2025, 11, 22, 8, 30, tzinfo=TOKYO),  # 21 November in UTC
         )
+
+
+def test_what_goes_with_a_purchase_goes_once_when_the_same_purchase_comes_again(uow_factory, shop):
+    customer_id, store_id = shop
+    receipts = []
+    for _ in range(2):
+        purchases.record_purchase_once(
+            uow_factory=uow_factory,
+            before_commit=lambda uow, result: receipts.append(result.purchase.id),
+            customer_id=customer_id,
+            store_id=store_id,
+            total=1000,
+            external_id="POS-1",
+        )
+    assert len(receipts) == 1
+
+
+def test_a_refund_may_be_dated_ten_minutes_either_side_of_its_purchase_and_now_and_not_a_moment_more(
+    uow_factory, shop, clock
+):
+    bought_at = clock.now() - timedelta(hours=1)
+    sale = buy(uow_factory, shop, 1000, occurred_at=bought_at)
+    edges = {
+        "R1": bought_at - timedelta(minutes=10),
+        "R2": clock.now() + timedelta(minutes=10),
+        "early": bought_at - timedelta(minutes=10, microseconds=1),
+        "late": clock.now() + timedelta(minutes=10, microseconds=1),
+    }
+    for external_id, when in edges.items():
+        with uow_factory() as uow:
+            purchase = uow.session.get(Purchase, sale.purchase.id)
+            if external_id in ("R1", "R2"):
+                purchases.refund_purchase(
+                    uow=uow, purchase=purchase, amount=100, external_id=external_id, occurred_at=when
+                )
+                uow.commit()
+            else:
+                with pytest.raises(InvalidInput, match="between its purchase and now"):
+                    purchases.refund_purchase(
+                        uow=uow, purchase=purchase, amount=100, external_id=external_id, occurred_at=when
+                    )
+
+
+def test_a_refund_worth_a_single_point_earned_or_paid_gives_it_back(uow_factory, shop):
+    with uow_factory() as uow:
+        points.grant(uow=uow, customer_id=shop[0], amount=500, idempotency_key="welcome")
+        uow.commit()
+    earned = buy(uow_factory, shop, 3240)  # 32 points
+    assert refund(uow_factory, earned.purchase.id, 100, "R1").points_reversed == 1  # ¥3,140 keep 31
+    paid = buy(uow_factory, shop, 300, points_used=3)  # 1 point paid per ¥100; earns 2 on the ¥297 paid
+    assert (refund(uow_factory, paid.purchase.id, 100, "R2").points_returned, paid.points_earned) == (1, 2)
+    assert balance(uow_factory, shop[0]) == 500 + 31 - 3 + 2 + 1 - 1  # ¥198 paid of what is kept earns 1
+
+
+def test_a_refund_after_every_point_was_used_takes_back_none_and_says_so(uow_factory, shop):
+    customer_id, _ = shop
+    sale = buy(uow_factory, shop, 1000)  # 10 points
+    with uow_factory() as uow:
+        points.spend(uow=uow, customer_id=customer_id, amount=10, idempotency_key="used")
+        uow.commit()
+    refunded = refund(uow_factory, sale.purchase.id, 1000, "R1")
+    assert (refunded.points_reversed, refunded.shortfall) == (0, 10)
+    assert balance(uow_factory, customer_id) == 0
+
+
+def test_a_refund_after_the_till_undid_the_points_payment_gives_nothing_back_twice(uow_factory, shop):
+    customer_id, _ = shop
+    with uow_factory() as uow:
+        points.grant(uow=uow, customer_id=customer_id, amount=500, idempotency_key="welcome")
+        uow.commit()
+    paid = buy(uow_factory, shop, 300, points_used=300)
+    with uow_factory() as uow:
+        spent = points.get_entry_by_key(uow=uow, idempotency_key=f"purchase-spend:{paid.purchase.id}")
+        points.reverse(uow=uow, entry_id=spent.id, idempotency_key="undo", reason="paid in cash after all")
+        uow.commit()
+    refunded = refund(uow_factory, paid.purchase.id, 300, "R1")
+    assert refunded.points_returned == 0
+    assert balance(uow_factory, customer_id) == 500
+
+
+def test_the_daily_job_moves_gold_members_down_too_a_page_at_a_time(uow_factory, shop, clock):
+    customer_id, store_id = shop
+    with uow_factory() as uow:
+        steady = customers.create_customer(uow=uow, name="佐藤 次郎").id
+        uow.commit()
+    bought_at = clock.now()
+    assert buy(uow_factory, shop, 100_000).tier_after == "gold"
+    clock.advance(days=200)
+    assert buy(uow_factory, (steady, store_id), 30_000).tier_after == "silver"
+    clock.set(bought_at + timedelta(days=365))
+    with uow_factory() as uow:
+        assert purchases.refresh_tiers(uow=uow, page=1) == 1
+        uow.commit()
+    assert (tier(uow_factory, customer_id), tier(uow_factory, steady)) == ("regular", "silver")
