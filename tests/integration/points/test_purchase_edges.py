@@ -314,7 +314,7 @@ def test_a_refund_after_every_point_was_used_takes_back_none_and_says_so(uow_fac
         points.spend(uow=uow, customer_id=customer_id, amount=10, idempotency_key="used")
         uow.commit()
     refunded = refund(uow_factory, sale.purchase.id, 1000, "R1")
-    assert (refunded.points_reversed, refunded.shortfall) == (0, 10)
+    assert (refunded.points_reversed, refunded.shortfall, refunded.points_returned) == (0, 10, 0)
     assert balance(uow_factory, customer_id) == 0
 
 
@@ -329,7 +329,7 @@ def test_a_refund_after_the_till_undid_the_points_payment_gives_nothing_back_twi
         points.reverse(uow=uow, entry_id=spent.id, idempotency_key="undo", reason="paid in cash after all")
         uow.commit()
     refunded = refund(uow_factory, paid.purchase.id, 300, "R1")
-    assert refunded.points_returned == 0
+    assert (refunded.points_returned, refunded.points_reversed) == (0, 0)  # it earned nothing either
     assert balance(uow_factory, customer_id) == 500
 
 
@@ -347,3 +347,14 @@ def test_the_daily_job_moves_gold_members_down_too_a_page_at_a_time(uow_factory,
         assert purchases.refresh_tiers(uow=uow, page=1) == 1
         uow.commit()
     assert (tier(uow_factory, customer_id), tier(uow_factory, steady)) == ("regular", "silver")
+
+
+def test_refunds_add_up_to_the_total_at_most_and_a_zero_yen_refund_is_refused(uow_factory, shop):
+    sale = buy(uow_factory, shop, 1000)
+    with pytest.raises(InvalidInput, match="whole number of yen from 1"):
+        refund(uow_factory, sale.purchase.id, 0, "R0")
+    refund(uow_factory, sale.purchase.id, 600, "R1")
+    with pytest.raises(InvalidInput, match="At most 400 yen"):
+        refund(uow_factory, sale.purchase.id, 401, "R2")
+    assert refund(uow_factory, sale.purchase.id, 400, "R2").points_reversed == 4
+    assert balance(uow_factory, shop[0]) == 0
