@@ -358,3 +358,11 @@ def test_refunds_add_up_to_the_total_at_most_and_a_zero_yen_refund_is_refused(uo
         refund(uow_factory, sale.purchase.id, 401, "R2")
     assert refund(uow_factory, sale.purchase.id, 400, "R2").points_reversed == 4
     assert balance(uow_factory, shop[0]) == 0
+
+
+def test_the_refund_is_on_the_customers_timeline(uow_factory, shop):
+    sale = buy(uow_factory, shop, 3240)
+    refund(uow_factory, sale.purchase.id, 240, "R1")
+    with uow_factory() as uow:
+        (entry,) = [e for e in timeline.list_for_customer(uow=uow, customer_id=shop[0]) if e.kind == "refund"]
+    assert entry.data == {"purchase_id": sale.purchase.id, "amount": 240, "points": 2, "points_returned": 0}
