@@ -433,6 +433,7 @@ def refund_purchase(
 
 
 def recent_purchases(*, uow: UnitOfWork, customer_id: int, limit: int = 10) -> list[tuple[Purchase, Store]]:
+    # mutation-equivalent: limit 9 or 11 (a page size; callers that show a page pass theirs)
     query = (
         select(Purchase, Store)
         .join(Store, Store.id == Purchase.store_id)
@@ -451,6 +452,7 @@ def list_purchases(
     *, uow: UnitOfWork, customer_id: int, before_id: int | None = None, limit: int = 50, store_id: int | None = None
 ) -> list[Purchase]:
     """Newest first (by id, so paging is stable); only those of `store_id` when one is given."""
+    # mutation-equivalent: limit 49 or 51 (a page size)
     query = select(Purchase).where(Purchase.customer_id == customer_id)
     if store_id is not None:
         query = query.where(Purchase.store_id == store_id)
@@ -501,6 +503,8 @@ def refresh_tiers(*, uow: UnitOfWork, page: int = 1000) -> int:
     Every customer above the first tier is looked at, a page at a time; returns how many changed.
     Run daily by the `tiers.refresh` job.
     """
+    # mutation-equivalent: page 999 or 1001 (a batch size), after_id -1 (ids start at 1), `[-0]` for `[-1]` below
+    # (pages overlap: a customer looked at twice is unchanged the second time)
     program = get_program(uow=uow)
     base = min(program.tiers, key=lambda tier: tier.min_spend).name
     changed, after_id = 0, 0

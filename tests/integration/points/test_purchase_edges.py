@@ -301,7 +301,8 @@ def test_a_refund_worth_a_single_point_earned_or_paid_gives_it_back(uow_factory,
         points.grant(uow=uow, customer_id=shop[0], amount=500, idempotency_key="welcome")
         uow.commit()
     earned = buy(uow_factory, shop, 3240)  # 32 points
-    assert refund(uow_factory, earned.purchase.id, 100, "R1").points_reversed == 1  # ¥3,140 keep 31
+    first = refund(uow_factory, earned.purchase.id, 100, "R1")  # ¥3,140 keep 31
+    assert (first.points_reversed, first.shortfall) == (1, 0)
     paid = buy(uow_factory, shop, 300, points_used=3)  # 1 point paid per ¥100; earns 2 on the ¥297 paid
     assert (refund(uow_factory, paid.purchase.id, 100, "R2").points_returned, paid.points_earned) == (1, 2)
     assert balance(uow_factory, shop[0]) == 500 + 31 - 3 + 2 + 1 - 1  # ¥198 paid of what is kept earns 1
@@ -366,3 +367,33 @@ def test_the_refund_is_on_the_customers_timeline(uow_factory, shop):
     with uow_factory() as uow:
         (entry,) = [e for e in timeline.list_for_customer(uow=uow, customer_id=shop[0]) if e.kind == "refund"]
     assert entry.data == {"purchase_id": sale.purchase.id, "amount": 240, "points": 2, "points_returned": 0}
+
+
+def test_the_purchase_lists_show_one_customers_purchases_newest_first_by_store_and_page(uow_factory, shop, clock):
+    customer_id, store_id = shop
+    with uow_factory() as uow:
+        other_store = Store(code="UMEDA", name="梅田店", created_at=uow.now())
+        uow.session.add(other_store)
+        stranger = customers.create_customer(uow=uow, name="佐藤 次郎").id
+        uow.commit()
+        other_store_id = other_store.id
+    ids = []
+    for n, where in enumerate((store_id, other_store_id, store_id)):
+        clock.advance(minutes=1)
+        ids.append(buy(uow_factory, (customer_id, where), 1000 + n).purchase.id)
+    buy(uow_factory, (stranger, store_id), 5000)
+    with uow_factory() as uow:
+        recent = purchases.recent_purchases(uow=uow, customer_id=customer_id)
+        assert [(p.id, store.code) for p, store in recent] == [
+            (ids[2], "SHIBUYA"),
+            (ids[1], "UMEDA"),
+            (ids[0], "SHIBUYA"),
+        ]
+        assert [p.id for p in purchases.list_purchases(uow=uow, customer_id=customer_id, store_id=store_id)] == [
+            ids[2],
+            ids[0],
+        ]
+        assert [p.id for p in purchases.list_purchases(uow=uow, customer_id=customer_id, before_id=ids[2])] == [
+            ids[1],
+            ids[0],
+        ]
