@@ -55,6 +55,7 @@ TESTS: dict[str, list[str]] = {
         "tests/integration/webhook/test_delivery_guards.py",
         "tests/integration/webhook/test_delivery_schedule.py",
         "tests/integration/webhook/test_callback.py",
+        "tests/integration/dispatch/test_dispatcher.py",
     ],
     "bot/event_pump.py": [
         "tests/integration/webhook/test_event_processing.py",
@@ -79,11 +80,15 @@ TESTS: dict[str, list[str]] = {
         "tests/integration/points/test_boundaries.py",
         "tests/integration/points/test_refunds.py",
         "tests/integration/points/test_undo_in_any_order.py",
+        "tests/integration/points/test_ledger_edges.py",
+        "tests/integration/points/test_lock_waits.py",  # PostgreSQL only: run with KIZUNA_TEST_DATABASE_URL
     ],
     "crm_core/purchases.py": [
         "tests/integration/api/test_purchases.py",
         "tests/integration/points/test_refunds.py",
         "tests/integration/api/test_points_payments.py",
+        "tests/integration/points/test_purchase_edges.py",
+        "tests/integration/points/test_lock_waits.py",  # PostgreSQL only: run with KIZUNA_TEST_DATABASE_URL
     ],
     "crm_core/cards.py": ["tests/unit/crm_core/test_cards.py"],
     "crm_core/membership.py": [

@@ -36,7 +36,7 @@ MAX_TOTAL = 100_000_000  # ¥100M: anything above is a typo
 OLDEST = timedelta(days=3_650 + 731)  # longer ago than any validity the program allows
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True)  # mutation-equivalent: frozen=False (nothing assigns to an Item)
 class Item:
     sku: str
     name: str
@@ -72,16 +72,18 @@ class PurchaseResult:
 
 def points_paid_on(purchase: Purchase, kept: int) -> int:
     """The points paid with on `kept` yen of the purchase (the rest having been refunded)."""
+    # mutation-equivalent: `else 1` (a ¥0 purchase earns nothing either way and cannot be refunded)
     return purchase.points_used * kept // purchase.total if purchase.total else 0
 
 
 def points_earned_on(purchase: Purchase, kept: int) -> int:
     """The points `kept` yen of the purchase earn, by the rule the purchase was recorded with."""
     rule = purchase.earning
-    if not rule:  # recorded before the rule was kept: its points in proportion
+    if not rule:  # recorded before the rule was kept: its points in proportion (mutation-equivalent: `else ±1`,
+        # a ¥0 purchase cannot be refunded)
         return purchase.points_earned * kept // purchase.total if purchase.total else 0
     basis = kept - points_paid_on(purchase, kept) if rule.get("earn_on", "paid") == "paid" else kept
-    if basis <= 0:
+    if basis <= 0:  # mutation-equivalent: `< 0`, `<= -1`: a basis of 0 earns 0 below too
         return 0
     return (basis // rule["yen_per_point"]) * rule["points_per_unit"] * rule["multiplier_pct"] // 100
 
@@ -221,7 +223,7 @@ def record_purchase(
     uow.session.add(purchase)
     uow.session.flush()  # the unique external_id decides a race here
     uow.session.add_all(PurchaseItem(purchase_id=purchase.id, **item.__dict__) for item in items)
-    result = PurchaseResult(
+    result = PurchaseResult(  # mutation-equivalent: points_balance ±1 (always set below)
         purchase=purchase, points_earned=0, points_balance=0, created=True, tier_before=tier_before, tier_after=""
     )
     if points_used > 0:  # before the grant: a purchase never pays with the points it earns
@@ -287,6 +289,8 @@ def record_purchase_once(*, uow_factory, before_commit=None, **kwargs) -> Purcha
     The losers of the unique-constraint race are retried once and then answer like the winner.
     `before_commit(uow, result)` runs inside the transaction (to queue a receipt, say).
     """
+    # mutation-equivalent: the attempts (0, 2), (1, 1), (1, 3), and `and` or `== 3` below: they differ only when
+    # the retry loses the race too, which cannot happen (the winner committed); it ends in an error either way
     for attempt in (1, 2):
         with uow_factory() as uow:
             try:
@@ -308,7 +312,7 @@ class RefundResult:
     points_balance: int
     created: bool
     shortfall: int = 0
-    points_returned: int = 0
+    points_returned: int = 0  # mutation-equivalent: ±1 (every RefundResult is given it)
 
     def as_dict(self) -> dict:
         return {
@@ -375,8 +379,9 @@ def refund_purchase(
         created_at=now,
     )
     uow.session.add(refund)
-    uow.session.flush()
+    uow.session.flush()  # mutation-equivalent: the next query autoflushes, before refund.id is read for a key
     returned_points = 0
+    # mutation-equivalent: `>= 0`, `> -1`: giving back 0 points returns None, so nothing is recorded
     spend_entry = _spend_of(uow, purchase) if to_return > 0 else None
     if spend_entry is not None:  # first, so points given back to this purchase's own lot are settled at once
         given = points.return_spent(
@@ -385,11 +390,11 @@ def refund_purchase(
             amount=to_return,
             idempotency_key=f"refund-return:{refund.id}",
             store_id=purchase.store_id,
-            reason=f"refund {external_id}"[:500],
+            reason=f"refund {external_id}"[:500],  # mutation-equivalent: 499, 501, no bound (ids have 100 characters)
         )
         returned_points = given.amount if given else 0
     reversed_points = 0
-    if to_reverse > 0:
+    if to_reverse > 0:  # mutation-equivalent: `>= 0`, `> -1`: taking back 0 points returns None
         grant_entry = points.get_entry_by_key(uow=uow, idempotency_key=f"purchase:{purchase.id}")
         entry = points.take_back(
             uow=uow,
@@ -399,7 +404,7 @@ def refund_purchase(
             from_entry_id=grant_entry.id if grant_entry else None,
             purchase_id=purchase.id,
             store_id=purchase.store_id,
-            reason=f"refund {external_id}"[:500],
+            reason=f"refund {external_id}"[:500],  # mutation-equivalent: as above
         )
         reversed_points = -entry.amount if entry else 0
     refund.points_reversed = reversed_points
@@ -428,6 +433,7 @@ def refund_purchase(
 
 
 def recent_purchases(*, uow: UnitOfWork, customer_id: int, limit: int = 10) -> list[tuple[Purchase, Store]]:
+    # mutation-equivalent: limit 9 or 11 (a page size; callers that show a page pass theirs)
     query = (
         select(Purchase, Store)
         .join(Store, Store.id == Purchase.store_id)
@@ -446,6 +452,7 @@ def list_purchases(
     *, uow: UnitOfWork, customer_id: int, before_id: int | None = None, limit: int = 50, store_id: int | None = None
 ) -> list[Purchase]:
     """Newest first (by id, so paging is stable); only those of `store_id` when one is given."""
+    # mutation-equivalent: limit 49 or 51 (a page size)
     query = select(Purchase).where(Purchase.customer_id == customer_id)
     if store_id is not None:
         query = query.where(Purchase.store_id == store_id)
@@ -496,6 +503,8 @@ def refresh_tiers(*, uow: UnitOfWork, page: int = 1000) -> int:
     Every customer above the first tier is looked at, a page at a time; returns how many changed.
     Run daily by the `tiers.refresh` job.
     """
+    # mutation-equivalent: page 999 or 1001 (a batch size), after_id -1 (ids start at 1), `[-0]` for `[-1]` below
+    # (pages overlap: a customer looked at twice is unchanged the second time)
     program = get_program(uow=uow)
     base = min(program.tiers, key=lambda tier: tier.min_spend).name
     changed, after_id = 0, 0

@@ -108,7 +108,7 @@ def grant(
     )
     account.balance += amount
     account.updated_at = uow.now()
-    uow.session.flush()
+    uow.session.flush()  # mutation-equivalent: the commit (or autoflush before the caller's next query) writes it
     return entry
 
 
@@ -123,19 +123,18 @@ def usable_lots(uow: UnitOfWork, customer_id: int, *, include_pending: bool = Fa
     return list(uow.session.exec(query.order_by(PointLot.expires_at, PointLot.id)))
 
 
-def _take(uow: UnitOfWork, entry: PointEntry, lots: list[PointLot], amount: int) -> int:
-    """Take up to `amount` from `lots` in order, recording allocations; returns what was taken."""
+def _take(uow: UnitOfWork, entry: PointEntry, lots: list[PointLot], amount: int) -> None:
+    """Take up to `amount` from `lots` in order, recording allocations (callers pass what the lots hold)."""
     taken = 0
     for lot in lots:
         if taken == amount:
             break
         part = min(lot.remaining, amount - taken)
-        if part <= 0:
+        if part <= 0:  # mutation-equivalent: `< 0`, `<= -1`: lots passed here hold points, so a part is never 0
             continue
         lot.remaining -= part
         uow.session.add(PointAllocation(entry_id=entry.id, lot_id=lot.id, amount=part))
         taken += part
-    return taken
 
 
 def spend(*, uow: UnitOfWork, customer_id: int, amount: int, idempotency_key: str, **fields) -> PointEntry:
@@ -157,7 +156,7 @@ def spend(*, uow: UnitOfWork, customer_id: int, amount: int, idempotency_key: st
     _take(uow, entry, lots, amount)
     account.balance -= amount
     account.updated_at = uow.now()
-    uow.session.flush()
+    uow.session.flush()  # mutation-equivalent: the commit (or autoflush before the caller's next query) writes it
     return entry
 
 
@@ -181,18 +180,19 @@ def take_back(
     if from_entry_id is not None:
         lots.sort(key=lambda lot: (lot.entry_id != from_entry_id, lot.expires_at, lot.id))
     possible = min(amount, sum(lot.remaining for lot in lots))
-    if possible < amount and from_entry_id is not None:  # the rest is settled when used points come back
+    # the rest is settled when used points come back; mutation-equivalent: `or`, `<=` (they only add 0 owed)
+    if possible < amount and from_entry_id is not None:
         own = uow.session.exec(select(PointLot).where(PointLot.entry_id == from_entry_id)).first()
         if own is not None:
             own.owed = min(own.owed + amount - possible, own.amount)
     if possible <= 0:
-        uow.session.flush()
+        uow.session.flush()  # mutation-equivalent: the commit (or autoflush before the caller's next query) writes it
         return None
     entry = _new_entry(uow, customer_id=customer_id, kind="refund", amount=-possible, key=idempotency_key, **fields)
     _take(uow, entry, lots, possible)
     account.balance -= possible
     account.updated_at = uow.now()
-    uow.session.flush()
+    uow.session.flush()  # mutation-equivalent: the commit (or autoflush before the caller's next query) writes it
     return entry
 
 
@@ -203,6 +203,7 @@ def _give_back(uow: UnitOfWork, account: PointAccount, entry: PointEntry, parts:
     that first, taken from the lots that owe first: points of a refunded lot never come back to life.
     What comes back to a lot that has expired meanwhile expires again at once.
     """
+    # mutation-equivalent: `>= 0`, `> -1`: every caller's parts are above zero already
     parts = [(lot, amount) for lot, amount in parts if amount > 0]
     for lot, amount in parts:
         lot.remaining += amount
@@ -292,7 +293,7 @@ def return_spent(
         return existing
     parts, left = [], amount
     for lot, open_points in reversed(_open_parts(uow, spend_entry)):
-        if left <= 0:
+        if left <= 0:  # mutation-equivalent: `< 0`, `<= -1`: a 0-point part is dropped by _give_back
             break
         part = min(open_points, left)
         parts.append((lot, part))
@@ -306,7 +307,7 @@ def return_spent(
     )
     _give_back(uow, account, entry, parts)
     account.updated_at = uow.now()
-    uow.session.flush()
+    uow.session.flush()  # mutation-equivalent: the commit (or autoflush before the caller's next query) writes it
     return entry
 
 
@@ -353,6 +354,7 @@ def reverse(
             purchase_id=original.purchase_id,
         )
 
+    # mutation-equivalent: `>= 0`, `> -1` (and `<=`, `< 1` in the elif): no grant or adjustment is of 0 points
     if original.kind in ADDING and original.amount > 0:
         lot = uow.session.exec(select(PointLot).where(PointLot.entry_id == original.id)).one()
         if lot.remaining < lot.amount:
@@ -372,7 +374,7 @@ def reverse(
     else:
         raise InvalidInput(N_("This kind of entry cannot be undone."))
     account.updated_at = uow.now()
-    uow.session.flush()
+    uow.session.flush()  # mutation-equivalent: the commit (or autoflush before the caller's next query) writes it
     return entry
 
 
@@ -385,7 +387,7 @@ def adjust(
         raise InvalidInput(N_("A manual adjustment needs a reason."))
     if not isinstance(amount, int) or amount == 0:
         raise InvalidInput(N_("Points must be a whole number other than zero."))
-    if amount > 0:
+    if amount > 0:  # mutation-equivalent: `>= 0`, `> -1`: 0 is refused just above
         return grant(
             uow=uow,
             customer_id=customer_id,
@@ -408,6 +410,7 @@ def adjust(
 
 def expire_due(*, uow: UnitOfWork, limit: int = 1000) -> int:
     """Expire what is left of lots past their validity; returns the points expired. Idempotent."""
+    # mutation-equivalent: limit 999 or 1001 customers per run (a batch size: the next run takes the rest)
     now = uow.now()
     due = uow.session.exec(
         select(PointLot.customer_id)
@@ -422,6 +425,7 @@ def expire_due(*, uow: UnitOfWork, limit: int = 1000) -> int:
             select(PointLot)
             .where(PointLot.customer_id == customer_id, PointLot.remaining > 0, PointLot.expires_at <= now)
             .order_by(PointLot.expires_at, PointLot.id)
+            # mutation-equivalent: populate_existing=False (each lot is first loaded here, in the job's own transaction)
             .execution_options(populate_existing=True)
         ).all()
         for lot in lots:
@@ -438,5 +442,5 @@ def expire_due(*, uow: UnitOfWork, limit: int = 1000) -> int:
             account.balance -= amount
             expired += amount
         account.updated_at = now
-    uow.session.flush()
+    uow.session.flush()  # mutation-equivalent: the commit (or autoflush before the caller's next query) writes it
     return expired
