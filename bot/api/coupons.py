@@ -14,6 +14,7 @@ from flask import Blueprint, current_app, jsonify, request
 from bot.api.auth import check_token_store
 from bot.api.customers import MAX_ID, _limit, decode_cursor, encode_cursor, json_object
 from bot.api.errors import ApiError
+from bot.api.fields import check_fields, text, whole
 from crm_core import coupons, customers, purchases, stores
 from crm_core.errors import InvalidFields
 from crm_core.models import Coupon, CustomerCoupon, Store
@@ -56,28 +57,6 @@ def register(bp: Blueprint) -> None:
 
 def _services():
     return current_app.extensions["kizuna"]
-
-
-def _check_fields(body: dict, allowed: set[str], where: str = "") -> None:
-    unknown = sorted(set(body) - allowed)
-    if unknown:
-        raise ApiError(400, "unknown_field", f"Unknown field(s): {', '.join(where + name for name in unknown)}.")
-
-
-def _whole(body: dict, name: str, *, required: bool = False) -> int | None:
-    value = body.get(name)
-    if value is None and not required:
-        return None
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise ApiError(400, "invalid_field", f"{name} must be a whole number.")
-    return value
-
-
-def _text(body: dict, name: str, longest: int) -> str:
-    value = body.get(name)
-    if not isinstance(value, str) or not value.strip() or len(value) > longest:
-        raise ApiError(400, "invalid_field", f"{name} must be a string of 1 to {longest} characters.")
-    return value.strip()
 
 
 def _day(body: dict, name: str) -> date | None:
@@ -141,11 +120,11 @@ def list_coupons():
 
 
 def _spec(body: dict) -> coupons.CouponSpec:
-    _check_fields(body, COUPON_FIELDS)
+    check_fields(body, COUPON_FIELDS)
     benefit = body.get("benefit")
     if not isinstance(benefit, dict):
         raise ApiError(400, "invalid_field", "benefit must be an object: {kind, value}.")
-    _check_fields(benefit, BENEFIT_FIELDS, "benefit.")
+    check_fields(benefit, BENEFIT_FIELDS, "benefit.")
     codes = body.get("store_codes") or []
     if not isinstance(codes, list) or not all(isinstance(code, str) for code in codes) or len(codes) > 500:
         raise ApiError(400, "invalid_field", "store_codes must be a list of store codes.")
@@ -192,9 +171,9 @@ def define_coupon():
 def issue_coupon(coupon_id: int):
     """Give a customer one of this coupon (201); the same idempotency_key again answers 200 with the same coupon."""
     body = json_object()
-    _check_fields(body, ISSUE_FIELDS)
-    customer_id = _whole(body, "customer_id", required=True)
-    key = _text(body, "idempotency_key", 150) if body.get("idempotency_key") is not None else None
+    check_fields(body, ISSUE_FIELDS)
+    customer_id = whole(body, "customer_id")
+    key = text(body, "idempotency_key", 150) if body.get("idempotency_key") is not None else None
     services = _services()
     with services.uow_factory() as uow:
         coupons.check_coupon(uow=uow, coupon_id=min(coupon_id, MAX_ID))
@@ -216,17 +195,17 @@ def issue_coupon(coupon_id: int):
 def redeem_coupon():
     """Use a coupon once, in this store (with the purchase's total, for its minimum and the discount)."""
     body = json_object()
-    _check_fields(body, REDEEM_FIELDS)
-    code = _text(body, "code", 80)
-    customer_id = _whole(body, "customer_id")
-    total = _whole(body, "total")
+    check_fields(body, REDEEM_FIELDS)
+    code = text(body, "code", 80)
+    customer_id = whole(body, "customer_id", required=False)
+    total = whole(body, "total", required=False)
     services = _services()
     with services.uow_factory() as uow:
-        store = stores.check_store(uow=uow, code=_text(body, "store_code", 32))
+        store = stores.check_store(uow=uow, code=text(body, "store_code", 32))
         check_token_store(store.id)
         purchase_id = None
         if body.get("purchase_external_id") is not None:
-            purchase = purchases.get_by_external_id(uow=uow, external_id=_text(body, "purchase_external_id", 100))
+            purchase = purchases.get_by_external_id(uow=uow, external_id=text(body, "purchase_external_id", 100))
             if purchase is None or purchase.store_id != store.id:
                 raise ApiError(404, "not_found", "No purchase with this external_id in this store.")
             purchase_id = purchase.id

@@ -15,6 +15,7 @@ from flask import Blueprint, current_app, jsonify, request
 from bot.api.auth import check_token_store, token_store_id
 from bot.api.customers import MAX_ID, _limit, decode_cursor, encode_cursor, json_object
 from bot.api.errors import ApiError
+from bot.api.fields import check_fields, text, whole
 from bot.notifications import queue_points_change, queue_receipt
 from crm_core import cards, customers, loyalty, points, purchases, stores
 from crm_core.errors import CardNeeded, NotFound
@@ -45,30 +46,6 @@ def _services():
     return current_app.extensions["kizuna"]
 
 
-def _check_fields(body: dict, allowed: set[str]) -> None:
-    unknown = sorted(set(body) - allowed)
-    if unknown:
-        raise ApiError(400, "unknown_field", f"Unknown field(s): {', '.join(unknown)}.")
-
-
-def _whole(body: dict, name: str, *, required: bool = True) -> int | None:
-    value = body.get(name)
-    if value is None and not required:
-        return None
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise ApiError(400, "invalid_field", f"{name} must be a whole number.")
-    return value
-
-
-def _text(body: dict, name: str, longest: int = 100, *, required: bool = True) -> str | None:
-    value = body.get(name)
-    if value is None and not required:
-        return None
-    if not isinstance(value, str) or not value.strip() or len(value) > longest:
-        raise ApiError(400, "invalid_field", f"{name} must be a string of 1 to {longest} characters.")
-    return value.strip()
-
-
 def _moment(body: dict, name: str) -> datetime | None:
     value = body.get(name)
     if value is None:
@@ -92,14 +69,14 @@ def _items(body: dict) -> list[purchases.Item]:
     for index, item in enumerate(raw):
         if not isinstance(item, dict):
             raise ApiError(400, "invalid_field", f"items[{index}] must be an object.")
-        _check_fields(item, ITEM_FIELDS)
+        check_fields(item, ITEM_FIELDS)
         items.append(
             purchases.Item(
-                sku=_text(item, "sku", 64),
-                name=_text(item, "name", 200),
-                category=_text(item, "category", 100, required=False) or "",
-                quantity=_whole(item, "quantity"),
-                unit_price=_whole(item, "unit_price"),
+                sku=text(item, "sku", 64),
+                name=text(item, "name", 200),
+                category=text(item, "category", 100, required=False) or "",
+                quantity=whole(item, "quantity"),
+                unit_price=whole(item, "unit_price"),
             )
         )
     return items
@@ -111,10 +88,10 @@ def _customer_id(uow, body: dict) -> tuple[int, bool]:
     Also says whether the customer showed the card itself (its live QR code), which paying with points needs.
     """
     if body.get("customer_id") is not None:
-        customer_id = _whole(body, "customer_id")
+        customer_id = whole(body, "customer_id")
         customers.check_customer(uow=uow, customer_id=min(customer_id, MAX_ID))
         return customer_id, False
-    code = _text(body, "card_code", 80, required=False)
+    code = text(body, "card_code", 80, required=False)
     if code is None:
         raise ApiError(400, "invalid_field", "Give customer_id or card_code.")
     number = customers.digits_of(code)
@@ -130,16 +107,16 @@ def _customer_id(uow, body: dict) -> tuple[int, bool]:
 def create_purchase():
     """Record a purchase and grant its points (201); the same external_id again answers 200 with the same body."""
     body = json_object()
-    _check_fields(body, PURCHASE_FIELDS)
-    external_id = _text(body, "external_id")
-    total = _whole(body, "total")
+    check_fields(body, PURCHASE_FIELDS)
+    external_id = text(body, "external_id")
+    total = whole(body, "total")
     items = _items(body)
     occurred_at = _moment(body, "occurred_at")
-    points_used = _whole(body, "points_used", required=False) or 0
+    points_used = whole(body, "points_used", required=False) or 0
     services = _services()
     with services.uow_factory() as uow:
         customer_id, showed_card = _customer_id(uow, body)
-        store = stores.check_store(uow=uow, code=_text(body, "store_code", 32))
+        store = stores.check_store(uow=uow, code=text(body, "store_code", 32))
         store_id = store.id
         check_token_store(store_id)
         known = purchases.get_by_external_id(uow=uow, external_id=external_id)
@@ -178,16 +155,16 @@ def create_refund():
     Idempotent on external_id; the customer is told on LINE (unless they blocked the account).
     """
     body = json_object()
-    _check_fields(body, REFUND_FIELDS)
-    external_id = _text(body, "external_id")
-    amount = _whole(body, "amount")
+    check_fields(body, REFUND_FIELDS)
+    external_id = text(body, "external_id")
+    amount = whole(body, "amount")
     occurred_at = _moment(body, "occurred_at")
     services = _services()
     with services.uow_factory() as uow:
         if body.get("purchase_id") is not None:
-            purchase = purchases.get_purchase(uow=uow, purchase_id=min(_whole(body, "purchase_id"), MAX_ID))
+            purchase = purchases.get_purchase(uow=uow, purchase_id=min(whole(body, "purchase_id"), MAX_ID))
         else:
-            purchase = purchases.get_by_external_id(uow=uow, external_id=_text(body, "purchase_external_id"))
+            purchase = purchases.get_by_external_id(uow=uow, external_id=text(body, "purchase_external_id"))
         if purchase is None:
             raise ApiError(404, "not_found", "No such purchase.")
         check_token_store(purchase.store_id)
