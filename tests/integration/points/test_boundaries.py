@@ -11,19 +11,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from crm_core import customers, points
+from crm_core import points
 from crm_core.errors import InsufficientPoints, InvalidInput, TooLateToUndo
 from crm_core.loyalty import Program, save_program
 
 TOKYO = ZoneInfo("Asia/Tokyo")
-
-
-@pytest.fixture
-def customer_id(uow_factory):
-    with uow_factory() as uow:
-        customer = customers.create_customer(uow=uow, name="山田 花子")
-        uow.commit()
-        return customer.id
 
 
 def _grant(uow_factory, customer_id, amount, key):

@@ -19,14 +19,6 @@ from crm_core.loyalty import Program, save_program
 from crm_core.models import PointEntry, PointLot, Purchase, Store
 
 
-@pytest.fixture
-def customer_id(uow_factory):
-    with uow_factory() as uow:
-        customer = customers.create_customer(uow=uow, name="山田 花子")
-        uow.commit()
-        return customer.id
-
-
 def _grant(uow_factory, customer_id, amount, key):
     with uow_factory() as uow:
         entry = points.grant(uow=uow, customer_id=customer_id, amount=amount, idempotency_key=key)
