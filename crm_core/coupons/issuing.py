@@ -182,14 +182,15 @@ def issue_coupon(
             raise NotObtainableThisWay()
         _check_open(uow, coupon, zone)
         limit = coupon.per_customer_limit
-        if limit is not None and _count(uow, CustomerCoupon, coupon_id, customer_id) >= limit:
-            raise LimitReached()  # without waiting for the lock: it can only have grown since
         try:
+            if limit is not None and _count(uow, CustomerCoupon, coupon_id, customer_id) >= limit:
+                raise LimitReached()  # without waiting for the lock: it can only have grown since
             with uow.session.begin_nested():
                 held = _issue_locked(uow, coupon, customer_id, key, obtained_by, zone, point_entry_id)
             return Issued(held, created=True)
         except (CouponRefused, IntegrityError) as refused:
-            # a request with the same key that committed while this one waited for the lock wins
+            # a request with the same key that committed meanwhile (while this one counted, or waited
+            # for the lock) wins: its coupon is this request's answer, not a refusal
             found = get_by_key(uow=uow, idempotency_key=key)
             if found is not None:
                 return Issued(_same(found, coupon_id, customer_id), created=False)
