@@ -440,6 +440,21 @@ def run_module(
     return killed, survivors
 
 
+def equivalent(source_lines: list[str], mutation: Mutation) -> bool:
+    """Whether the source says this survivor is equivalent: `mutation-equivalent` on its line, or in the
+    comment lines right above it (or above its statement's first line)."""
+    first = min(line for line in mutation.lines | {mutation.line} if line > 0)
+    for start in sorted({mutation.line, first}):
+        if "mutation-equivalent" in source_lines[start - 1]:
+            return True
+        above = start - 2
+        while above >= 0 and source_lines[above].lstrip().startswith("#"):
+            if "mutation-equivalent" in source_lines[above]:
+                return True
+            above -= 1
+    return False
+
+
 def _outcomes_in(output: str) -> dict[tuple[str, str], list[str]]:
     """(module, description) -> "killed"/"survived" in order, from the progress lines of an earlier run's output."""
     found: dict[tuple[str, str], list[str]] = {}
@@ -481,14 +496,21 @@ def main(argv: list[str] | None = None) -> int:
         killed, survivors = run_module(module, tests, timeout=args.timeout, run_all=args.run_all, only=only)
         table.append((module, killed, survivors))
 
-    print(f"\n{'module':<28} {'mutants':>7} {'killed':>7} {'survived':>8} {'kill rate':>9}")
+    # kill rate: killed / mutants; score: killed / (mutants - survivors the source explains as equivalent)
+    print(f"\n{'module':<28} {'mutants':>7} {'killed':>7} {'equiv.':>7} {'survived':>8} {'kill rate':>9} {'score':>6}")
     for module, killed, survivors in table:
+        lines = (ROOT / module).read_text(encoding="utf-8").splitlines()
+        explained = sum(equivalent(lines, mutation) for mutation, _ in survivors)
         total = killed + len(survivors)
         rate = f"{100 * killed / total:.0f} %" if total else "-"
-        print(f"{module:<28} {total:>7} {killed:>7} {len(survivors):>8} {rate:>9}")
+        score = f"{100 * killed / (total - explained):.0f} %" if total > explained else "-"
+        unexplained = len(survivors) - explained
+        print(f"{module:<28} {total:>7} {killed:>7} {explained:>7} {unexplained:>8} {rate:>9} {score:>6}")
     for module, _, survivors in table:
+        lines = (ROOT / module).read_text(encoding="utf-8").splitlines()
         for mutation, why in survivors:
             note = " (never executed)" if why == "never executed" else ""
+            note += " (equivalent)" if equivalent(lines, mutation) else ""
             print(f"survivor {module}:{mutation.line}  {mutation.description}{note}")
     print(f"\n{time.monotonic() - started:.0f} s")
     return 0
