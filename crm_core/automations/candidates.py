@@ -58,17 +58,16 @@ class Moment:
 
 
 def _customer_columns():
+    """Who the row is for; their standing as flags (a campaign reads a hundred thousand rows: no timestamps)."""
     return (
         C.c.id.label("customer_id"),
         C.c.name,
         C.c.locale,
-        C.c.consented_at,
+        (C.c.consented_at.is_not(None) | I.c.consented_at.is_not(None)).label("consented"),
         C.c.marketing_opt_out,
         I.c.address,
         I.c.language,
-        I.c.followed,
-        I.c.blocked_at,
-        I.c.consented_at.label("identity_consented_at"),
+        (I.c.blocked_at.is_not(None) | ~func.coalesce(I.c.followed, False)).label("blocked"),
         H.c.in_holdout,
     )
 

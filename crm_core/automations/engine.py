@@ -107,8 +107,8 @@ def skip_reason(row) -> str | None:
     """Why this customer may not get a marketing message now (None: they may)."""
     return channels.marketing_refusal(
         on_line=row.address is not None,
-        blocked=row.blocked_at is not None or not row.followed,
-        consented=row.consented_at is not None or row.identity_consented_at is not None,
+        blocked=bool(row.blocked),
+        consented=bool(row.consented),
         opted_out=bool(row.marketing_opt_out),
     )
 
@@ -154,6 +154,7 @@ class _Run:
         self._counted: set[int] | None = set()  # whose counts are loaded (None: everyone's)
         self._products = None
         self.assigned: dict[tuple[str, int], bool] = {}  # hold-out groups drawn in this run, not yet read back
+        self.shared_text: dict = {}  # (automation, share) -> its context's JSON text but the purchase
 
     def _count_recent(self, customer_ids: list[int]) -> None:
         """Load the weekly-cap counts of these customers (once each: the run adds its own sends after).
@@ -278,22 +279,23 @@ class _Run:
     def _insert(self, table, rows: list[dict], *, as_text: tuple[str, ...] = ()) -> None:
         """Bulk insert through the driver: COPY on PostgreSQL, executemany on SQLite.
 
-        Values go through their column type's own bind processing (UTC timestamps, JSON), once per
-        distinct object (a run's timestamps and shared contexts are one object each); `as_text`
-        columns are JSON text already and go as they are.
+        Values go through their column type's own bind processing for this database (UTC timestamps
+        as the ORM writes them, JSON), once per distinct object (a run's timestamps are one object
+        each); in `as_text` columns a str is JSON text already and goes as it is.
         """
         session = self.uow.session
         dialect = session.get_bind().dialect
         columns = list(rows[0])
         driver = session.connection().connection.dbapi_connection
         if dialect.name == "postgresql":
-            json_columns = {c for c in columns if isinstance(table.c[c].type, JSON) and c not in as_text}
+            json_columns = {c for c in columns if isinstance(table.c[c].type, JSON)}
             statement = f"COPY {table.name} ({', '.join(columns)}) FROM STDIN"
             with driver.cursor() as cursor, cursor.copy(statement) as copy:
                 for row in rows:
                     copy.write_row([_json(row[c]) if c in json_columns else row[c] for c in columns])
             return
-        processors = [None if c in as_text else table.c[c].type.bind_processor(dialect) for c in columns]
+        processors = [table.c[c].type.dialect_impl(dialect).bind_processor(dialect) for c in columns]
+        texts = [c in as_text for c in columns]
         last = [object()] * len(columns)  # per column: the last value and what it became
         done = [None] * len(columns)
         values = []
@@ -302,7 +304,7 @@ class _Run:
             for index, column in enumerate(columns):
                 value = row[column]
                 process = processors[index]
-                if process is not None and value is not None:
+                if process is not None and value is not None and not (texts[index] and type(value) is str):
                     if value is not last[index]:
                         last[index], done[index] = value, process(value)
                     value = done[index]
@@ -319,7 +321,7 @@ class _Run:
         for _, row in sends:
             messages = row["messages"]
             if not isinstance(messages, str):
-                row["messages"] = json.dumps(messages, ensure_ascii=False, separators=(",", ":"))
+                row["messages"] = _compact(messages)
             rows.append(row)
         if session.get_bind().dialect.name == "postgresql":
             ids = (
@@ -340,12 +342,23 @@ class _Run:
         for (decision, _), outbox_id in zip(sends, ids, strict=True):
             decision["outbox_id"] = outbox_id
 
+    def _context_text(self, key: str, context: dict, share) -> str:
+        """The decision's context as JSON text: customers with equal shares differ only in the purchase."""
+        rest = self.shared_text.get((key, share))
+        if rest is None:
+            rest = self.shared_text[key, share] = _compact({k: v for k, v in context.items() if k != "purchase_id"})
+        if "purchase_id" not in context:
+            return rest
+        purchase = f'{{"purchase_id":{int(context["purchase_id"])}'
+        return purchase + ("}" if rest == "{}" else "," + rest[1:])
+
     def _decide(self, key: str, settings: Automation, chunk: list) -> None:
         now, today = self.at.now, self.at.today
         self._count_recent([row.customer_id for row, *_ in chunk])
         decisions, sends, holdouts = [], [], []
         for row, occurrence, context, *share in chunk:
             customer_id = row.customer_id
+            recorded = context if not share or context is None else self._context_text(key, context, share[0])
             reason = skip_reason(row)
             if reason is None and context is None:
                 reason = "no_match"
@@ -360,7 +373,7 @@ class _Run:
                 "outbox_id": None,
                 "decided_at": now,
                 "business_day": today,
-                "context": context,
+                "context": recorded,
             }
             decisions.append(decision)
             if reason is not None:
@@ -410,7 +423,7 @@ class _Run:
             if holdouts:
                 self._insert(H, holdouts)
             if decisions:
-                self._insert(D, decisions)
+                self._insert(D, decisions, as_text=("context",))
             self.uow.commit()
         except IntegrityError:
             # another run decided some of these at the same moment: leave them to it
@@ -419,6 +432,10 @@ class _Run:
             return
         for decision in decisions:
             self.report.add(key, decision["outcome"], decision["reason"])
+
+
+def _compact(value) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 def _json(value):

@@ -57,6 +57,7 @@ def test_who_may_not_get_marketing_is_skipped_with_the_reason(shop, clock):
     ids = {
         "no_line": shop.customer("no line", line=False),
         "blocked": shop.customer("blocked", blocked=True),
+        "unfollowed": shop.customer("unfollowed", followed=False),
         "no_consent": shop.customer("no consent", consented=False),
         "opted_out": shop.customer("opted out", opt_out=True),
         "ok": shop.customer("ok"),
@@ -70,6 +71,7 @@ def test_who_may_not_get_marketing_is_skipped_with_the_reason(shop, clock):
     assert {reason: outcomes[cid] for reason, cid in ids.items()} == {
         "no_line": ("skipped", "no_line"),
         "blocked": ("skipped", "blocked"),
+        "unfollowed": ("skipped", "blocked"),
         "no_consent": ("skipped", "no_consent"),
         "opted_out": ("skipped", "opted_out"),
         "ok": ("send", None),
@@ -158,3 +160,25 @@ def test_the_weekly_cap_counts_what_the_same_run_sent_before(shop, clock, uow_fa
 
     assert shop.outcomes("first_purchase") == {both: ("send", None)}
     assert shop.outcomes("birthday") == {both: ("skipped", "cap"), birthday_only: ("send", None)}
+
+
+def test_rows_written_in_bulk_are_found_by_their_instant(shop, clock, uow_factory):
+    """Decisions, hold-out groups and outbox rows are written past the ORM, yet stored as it stores them
+    (on SQLite a timestamp is text: '10:00:00' would not equal the ORM's '10:00:00.000000')."""
+    from sqlmodel import func, select
+
+    from crm_core.models import AutomationDecision, AutomationHoldout, OutboxMessage
+
+    shop.switch_on("first_purchase")
+    shop.buy(shop.customer(), clock.now(), "BEAN")
+    now = clock.now()
+    assert now.microsecond == 0  # the case where the text would differ
+    shop.run()
+    day = shop.decisions()[0].business_day
+
+    with uow_factory() as uow:
+        count = lambda condition: uow.session.exec(select(func.count()).where(condition)).one()  # noqa: E731
+        assert count(AutomationDecision.decided_at == now) == 1
+        assert count(AutomationDecision.business_day == day) == 1
+        assert count(AutomationHoldout.assigned_at == now) == 1
+        assert count(OutboxMessage.created_at == now) == 1
