@@ -86,8 +86,8 @@ def seed(engine, customers: int) -> dict[str, float]:
 def measure(services) -> dict:
     from sqlalchemy import func, select
 
-    from crm_core import automations
-    from crm_core.models import AutomationDecision, Customer, OutboxMessage
+    from crm_core import automations, outbox
+    from crm_core.models import AutomationDecision, Customer, OutboxBody, OutboxMessage
 
     zone = services.settings.zone
     figures: dict = {}
@@ -140,8 +140,10 @@ def measure(services) -> dict:
         )
         if figures["outbox"] != figures["decided"].get("send", 0):
             raise BenchError(f"{figures['outbox']} outbox rows for {figures['decided'].get('send', 0)} sends")
-        sample = session.scalars(select(OutboxMessage.messages).order_by(OutboxMessage.id).limit(1)).first()
+        first = session.scalars(select(OutboxMessage).order_by(OutboxMessage.id).limit(1)).first()
+        sample = outbox.contents(uow=uow, rows=[first])[first.id]
         figures["sample_items"] = str(sample).count("ご購入いただいたため") + str(sample).count("Because you bought")
+        figures["bodies"] = session.scalar(select(func.count()).select_from(OutboxBody))
     counted = sum(figures["decided"].values())
     if counted != figures["customers"]:
         raise BenchError(f"{counted} decisions for {figures['customers']} customers")
@@ -209,7 +211,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  (c) every automation, first run        {figures['others']:8.2f} s  ({figures['others_report']})")
     print(f"  (d) every automation again             {figures['again']:8.2f} s  decided {figures['again_total']}")
     print(
-        f"one decision per customer, {figures['outbox']:,} outbox rows for as many customers; "
+        f"one decision per customer, {figures['outbox']:,} outbox rows for as many customers"
+        f" ({figures['bodies']:,} distinct messages stored); "
         f"the first message recommends {figures['sample_items']} products with their reasons"
     )
     return 0 if figures["decide"] <= aim else 2

@@ -13,7 +13,7 @@ from datetime import date
 from babel.dates import format_date
 
 from bot.i18n import format_day, format_number, normalize_locale
-from crm_core import automations, shop
+from crm_core import automations, outbox, shop
 from crm_core.automations import Recipient
 from crm_core.uow import UnitOfWork
 
@@ -54,16 +54,15 @@ def wording_values(key: str, *, name: str, shop_name: str, context: dict, locale
     return values
 
 
-NAME = "@@kizuna-customer-name@@"  # rendered once per distinct message, then replaced by each customer's name
 CACHED = 20_000  # distinct messages kept per run
 
 
 def render_for(services, uow: UnitOfWork):
     """The render callable of crm_core.automations.run_due: (key, recipient, context, locale, templates) -> JSON.
 
-    Returns the LINE messages as JSON text. Customers who get the same message but for their name
-    share one Jinja2 render: the bubble is rendered with a stand-in name and each customer's
-    (JSON-escaped) name is put in its place.
+    Returns the LINE messages as JSON text with `outbox.FILL` where the name goes: customers who get
+    the same message but for their name share one Jinja2 render and one stored body, and each
+    customer's name is put in at delivery.
     """
     shop_name = shop.get_profile(uow=uow).name
     default_locale = services.settings.locale
@@ -81,13 +80,13 @@ def render_for(services, uow: UnitOfWork):
         if rendered is None:
             shared = {field: value for field, value in context.items() if field != "purchase_id"}
             rendered = cache[cache_key] = json.dumps(
-                _render(key, name=NAME, context=_dates(shared), locale=locale, text=text),
+                _render(key, name=outbox.FILL, context=_dates(shared), locale=locale, text=text),
                 ensure_ascii=False,
                 separators=(",", ":"),  # compact: a hundred thousand of them are stored
             )
             if len(cache) > CACHED:
                 cache.clear()
-        return rendered.replace(NAME, json.dumps(recipient.name, ensure_ascii=False)[1:-1])
+        return rendered
 
     def _render(key: str, *, name: str, context: dict, locale: str, text: str | None) -> list[dict]:
         intro = None
@@ -117,4 +116,5 @@ def preview(services, uow: UnitOfWork, key: str, customer_id: int, templates=Non
     else:
         templates = automations.get_automation(uow=uow, key=key).templates
     render = render_for(services, uow)
-    return json.loads(render(key, recipient=recipient, context=context, locale=recipient.locale, templates=templates))
+    text = render(key, recipient=recipient, context=context, locale=recipient.locale, templates=templates)
+    return json.loads(outbox.filled(text, outbox.escaped(recipient.name)))

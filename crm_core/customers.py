@@ -335,7 +335,7 @@ def erase_customer(*, uow: UnitOfWork, customer_id: int, staff_user_id: int | No
     for row in uow.session.exec(
         select(OutboxMessage).where(or_(OutboxMessage.customer_id == customer_id, OutboxMessage.address.in_(addresses)))
     ):
-        row.address, row.messages, row.reply_token = "erased", [], None
+        row.address, row.messages, row.reply_token, row.fill = "erased", [], None, None
         if row.status == "pending":
             row.status, row.last_error = "cancelled", "erased"
     uow.session.execute(delete(WebhookEvent).where(WebhookEvent.lane.in_(addresses)))  # what they wrote to us

@@ -15,9 +15,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import Text, and_, case, cast, func, update
 from sqlmodel import select
 
-from crm_core import channels
+from crm_core import channels, outbox
 from crm_core.db import chunks, upsert_insert
-from crm_core.models import ChannelIdentity, Customer, OutboxBatch, OutboxMessage, RateLimit
+from crm_core.models import ChannelIdentity, Customer, OutboxBatch, OutboxBody, OutboxMessage, RateLimit
 from crm_core.outbox import quota_held_until
 from crm_core.uow import UnitOfWork
 
@@ -28,13 +28,15 @@ REFUSALS = ("blocked", "opted_out", "no_consent", "no_line", "erased")
 O = OutboxMessage.__table__  # noqa: E741
 I = ChannelIdentity.__table__  # noqa: E741
 C = Customer.__table__
+B = OutboxBody.__table__
 
 
 @dataclass(frozen=True)
 class Due:
     """What delivering one claimed outbox row needs, read as it was claimed, and who it is for.
 
-    `messages_text` is the JSON as stored: identical texts are one multicast, and are parsed once.
+    `messages_text` is the JSON as sent (a shared body with the row's fill put in): identical texts
+    are one multicast, and are parsed once.
     `refusal` says why the row may no longer go to its customer (`refusal_of`), or is None.
     """
 
@@ -104,6 +106,8 @@ def _read_due(uow: UnitOfWork, wanted) -> list[Due]:
             O.c.customer_id,
             O.c.category,
             cast(O.c.messages, Text).label("messages_text"),
+            B.c.messages.label("body"),
+            O.c.fill,
             O.c.retry_key,
             O.c.reply_token,
             O.c.reply_token_expires_at,
@@ -119,9 +123,9 @@ def _read_due(uow: UnitOfWork, wanted) -> list[Due]:
             C.c.consented_at,
         )
         .select_from(
-            O.outerjoin(I, and_(I.c.channel == O.c.channel, I.c.address == O.c.address)).outerjoin(
-                C, C.c.id == customer_id
-            )
+            O.outerjoin(I, and_(I.c.channel == O.c.channel, I.c.address == O.c.address))
+            .outerjoin(C, C.c.id == customer_id)
+            .outerjoin(B, B.c.id == O.c.body_id)
         )
         .where(wanted)
         .order_by(O.c.id)
@@ -129,9 +133,10 @@ def _read_due(uow: UnitOfWork, wanted) -> list[Due]:
     parsed: dict[str, list] = {}
     rows = []
     for row in uow.session.execute(query).all():
-        messages = parsed.get(row.messages_text)
+        text = row.messages_text if row.body is None else outbox.filled(row.body, row.fill)
+        messages = parsed.get(text)
         if messages is None:
-            messages = parsed[row.messages_text] = json.loads(row.messages_text)
+            messages = parsed[text] = json.loads(text)
         rows.append(
             Due(
                 row.id,
@@ -140,7 +145,7 @@ def _read_due(uow: UnitOfWork, wanted) -> list[Due]:
                 row.customer_id,
                 row.category,
                 messages,
-                row.messages_text,
+                text,
                 row.retry_key,
                 row.reply_token,
                 row.reply_token_expires_at,

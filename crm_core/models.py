@@ -131,6 +131,7 @@ class OutboxMessage(SQLModel, table=True):
     __table_args__ = (
         Index("ix_outbox_status_not_before", "status", "not_before"),
         CheckConstraint("status in ('pending', 'sent', 'failed', 'cancelled')", name="ck_outbox_status"),
+        CheckConstraint("messages IS NOT NULL OR body_id IS NOT NULL", name="ck_outbox_has_messages"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -138,7 +139,10 @@ class OutboxMessage(SQLModel, table=True):
     channel: str = Field(default="line", max_length=20)
     address: str = Field(max_length=100)
     category: str = Field(max_length=20)
-    messages: list = Field(sa_type=JSON)
+    # the LINE messages; or, for a campaign's rows, a shared body with this row's `fill` put in its mark
+    messages: list | None = Field(default=None, sa_type=JSON)
+    body_id: int | None = _fk("outbox_bodies.id", index=False)
+    fill: str | None = Field(default=None, sa_type=Text)  # JSON-escaped text for the body's mark (a name)
     reply_token: str | None = Field(default=None, max_length=100)
     reply_token_expires_at: datetime | None = _ts(nullable=True)
     retry_key: str = Field(max_length=36, unique=True)
@@ -160,6 +164,20 @@ class OutboxMessage(SQLModel, table=True):
     held_reason: str | None = Field(default=None, max_length=20)
     # the multicast this row went (or goes) out in: it is only ever sent again as part of it
     batch_id: int | None = _fk("outbox_batches.id")
+
+
+class OutboxBody(SQLModel, table=True):
+    """LINE messages many outbox rows share but for one piece of text (the customer's name).
+
+    A campaign writes each distinct message once here and a small row per customer in `outbox`,
+    instead of a kilobyte and a half of the same JSON a hundred thousand times.
+    """
+
+    __tablename__ = "outbox_bodies"
+
+    id: int | None = Field(default=None, primary_key=True)
+    messages: str = Field(sa_type=Text)  # JSON text with `crm_core.outbox.FILL` where each row's fill goes
+    created_at: datetime = _ts()
 
 
 class OutboxBatch(SQLModel, table=True):

@@ -6,6 +6,7 @@ reminders: respect blocking only) and `marketing` (also needs consent and no opt
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -14,7 +15,7 @@ from sqlalchemy import func, update
 from sqlmodel import select
 
 from crm_core.errors import N_, NotFound
-from crm_core.models import OutboxMessage
+from crm_core.models import OutboxBody, OutboxMessage
 from crm_core.uow import UnitOfWork
 
 REPLY_TOKEN_LIFETIME = timedelta(seconds=50)  # LINE allows one minute; keep a margin for the request
@@ -24,6 +25,28 @@ CLAIM = timedelta(seconds=60)
 RETRY_WINDOW = timedelta(hours=24)  # LINE remembers a push's X-Line-Retry-Key for 24 hours
 QUOTA_SPENT = "monthly-limit: "  # last_error prefix of the push that found LINE's monthly quota spent
 LINE_TIME = ZoneInfo("Asia/Tokyo")  # LINE counts the monthly quota by the month in Japan
+# in a shared body (outbox_bodies), where each row's fill goes: inside a JSON string, so the fill is JSON-escaped
+FILL = "@@kizuna-fill@@"
+
+
+def escaped(text: str) -> str:
+    """`text` as it stands inside a JSON string (a fill)."""
+    return json.dumps(text, ensure_ascii=False)[1:-1]
+
+
+def filled(body: str, fill: str | None) -> str:
+    """A shared body's JSON text with a row's fill in place of its mark."""
+    return body.replace(FILL, fill or "")
+
+
+def contents(*, uow: UnitOfWork, rows: list[OutboxMessage]) -> dict[int, list[dict]]:
+    """Row id -> the LINE messages it sends (its own, or its shared body with its fill)."""
+    ids = {row.body_id for row in rows if row.body_id is not None}
+    bodies = dict(uow.session.execute(select(OutboxBody.id, OutboxBody.messages).where(OutboxBody.id.in_(ids))).all())
+    return {
+        row.id: json.loads(filled(bodies[row.body_id], row.fill)) if row.body_id is not None else row.messages
+        for row in rows
+    }
 
 
 def enqueue(

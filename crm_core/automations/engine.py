@@ -22,11 +22,19 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import JSON, func, select, text
 from sqlalchemy.exc import IntegrityError
 
-from crm_core import channels
+from crm_core import channels, outbox
 from crm_core.automations import candidates
 from crm_core.automations.definitions import AUTOMATIONS, check_definition, get_automation, weekly_cap
 from crm_core.db import chunks
-from crm_core.models import Automation, AutomationDecision, AutomationHoldout, OutboxMessage, Product, ProductPair
+from crm_core.models import (
+    Automation,
+    AutomationDecision,
+    AutomationHoldout,
+    OutboxBody,
+    OutboxMessage,
+    Product,
+    ProductPair,
+)
 from crm_core.uow import UnitOfWork
 
 log = logging.getLogger("kizuna.automations")
@@ -41,6 +49,7 @@ SKIP_REASONS = ("cap", "opted_out", "blocked", "no_consent", "no_line", "no_matc
 O = OutboxMessage.__table__  # noqa: E741
 D = AutomationDecision.__table__
 H = AutomationHoldout.__table__
+B = OutboxBody.__table__
 
 
 @dataclass(frozen=True)
@@ -53,7 +62,8 @@ class Recipient:
 
 
 # render(automation, *, recipient, context, locale, templates, share) -> LINE message dicts, or their JSON text
-# (text is written to the outbox as it is: many customers' messages then cost one render and no re-encoding);
+# with `outbox.FILL` where the recipient's name goes: each distinct text is stored once (outbox_bodies) and
+# each customer's row carries only their name (many customers' messages cost one render and one body);
 # `share`, when not None, stands for the context but its purchase: equal shares may share one render
 Render = Callable[..., list[dict] | str]
 
@@ -155,6 +165,7 @@ class _Run:
         self._products = None
         self.assigned: dict[tuple[str, int], bool] = {}  # hold-out groups drawn in this run, not yet read back
         self.shared_text: dict = {}  # (automation, share) -> its context's JSON text but the purchase
+        self.bodies: dict[str, int] = {}  # a rendered text -> its outbox_bodies id, written in this run
 
     def _count_recent(self, customer_ids: list[int]) -> None:
         """Load the weekly-cap counts of these customers (once each: the run adds its own sends after).
@@ -314,33 +325,40 @@ class _Run:
         statement = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({marks})"  # noqa: S608 (our names)
         driver.executemany(statement, values)
 
-    def _write_outbox(self, sends: list[tuple[dict, dict]]) -> None:
-        """Insert the chunk's outbox rows, ids drawn first, and note each row's id on its decision."""
+    def _new_ids(self, table, count: int):
+        """`count` ids for rows about to be inserted into `table` (a serial primary key)."""
         session = self.uow.session
-        rows = []
-        for _, row in sends:
-            messages = row["messages"]
-            if not isinstance(messages, str):
-                row["messages"] = _compact(messages)
-            rows.append(row)
         if session.get_bind().dialect.name == "postgresql":
-            ids = (
+            return (
                 session.execute(
-                    text("SELECT nextval(pg_get_serial_sequence('outbox', 'id')) FROM generate_series(1, :n)"),
-                    {"n": len(rows)},
+                    text("SELECT nextval(pg_get_serial_sequence(:table, 'id')) FROM generate_series(1, :n)"),
+                    {"table": table.name, "n": count},
                 )
                 .scalars()
                 .all()
             )
-        else:
-            # SQLite: this transaction began IMMEDIATE, so it holds the one write lock: nobody else takes ids
-            last = session.execute(select(func.max(O.c.id))).scalar_one() or 0
-            ids = range(last + 1, last + len(rows) + 1)
-        for row, outbox_id in zip(rows, ids, strict=True):
+        # SQLite: this transaction began IMMEDIATE, so it holds the one write lock: nobody else takes ids
+        last = session.execute(select(func.max(table.c.id))).scalar_one() or 0
+        return range(last + 1, last + count + 1)
+
+    def _write_outbox(self, sends: list[tuple[dict, dict]]) -> None:
+        """Insert the chunk's new bodies and outbox rows, ids drawn first; note each row's id on its decision."""
+        rows = [row for _, row in sends]
+        texts = list(dict.fromkeys(row["body_id"] for row in rows if type(row["body_id"]) is str))
+        new = [text for text in texts if text not in self.bodies]
+        if new:
+            now = self.at.now
+            ids = self._new_ids(B, len(new))
+            bodies = [{"id": i, "messages": t, "created_at": now} for i, t in zip(ids, new, strict=True)]
+            self._insert(B, bodies)
+            self.bodies.update((body["messages"], body["id"]) for body in bodies)
+        for row, outbox_id in zip(rows, self._new_ids(O, len(rows)), strict=True):
             row["id"] = outbox_id
+            if type(row["body_id"]) is str:
+                row["body_id"] = self.bodies[row["body_id"]]
         self._insert(O, rows, as_text=("messages",))
-        for (decision, _), outbox_id in zip(sends, ids, strict=True):
-            decision["outbox_id"] = outbox_id
+        for decision, row in sends:
+            decision["outbox_id"] = row["id"]
 
     def _context_text(self, key: str, context: dict, share) -> str:
         """The decision's context as JSON text: customers with equal shares differ only in the purchase."""
@@ -398,6 +416,7 @@ class _Run:
                 share=share[0] if share else None,
             )
             self.sent_recently[customer_id] += 1
+            shared = type(messages) is str  # a body many rows may share, this row's name its fill
             sends.append(
                 (
                     decision,
@@ -406,7 +425,9 @@ class _Run:
                         "channel": "line",
                         "address": row.address,
                         "category": "marketing",
-                        "messages": messages,
+                        "messages": None if shared else _compact(messages),
+                        "body_id": messages if shared else None,  # the text, until its body's id is known
+                        "fill": outbox.escaped(row.name) if shared else None,
                         "retry_key": None,  # below, for the chunk at once
                         "dedupe_key": f"auto:{key}:{customer_id}:{occurrence}",
                         "status": "pending",
@@ -417,6 +438,7 @@ class _Run:
             )
         for (_, row), retry_key in zip(sends, retry_keys(len(sends)), strict=True):
             row["retry_key"] = retry_key
+        bodies = dict(self.bodies)
         try:
             if sends:
                 self._write_outbox(sends)
@@ -428,6 +450,7 @@ class _Run:
         except IntegrityError:
             # another run decided some of these at the same moment: leave them to it
             self.uow.rollback()
+            self.bodies = bodies  # the chunk's new bodies are gone with it
             log.warning("automation %s: %d decisions already made by another run", key, len(decisions))
             return
         for decision in decisions:

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlmodel import select
 
-from crm_core import automations, points
+from crm_core import automations, outbox, points
 from crm_core.models import (
     AutomationDecision,
     ChannelIdentity,
@@ -142,8 +142,14 @@ class Shop:
             return list(uow.session.exec(query))
 
     def outbox(self) -> list[OutboxMessage]:
+        """The rows, each with `messages` as it will be sent (a shared body with the row's name put in)."""
         with self.uow_factory() as uow:
-            return list(uow.session.exec(select(OutboxMessage).order_by(OutboxMessage.id)))
+            rows = list(uow.session.exec(select(OutboxMessage).order_by(OutboxMessage.id)))
+            sent = outbox.contents(uow=uow, rows=rows)
+            uow.session.expunge_all()
+        for row in rows:
+            row.messages = sent[row.id]
+        return rows
 
     def outcomes(self, key: str | None = None) -> dict[int, tuple[str, str | None]]:
         return {(d.customer_id): (d.outcome, d.reason) for d in self.decisions(key)}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 from crm_core import automations
@@ -182,3 +183,40 @@ def test_rows_written_in_bulk_are_found_by_their_instant(shop, clock, uow_factor
         assert count(AutomationDecision.business_day == day) == 1
         assert count(AutomationHoldout.assigned_at == now) == 1
         assert count(OutboxMessage.created_at == now) == 1
+
+
+def test_customers_getting_the_same_message_share_one_stored_body(shop, clock, uow_factory):
+    """A campaign stores each distinct message once; each row keeps only its customer's name."""
+    from sqlmodel import func, select
+
+    from crm_core.models import OutboxBody
+
+    shop.switch_on("first_purchase")
+    names = ["山田 花子", 'Jo "the" O\\Brien', "佐藤 一郎"]
+    for name in names:
+        shop.buy(shop.customer(name), clock.now(), "BEAN")
+
+    shop.run()
+
+    with uow_factory() as uow:
+        assert uow.session.exec(select(func.count()).select_from(OutboxBody)).one() == 1
+    rows = shop.outbox()
+    assert [r.fill for r in rows] == ["山田 花子", 'Jo \\"the\\" O\\\\Brien', "佐藤 一郎"]  # as inside a JSON string
+    for name, row in zip(names, rows, strict=True):
+        assert json.dumps(name, ensure_ascii=False)[1:-1] in json.dumps(row.messages, ensure_ascii=False)
+
+
+def test_erasing_a_customer_takes_their_name_out_of_messages_not_sent(shop, clock, uow_factory):
+    from crm_core.customers import erase_customer
+
+    shop.switch_on("first_purchase")
+    customer = shop.customer("山田 花子")
+    shop.buy(customer, clock.now(), "BEAN")
+    shop.run()
+    with uow_factory() as uow:
+        erase_customer(uow=uow, customer_id=customer)
+        uow.commit()
+
+    (row,) = shop.outbox()
+    assert (row.status, row.address, row.fill) == ("cancelled", "erased", None)
+    assert "山田" not in str(row.messages)
