@@ -15,6 +15,7 @@ import logging
 import os
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
 from zoneinfo import ZoneInfo
@@ -143,8 +144,11 @@ def run_due(
         return report
     run = _Run(uow=uow, render=render, zone=zone, report=report, chunk=chunk)
     ids = None if customer_ids is None else sorted(set(customer_ids))
-    for key in keys:
-        run.automation(key, ids)
+    try:
+        for key in keys:
+            run.automation(key, ids)
+    finally:
+        run.close()
     return report
 
 
@@ -165,7 +169,13 @@ class _Run:
         self._products = None
         self.assigned: dict[tuple[str, int], bool] = {}  # hold-out groups drawn in this run, not yet read back
         self.shared_text: dict = {}  # (automation, share) -> its context's JSON text but the purchase
-        self.bodies: dict[str, int] = {}  # a rendered text -> its outbox_bodies id, written in this run
+        self.bodies: dict[str, int] = {}  # a rendered text -> its outbox_bodies id, numbered in this run
+        self.body_rows: dict[int, dict] = {}  # id -> the body's row, until stored
+        self.stored_bodies: set[int] = set()  # ids of the bodies committed in this run
+        self.postgres = uow.session.get_bind().dialect.name == "postgresql"
+        self.writer = ThreadPoolExecutor(1, thread_name_prefix="automation-writer") if self.postgres else None
+        self.writer_connection = None
+        self.in_flight = None  # (write, future) of the chunk the writer is storing
 
     def _count_recent(self, customer_ids: list[int]) -> None:
         """Load the weekly-cap counts of these customers (once each: the run adds its own sends after).
@@ -203,6 +213,8 @@ class _Run:
         rows = getattr(self, f"_{key}")(key, customer_ids)
         for start in range(0, len(rows), self.chunk):
             self._decide(key, settings, rows[start : start + self.chunk])
+        self.flush()
+        self.uow.commit()  # ends this thread's reading transaction (the writer committed the rows)
 
     # candidates: lists of (row, occurrence, context[, share]); context None = nothing to say (skipped no_match);
     # share: a hashable that stands for the context but its purchase (equal shares, one render for all)
@@ -287,48 +299,10 @@ class _Run:
         rows = self.uow.session.execute(candidates.birthday(key, self.at, customer_ids)).all()
         return [(row, row.occ, {"month": row.birth_month, "year": self.at.today.year}) for row in rows]
 
-    def _insert(self, table, rows: list[dict], *, as_text: tuple[str, ...] = ()) -> None:
-        """Bulk insert through the driver: COPY on PostgreSQL, executemany on SQLite.
-
-        Values go through their column type's own bind processing for this database (UTC timestamps
-        as the ORM writes them, JSON), once per distinct object (a run's timestamps are one object
-        each); in `as_text` columns a str is JSON text already and goes as it is.
-        """
-        session = self.uow.session
-        dialect = session.get_bind().dialect
-        columns = list(rows[0])
-        driver = session.connection().connection.dbapi_connection
-        if dialect.name == "postgresql":
-            json_columns = {c for c in columns if isinstance(table.c[c].type, JSON)}
-            statement = f"COPY {table.name} ({', '.join(columns)}) FROM STDIN"
-            with driver.cursor() as cursor, cursor.copy(statement) as copy:
-                for row in rows:
-                    copy.write_row([_json(row[c]) if c in json_columns else row[c] for c in columns])
-            return
-        processors = [table.c[c].type.dialect_impl(dialect).bind_processor(dialect) for c in columns]
-        texts = [c in as_text for c in columns]
-        last = [object()] * len(columns)  # per column: the last value and what it became
-        done = [None] * len(columns)
-        values = []
-        for row in rows:
-            out = []
-            for index, column in enumerate(columns):
-                value = row[column]
-                process = processors[index]
-                if process is not None and value is not None and not (texts[index] and type(value) is str):
-                    if value is not last[index]:
-                        last[index], done[index] = value, process(value)
-                    value = done[index]
-                out.append(value)
-            values.append(out)
-        marks = ", ".join("?" * len(columns))
-        statement = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({marks})"  # noqa: S608 (our names)
-        driver.executemany(statement, values)
-
     def _new_ids(self, table, count: int):
         """`count` ids for rows about to be inserted into `table` (a serial primary key)."""
         session = self.uow.session
-        if session.get_bind().dialect.name == "postgresql":
+        if self.postgres:
             return (
                 session.execute(
                     text("SELECT nextval(pg_get_serial_sequence(:table, 'id')) FROM generate_series(1, :n)"),
@@ -341,24 +315,86 @@ class _Run:
         last = session.execute(select(func.max(table.c.id))).scalar_one() or 0
         return range(last + 1, last + count + 1)
 
-    def _write_outbox(self, sends: list[tuple[dict, dict]]) -> None:
-        """Insert the chunk's new bodies and outbox rows, ids drawn first; note each row's id on its decision."""
+    def _number(self, sends: list[tuple[dict, dict]]) -> None:
+        """Ids for the chunk's outbox rows and the new bodies they share."""
         rows = [row for _, row in sends]
         texts = list(dict.fromkeys(row["body_id"] for row in rows if type(row["body_id"]) is str))
         new = [text for text in texts if text not in self.bodies]
         if new:
-            now = self.at.now
             ids = self._new_ids(B, len(new))
-            bodies = [{"id": i, "messages": t, "created_at": now} for i, t in zip(ids, new, strict=True)]
-            self._insert(B, bodies)
-            self.bodies.update((body["messages"], body["id"]) for body in bodies)
+            self.bodies.update(zip(new, ids, strict=True))
+            for body_text, body_id in zip(new, ids, strict=True):
+                self.body_rows[body_id] = {"id": body_id, "messages": body_text, "created_at": self.at.now}
         for row, outbox_id in zip(rows, self._new_ids(O, len(rows)), strict=True):
             row["id"] = outbox_id
             if type(row["body_id"]) is str:
                 row["body_id"] = self.bodies[row["body_id"]]
-        self._insert(O, rows, as_text=("messages",))
         for decision, row in sends:
             decision["outbox_id"] = row["id"]
+
+    def _write(self, key: str, sends: list, holdouts: list, decisions: list) -> None:
+        """Store one chunk in its own transaction: inline on SQLite; on PostgreSQL by the writer thread,
+        on its own connection, while this thread decides the next chunk (the database's work and ours overlap;
+        at most one chunk is in flight, and each chunk's outcome is counted when it is known)."""
+        self.flush()  # first: which bodies the chunk before stored is known only then
+        rows = [row for _, row in sends]
+        needed = {row["body_id"] for row in rows if row["body_id"] is not None} - self.stored_bodies
+        write = _Write(key, [self.body_rows[i] for i in sorted(needed)], rows, holdouts, decisions)
+        if self.writer is None:
+            session = self.uow
+            self._finish(write, self._store(session.session.connection(), write, session.commit, session.rollback))
+            return
+        self.in_flight = (write, self.writer.submit(self._store_apart, write))
+
+    def flush(self) -> None:
+        """Wait for the chunk in flight (PostgreSQL) and count its outcome."""
+        if self.in_flight is not None:
+            write, future = self.in_flight
+            self.in_flight = None
+            self._finish(write, future.result())
+
+    def close(self) -> None:
+        try:
+            self.flush()
+        finally:
+            if self.writer is not None:
+                self.writer.shutdown()
+                if self.writer_connection is not None:
+                    self.writer_connection.close()
+
+    def _store_apart(self, write: _Write) -> bool:
+        if self.writer_connection is None:
+            self.writer_connection = self.uow.session.get_bind().connect()
+        connection = self.writer_connection
+        connection.begin()  # the rows go through the driver: SQLAlchemy would not begin (nor commit) by itself
+        return self._store(connection, write, connection.commit, connection.rollback)
+
+    def _store(self, connection, write: _Write, commit: Callable[[], None], rollback: Callable[[], None]) -> bool:
+        """Insert the chunk's rows and commit; False when another run decided some of them meanwhile."""
+        errors = (IntegrityError, connection.dialect.loaded_dbapi.IntegrityError)
+        try:
+            for table, rows, as_text in (
+                (B, write.bodies, ()),
+                (O, write.outbox, ("messages",)),
+                (H, write.holdouts, ()),
+                (D, write.decisions, ("context",)),
+            ):
+                if rows:
+                    _insert(connection, table, rows, as_text=as_text)
+            commit()
+            return True
+        except errors:
+            rollback()
+            return False
+
+    def _finish(self, write: _Write, stored: bool) -> None:
+        if not stored:
+            # another run decided some of these at the same moment: leave them to it (its bodies go again)
+            log.warning("automation %s: %d decisions already made by another run", write.key, len(write.decisions))
+            return
+        self.stored_bodies.update(body["id"] for body in write.bodies)
+        for decision in write.decisions:
+            self.report.add(write.key, decision["outcome"], decision["reason"])
 
     def _context_text(self, key: str, context: dict, share) -> str:
         """The decision's context as JSON text: customers with equal shares differ only in the purchase."""
@@ -438,23 +474,57 @@ class _Run:
             )
         for (_, row), retry_key in zip(sends, retry_keys(len(sends)), strict=True):
             row["retry_key"] = retry_key
-        bodies = dict(self.bodies)
-        try:
-            if sends:
-                self._write_outbox(sends)
-            if holdouts:
-                self._insert(H, holdouts)
-            if decisions:
-                self._insert(D, decisions, as_text=("context",))
-            self.uow.commit()
-        except IntegrityError:
-            # another run decided some of these at the same moment: leave them to it
-            self.uow.rollback()
-            self.bodies = bodies  # the chunk's new bodies are gone with it
-            log.warning("automation %s: %d decisions already made by another run", key, len(decisions))
-            return
-        for decision in decisions:
-            self.report.add(key, decision["outcome"], decision["reason"])
+        self._number(sends)
+        self._write(key, sends, holdouts, decisions)
+
+
+@dataclass
+class _Write:
+    """One chunk's rows, stored in one transaction."""
+
+    key: str
+    bodies: list[dict]
+    outbox: list[dict]
+    holdouts: list[dict]
+    decisions: list[dict]
+
+
+def _insert(connection, table, rows: list[dict], *, as_text: tuple[str, ...] = ()) -> None:
+    """Bulk insert through the driver: COPY on PostgreSQL, executemany on SQLite.
+
+    Values go through their column type's own bind processing for this database (UTC timestamps
+    as the ORM writes them, JSON), once per distinct object (a run's timestamps are one object
+    each); in `as_text` columns a str is JSON text already and goes as it is.
+    """
+    dialect = connection.dialect
+    columns = list(rows[0])
+    driver = connection.connection.dbapi_connection
+    if dialect.name == "postgresql":
+        json_columns = {c for c in columns if isinstance(table.c[c].type, JSON)}
+        statement = f"COPY {table.name} ({', '.join(columns)}) FROM STDIN"
+        with driver.cursor() as cursor, cursor.copy(statement) as copy:
+            for row in rows:
+                copy.write_row([_json(row[c]) if c in json_columns else row[c] for c in columns])
+        return
+    processors = [table.c[c].type.dialect_impl(dialect).bind_processor(dialect) for c in columns]
+    texts = [c in as_text for c in columns]
+    last = [object()] * len(columns)  # per column: the last value and what it became
+    done = [None] * len(columns)
+    values = []
+    for row in rows:
+        out = []
+        for index, column in enumerate(columns):
+            value = row[column]
+            process = processors[index]
+            if process is not None and value is not None and not (texts[index] and type(value) is str):
+                if value is not last[index]:
+                    last[index], done[index] = value, process(value)
+                value = done[index]
+            out.append(value)
+        values.append(out)
+    marks = ", ".join("?" * len(columns))
+    statement = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({marks})"  # noqa: S608 (our names)
+    driver.executemany(statement, values)
 
 
 def _compact(value) -> str:

@@ -196,7 +196,7 @@ def test_customers_getting_the_same_message_share_one_stored_body(shop, clock, u
     for name in names:
         shop.buy(shop.customer(name), clock.now(), "BEAN")
 
-    shop.run()
+    assert shop.run(chunk=1).decided["first_purchase"]["send"] == 3  # a chunk each: the body is stored once
 
     with uow_factory() as uow:
         assert uow.session.exec(select(func.count()).select_from(OutboxBody)).one() == 1
@@ -220,3 +220,23 @@ def test_erasing_a_customer_takes_their_name_out_of_messages_not_sent(shop, cloc
     (row,) = shop.outbox()
     assert (row.status, row.address, row.fill) == ("cancelled", "erased", None)
     assert "山田" not in str(row.messages)
+
+
+def test_runs_at_the_same_moment_decide_each_customer_once(shop, clock):
+    """Two schedulers' runs race over the same customers in small chunks: whichever stores a chunk
+    first decides it; the other leaves it and goes on, and the shared bodies still arrive whole."""
+    from tests.threads import together
+
+    shop.switch_on("first_purchase")
+    customers = [shop.customer(f"顧客 {n}") for n in range(12)]
+    for customer in customers:
+        shop.buy(customer, clock.now(), "BEAN")
+
+    reports = together(3, lambda _: shop.run(chunk=4))
+
+    assert not [r for r in reports if isinstance(r, Exception)]
+    assert sum(r.decided["first_purchase"]["send"] for r in reports) == 12
+    rows = shop.outbox()
+    assert sorted(r.customer_id for r in rows) == customers
+    assert all(f"顧客 {customers.index(row.customer_id)}様" in str(row.messages) for row in rows)
+    assert shop.run().total == 0
