@@ -79,8 +79,7 @@ def store_events(*, connection: Connection, events: list[dict], now: datetime) -
     statement = _store_statement(connection.dialect.name)
     lanes = []
     for row in rows:  # one event per request is the rule; a prepared statement each beats a multi-row compile
-        # mutation-equivalent on SQLite: [0] -> [-1] and the PostgreSQL statement below (its rows also carry
-        # pg_notify's result); test_event_store.py kills them on PostgreSQL
+        # [0]: the lane (on PostgreSQL the row also carries pg_notify's result, see _store_statement)
         lanes.extend(stored[0] for stored in connection.execute(statement, row))
     return list(dict.fromkeys(lanes))
 
