@@ -235,7 +235,8 @@ def mark_failed(*, uow: UnitOfWork, event_id: int, error: str) -> None:
     event.last_error = error[:MAX_ERROR_LENGTH]
 
 
-# mutation-equivalent: look_back 1000 +-1 (how far back an unsend is looked for)
+# mutation-equivalent: look_back 1000 +-1 (how far back an unsend is looked for; LINE lets a message be
+# unsent for 24 hours, and nobody sends a shop 1000 messages in a day)
 def forget_message(*, uow: UnitOfWork, lane: str, message_id: str, look_back: int = 1000) -> int:
     """Drop an unsent message's content from its stored event: only its id and type stay."""
     query = (
