@@ -100,6 +100,7 @@ TESTS: dict[str, list[str]] = {
         "tests/integration/cli/test_accounts_cli.py",
     ],
     "crm_core/events.py": [
+        # run on PostgreSQL too (KIZUNA_TEST_DATABASE_URL): store_events' pg_notify statement runs only there
         "tests/integration/webhook/test_event_store.py",
         "tests/integration/webhook/test_event_processing.py",
     ],

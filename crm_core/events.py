@@ -79,8 +79,7 @@ def store_events(*, connection: Connection, events: list[dict], now: datetime) -
     statement = _store_statement(connection.dialect.name)
     lanes = []
     for row in rows:  # one event per request is the rule; a prepared statement each beats a multi-row compile
-        # mutation-equivalent on SQLite: [0] -> [-1] and the PostgreSQL statement below (its rows also carry
-        # pg_notify's result); test_event_store.py kills them on PostgreSQL
+        # [0]: the lane (on PostgreSQL the row also carries pg_notify's result, see _store_statement)
         lanes.extend(stored[0] for stored in connection.execute(statement, row))
     return list(dict.fromkeys(lanes))
 
@@ -236,7 +235,8 @@ def mark_failed(*, uow: UnitOfWork, event_id: int, error: str) -> None:
     event.last_error = error[:MAX_ERROR_LENGTH]
 
 
-# mutation-equivalent: look_back 1000 +-1 (how far back an unsend is looked for)
+# mutation-equivalent: look_back 1000 +-1 (how far back an unsend is looked for; LINE lets a message be
+# unsent for 24 hours, and nobody sends a shop 1000 messages in a day)
 def forget_message(*, uow: UnitOfWork, lane: str, message_id: str, look_back: int = 1000) -> int:
     """Drop an unsent message's content from its stored event: only its id and type stay."""
     query = (

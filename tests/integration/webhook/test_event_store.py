@@ -153,6 +153,9 @@ def test_a_temporary_error_holds_the_event_back_for_a_pause_that_doubles_up_to_a
     for pause, base in zip(pauses, (1, 2, 4, 8, 16, 32, 60, 60, 60), strict=True):
         assert base <= pause <= base * 1.25
     assert event.attempts == 9 and event.last_error == "temporary: connection lost"
+    _fail_temporarily(uow_factory, event_id, "x" * 5000)
+    (event,) = _all(uow_factory)
+    assert event.last_error == ("temporary: " + "x" * 5000)[:4000]
 
 
 def test_an_event_is_given_up_exactly_one_hour_after_its_first_temporary_error(uow_factory, clock):

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from crm_core import outbox
+from crm_core import dispatch, outbox
 from crm_core.db import make_engine, make_session_factory
 from crm_core.errors import NotFound
 from crm_core.models import OutboxMessage
@@ -237,6 +237,21 @@ def test_retry_sends_failed_messages_and_held_pushes_again_with_their_retry_keys
     assert _change(uow_factory, outbox.requeue) == 2
     assert _due(uow_factory) == [failed[0], held[0], other[0]]
     assert _change(uow_factory, outbox.requeue) == 0
+
+
+def test_retry_all_sends_every_push_held_for_the_quota_and_leaves_quiet_hours_holds_alone(uow_factory, clock):
+    by_dispatcher, held_before_0011, quiet = _enqueue(uow_factory), _enqueue(uow_factory), _enqueue(uow_factory)
+    with uow_factory() as uow:
+        until = clock.now() + timedelta(hours=1)
+        dispatch.hold(uow=uow, ids=by_dispatcher, reason="quota", until=until, note="quota: 3 message(s) left")
+        dispatch.hold(uow=uow, ids=quiet, reason="quiet_hours", until=until)
+        outbox.hold_for_quota(uow=uow, message_id=held_before_0011[0], error="429")
+        # a push held by a Kizuna before migration 0011 says so only in its last_error
+        uow.session.get(OutboxMessage, held_before_0011[0]).held_reason = None
+        uow.commit()
+    assert _change(uow_factory, outbox.requeue) == 2
+    assert _due(uow_factory) == by_dispatcher + held_before_0011
+    assert (_row(uow_factory, quiet[0]).held_reason, _row(uow_factory, quiet[0]).not_before) == ("quiet_hours", until)
 
 
 def test_the_system_page_lists_failures_newest_first_and_not_cancelled_ones(uow_factory, clock):
