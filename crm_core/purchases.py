@@ -329,6 +329,20 @@ def _spend_of(uow: UnitOfWork, purchase: Purchase):
     return points.get_entry_by_key(uow=uow, idempotency_key=f"purchase-spend:{purchase.id}")
 
 
+def _shortfall_of(uow: UnitOfWork, purchase: Purchase, refund: Refund) -> int:
+    """The earned points `refund` could not take back (already used), as it answered when it was made.
+
+    Worked out again from what is kept: the purchase's rule, the refunds before this one (they hold the
+    purchase's row lock in turn, so ids follow the order they were made in) and the points it took back.
+    """
+    refunded_before = uow.session.exec(
+        select(func.sum(Refund.amount)).where(Refund.purchase_id == purchase.id, Refund.id < refund.id)
+    ).one()
+    kept_before = purchase.total - (refunded_before or 0)
+    to_reverse = points_earned_on(purchase, kept_before) - points_earned_on(purchase, kept_before - refund.amount)
+    return to_reverse - refund.points_reversed
+
+
 def refund_purchase(
     *, uow: UnitOfWork, purchase: Purchase, amount: int, external_id: str, occurred_at: datetime | None = None
 ) -> RefundResult:
@@ -350,6 +364,7 @@ def refund_purchase(
             points_returned=existing.points_returned,
             points_balance=points.balance_of(uow=uow, customer_id=purchase.customer_id),
             created=False,
+            shortfall=_shortfall_of(uow, purchase, existing),
         )
     amount = _int(amount, "amount", minimum=1)
     now = uow.now()

@@ -319,6 +319,20 @@ def test_a_refund_after_every_point_was_used_takes_back_none_and_says_so(uow_fac
     assert balance(uow_factory, customer_id) == 0
 
 
+def test_the_same_refund_again_says_again_how_many_points_it_could_not_take_back(uow_factory, shop):
+    customer_id, _ = shop
+    sale = buy(uow_factory, shop, 1050)  # 10 points
+    with uow_factory() as uow:
+        points.spend(uow=uow, customer_id=customer_id, amount=8, idempotency_key="used")
+        uow.commit()
+    first = refund(uow_factory, sale.purchase.id, 60, "R1")  # ¥990 kept earns 9: 1 taken back
+    rest = refund(uow_factory, sale.purchase.id, 990, "R2")  # 9 more to take back, 1 point left
+    again = [refund(uow_factory, sale.purchase.id, amount, key) for amount, key in ((60, "R1"), (990, "R2"))]
+    answers = [(r.created, r.points_reversed, r.shortfall) for r in (first, rest, *again)]
+    assert answers == [(True, 1, 0), (True, 1, 8), (False, 1, 0), (False, 1, 8)]
+    assert balance(uow_factory, customer_id) == 0
+
+
 def test_a_refund_after_the_till_undid_the_points_payment_gives_nothing_back_twice(uow_factory, shop):
     customer_id, _ = shop
     with uow_factory() as uow:
