@@ -300,6 +300,7 @@ def record_purchase_once(*, uow_factory, before_commit=None, **kwargs) -> Purcha
                 uow.commit()
                 return result
             except IntegrityError:
+                # mutation-equivalent: `and`, `== 3`: as said above (the retry cannot lose the race again)
                 if attempt == 2 or not kwargs.get("external_id"):
                     raise
     raise AssertionError("unreachable")
@@ -311,7 +312,7 @@ class RefundResult:
     points_reversed: int
     points_balance: int
     created: bool
-    shortfall: int = 0
+    shortfall: int = 0  # mutation-equivalent: ±1 (every RefundResult is given it)
     points_returned: int = 0  # mutation-equivalent: ±1 (every RefundResult is given it)
 
     def as_dict(self) -> dict:
