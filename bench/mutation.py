@@ -83,11 +83,11 @@ TESTS: dict[str, list[str]] = {
         "tests/integration/points/test_ledger_edges.py",
         "tests/integration/points/test_lock_waits.py",  # PostgreSQL only: run with KIZUNA_TEST_DATABASE_URL
     ],
-    "crm_core/purchases.py": [
-        "tests/integration/api/test_purchases.py",
+    "crm_core/purchases.py": [  # the service's own tests first: with -x a mutant they catch stops sooner
         "tests/integration/points/test_refunds.py",
-        "tests/integration/api/test_points_payments.py",
         "tests/integration/points/test_purchase_edges.py",
+        "tests/integration/api/test_purchases.py",
+        "tests/integration/api/test_points_payments.py",
         "tests/integration/points/test_lock_waits.py",  # PostgreSQL only: run with KIZUNA_TEST_DATABASE_URL
     ],
     "crm_core/cards.py": ["tests/unit/crm_core/test_cards.py"],

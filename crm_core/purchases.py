@@ -300,6 +300,7 @@ def record_purchase_once(*, uow_factory, before_commit=None, **kwargs) -> Purcha
                 uow.commit()
                 return result
             except IntegrityError:
+                # mutation-equivalent: `and`, `== 3`: as said above (the retry cannot lose the race again)
                 if attempt == 2 or not kwargs.get("external_id"):
                     raise
     raise AssertionError("unreachable")
@@ -311,7 +312,7 @@ class RefundResult:
     points_reversed: int
     points_balance: int
     created: bool
-    shortfall: int = 0
+    shortfall: int = 0  # mutation-equivalent: ±1 (every RefundResult is given it)
     points_returned: int = 0  # mutation-equivalent: ±1 (every RefundResult is given it)
 
     def as_dict(self) -> dict:
@@ -327,6 +328,20 @@ class RefundResult:
 
 def _spend_of(uow: UnitOfWork, purchase: Purchase):
     return points.get_entry_by_key(uow=uow, idempotency_key=f"purchase-spend:{purchase.id}")
+
+
+def _shortfall_of(uow: UnitOfWork, purchase: Purchase, refund: Refund) -> int:
+    """The earned points `refund` could not take back (already used), as it answered when it was made.
+
+    Worked out again from what is kept: the purchase's rule, the refunds before this one (they hold the
+    purchase's row lock in turn, so ids follow the order they were made in) and the points it took back.
+    """
+    refunded_before = uow.session.exec(
+        select(func.sum(Refund.amount)).where(Refund.purchase_id == purchase.id, Refund.id < refund.id)
+    ).one()
+    kept_before = purchase.total - (refunded_before or 0)
+    to_reverse = points_earned_on(purchase, kept_before) - points_earned_on(purchase, kept_before - refund.amount)
+    return to_reverse - refund.points_reversed
 
 
 def refund_purchase(
@@ -350,6 +365,7 @@ def refund_purchase(
             points_returned=existing.points_returned,
             points_balance=points.balance_of(uow=uow, customer_id=purchase.customer_id),
             created=False,
+            shortfall=_shortfall_of(uow, purchase, existing),
         )
     amount = _int(amount, "amount", minimum=1)
     now = uow.now()
@@ -432,8 +448,8 @@ def refund_purchase(
     )
 
 
+# mutation-equivalent: limit 9 or 11 (a page size; every caller passes its own)
 def recent_purchases(*, uow: UnitOfWork, customer_id: int, limit: int = 10) -> list[tuple[Purchase, Store]]:
-    # mutation-equivalent: limit 9 or 11 (a page size; callers that show a page pass theirs)
     query = (
         select(Purchase, Store)
         .join(Store, Store.id == Purchase.store_id)
@@ -448,11 +464,11 @@ def get_purchase(*, uow: UnitOfWork, purchase_id: int) -> Purchase | None:
     return uow.session.get(Purchase, purchase_id)
 
 
+# mutation-equivalent: limit 49 or 51 (a page size; the API, its one caller, passes its own)
 def list_purchases(
     *, uow: UnitOfWork, customer_id: int, before_id: int | None = None, limit: int = 50, store_id: int | None = None
 ) -> list[Purchase]:
     """Newest first (by id, so paging is stable); only those of `store_id` when one is given."""
-    # mutation-equivalent: limit 49 or 51 (a page size)
     query = select(Purchase).where(Purchase.customer_id == customer_id)
     if store_id is not None:
         query = query.where(Purchase.store_id == store_id)
@@ -497,17 +513,17 @@ def purchase_view(*, uow: UnitOfWork, purchase: Purchase) -> dict:
     }
 
 
+# mutation-equivalent: page 999 or 1001 (a batch size)
 def refresh_tiers(*, uow: UnitOfWork, page: int = 1000) -> int:
     """Move customers down whose last 12 months no longer earn their tier (upgrades happen at purchase).
 
     Every customer above the first tier is looked at, a page at a time; returns how many changed.
     Run daily by the `tiers.refresh` job.
     """
-    # mutation-equivalent: page 999 or 1001 (a batch size), after_id -1 (ids start at 1), `[-0]` for `[-1]` below
-    # (pages overlap: a customer looked at twice is unchanged the second time)
     program = get_program(uow=uow)
     base = min(program.tiers, key=lambda tier: tier.min_spend).name
-    changed, after_id = 0, 0
+    changed = 0
+    after_id = 0  # mutation-equivalent: -1 (ids start at 1)
     while True:
         query = select(Customer).where(Customer.tier != base, Customer.id > after_id).order_by(Customer.id)
         customers_page = list(uow.session.exec(query.limit(page)))
@@ -517,4 +533,5 @@ def refresh_tiers(*, uow: UnitOfWork, page: int = 1000) -> int:
             before = customer.tier
             if refresh_tier(uow=uow, customer=customer, program=program) != before:
                 changed += 1
+        # mutation-equivalent: `[-0]` (pages overlap: a customer looked at twice is unchanged the second time)
         after_id = customers_page[-1].id

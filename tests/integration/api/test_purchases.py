@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlmodel import select
 
-from crm_core import cards, channels, customers, membership
+from crm_core import cards, channels, customers, membership, points
 from crm_core.models import OutboxMessage, Store
 
 
@@ -124,6 +124,18 @@ def test_the_same_refund_id_with_another_amount_is_a_409_and_changes_nothing(api
     assert api.get(f"/purchases/{created['id']}").json["refunded_total"] == 1480
     assert api.get(f"/purchases/{second['id']}").json["refunded_total"] == 0
     assert api.get(f"/customers/{shop.id}/points").json["points_balance"] == first.json["points_balance"] + 32
+
+
+def test_the_same_refund_again_answers_the_same_also_when_the_points_were_already_used(api, shop, uow_factory):
+    created = _purchase(api, customer_id=shop.id).json  # 32 points
+    with uow_factory() as uow:
+        points.spend(uow=uow, customer_id=shop.id, amount=30, idempotency_key="used")
+        uow.commit()
+    body = {"external_id": "R-1", "purchase_id": created["id"], "amount": 3240}
+    first = api.post("/refunds", json=body)
+    assert (first.status_code, first.json["points_reversed"], first.json["points_not_reversed"]) == (201, 2, 30)
+    again = api.post("/refunds", json=body)
+    assert (again.status_code, again.json) == (200, first.json)
 
 
 def test_a_refund_below_the_tiers_minimum_moves_the_customer_down_at_once(api, shop):

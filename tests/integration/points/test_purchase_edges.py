@@ -55,6 +55,12 @@ def balance(uow_factory, customer_id):
         return cached
 
 
+def use_points(uow_factory, customer_id, amount):
+    with uow_factory() as uow:
+        points.spend(uow=uow, customer_id=customer_id, amount=amount, idempotency_key="used")
+        uow.commit()
+
+
 def tier_changes(uow_factory, customer_id):
     with uow_factory() as uow:
         entries = timeline.list_for_customer(uow=uow, customer_id=customer_id)
@@ -311,11 +317,21 @@ def test_a_refund_worth_a_single_point_earned_or_paid_gives_it_back(uow_factory,
 def test_a_refund_after_every_point_was_used_takes_back_none_and_says_so(uow_factory, shop):
     customer_id, _ = shop
     sale = buy(uow_factory, shop, 1000)  # 10 points
-    with uow_factory() as uow:
-        points.spend(uow=uow, customer_id=customer_id, amount=10, idempotency_key="used")
-        uow.commit()
+    use_points(uow_factory, customer_id, 10)
     refunded = refund(uow_factory, sale.purchase.id, 1000, "R1")
     assert (refunded.points_reversed, refunded.shortfall, refunded.points_returned) == (0, 10, 0)
+    assert balance(uow_factory, customer_id) == 0
+
+
+def test_the_same_refund_again_says_again_how_many_points_it_could_not_take_back(uow_factory, shop):
+    customer_id, _ = shop
+    sale = buy(uow_factory, shop, 1000)  # 10 points
+    use_points(uow_factory, customer_id, 8)
+    first = refund(uow_factory, sale.purchase.id, 1, "R1")  # ¥999 kept earns 9: 1 taken back
+    rest = refund(uow_factory, sale.purchase.id, 999, "R2")  # 9 more to take back, 1 point left
+    again = [refund(uow_factory, sale.purchase.id, amount, key) for amount, key in ((1, "R1"), (999, "R2"))]
+    answers = [(r.created, r.points_reversed, r.shortfall) for r in (first, rest, *again)]
+    assert answers == [(True, 1, 0), (True, 1, 8), (False, 1, 0), (False, 1, 8)]
     assert balance(uow_factory, customer_id) == 0
 
 
