@@ -7,11 +7,12 @@ The pages and commands are tested in test_accounts.py and tests/integration/cli/
 from __future__ import annotations
 
 import pytest
+from sqlmodel import select
 
 from crm_core import staff, staff_sessions
 from crm_core.errors import Conflict, InvalidInput, LastAdmin, NotFound
-from crm_core.login_attempts import LoginFailed
-from crm_core.models import Store
+from crm_core.login_attempts import LoginFailed, LoginThrottled
+from crm_core.models import LoginAttempt, Store
 
 PASSWORD = "correct horse battery"
 
@@ -105,6 +106,12 @@ def test_the_list_is_sorted_by_address_and_a_missing_account_is_named(uow_factor
             staff.check_staff_user(uow=uow, staff_user_id=999)
         with pytest.raises(NotFound):
             staff.check_staff_user_by_email(uow=uow, email="nobody@example.jp")
+
+
+def test_an_account_is_found_by_its_address_as_typed_on_the_command_line(uow_factory):
+    with uow_factory() as uow:
+        user = _user(uow, "ken@example.jp")
+        assert staff.check_staff_user_by_email(uow=uow, email=" Ken@Example.JP ").id == user.id
 
 
 def test_the_last_active_admin_can_be_neither_disabled_nor_demoted(uow_factory):
@@ -213,3 +220,15 @@ def test_a_login_with_an_overlong_address_is_a_wrong_login_not_an_error(uow_fact
         with pytest.raises(LoginFailed):
             staff.log_in(uow=uow, email="k" * 300 + "@example.jp", password=PASSWORD)
         uow.session.flush()  # the failure is stored (PostgreSQL checks the key fits its column)
+        (key,) = uow.session.exec(select(LoginAttempt.email)).all()
+        assert len(key) <= LoginAttempt.__table__.c.email.type.length  # SQLite would store a longer one
+
+
+def test_wrong_passwords_count_against_the_account_however_its_address_is_typed(uow_factory):
+    with uow_factory() as uow:
+        _user(uow, "ken@example.jp")
+        for _ in range(3):  # the third says how long the next one waits
+            with pytest.raises((LoginFailed, LoginThrottled)):
+                staff.log_in(uow=uow, email="ken@example.jp", password="wrong password")
+        with pytest.raises(LoginThrottled):  # not a way around the wait
+            staff.log_in(uow=uow, email=" KEN@Example.jp ", password=PASSWORD)
