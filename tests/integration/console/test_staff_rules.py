@@ -80,6 +80,15 @@ def test_an_invited_account_has_no_password_anyone_could_guess(uow_factory):
         assert user.password_hash
 
 
+def test_a_role_this_version_does_not_know_is_refused_when_changing_one_too(uow_factory):
+    with uow_factory() as uow:
+        user = _user(uow, "ken@example.jp", "marketer")
+        with pytest.raises(InvalidInput) as refused:
+            staff.set_role(uow=uow, staff_user_id=user.id, role="owner")  # it would rank below staff
+        assert refused.value.params["field"] == "role"
+        assert user.role == "marketer"
+
+
 def test_the_home_store_is_found_by_its_code_in_any_case(uow_factory):
     with uow_factory() as uow:
         store = Store(code="SHIBUYA", name="渋谷店", created_at=uow.now())
@@ -151,7 +160,8 @@ def test_disabling_ends_sessions_once_and_enabling_lets_the_old_password_in_agai
         assert not _can_log_in(uow, "ken@example.jp")
         staff.disable_staff_user(uow=uow, staff_user_id=user.id)  # already disabled: nothing more ends
         assert user.session_epoch == 1
-        staff.enable_staff_user(uow=uow, staff_user_id=user.id)
+        enabled = staff.enable_staff_user(uow=uow, staff_user_id=user.id)  # the page names the account
+        assert (enabled.id, enabled.active) == (user.id, True)
         assert _can_log_in(uow, "ken@example.jp")
 
 
@@ -163,7 +173,7 @@ def test_a_password_reset_voids_the_old_password_and_open_password_links(uow_fac
             False,
             True,
         )
-        staff.reset_password(uow=uow, staff_user_id=user.id)
+        assert staff.reset_password(uow=uow, staff_user_id=user.id).id == user.id  # the page links to it
         assert not _can_log_in(uow, "ken@example.jp", "new password 1")
         assert user.session_epoch == 2
         with pytest.raises(InvalidInput):
