@@ -122,7 +122,8 @@ def log_in_web_member(*, uow: UnitOfWork, email: str, password: str, address: st
 
     Raises LoginThrottled or LoginFailed; a wrong password is recorded, so the caller commits either way.
     """
-    # mutation-equivalent: 249 (a shorter key); 251 overflows login_attempts.email on PostgreSQL, tested there
+    # mutation-equivalent: 250 -> 249 only (a key one character shorter, still one per address); a longer key
+    # (too long for login_attempts.email) and the address not stripped or lowered are tested
     key = "web:" + (email or "").strip().lower()[:250]
     return login_attempts.throttled(
         uow=uow,

@@ -192,7 +192,8 @@ def log_in(*, uow: UnitOfWork, email: str, password: str, address: str | None = 
 
     Raises LoginFailed or LoginThrottled (see crm_core.login_attempts); the caller commits either way.
     """
-    # mutation-equivalent: 253 (a shorter key); 255 overflows login_attempts.email on PostgreSQL, tested there
+    # mutation-equivalent: 254 -> 253 only (a key one character shorter, still one per account); a longer key
+    # (too long for login_attempts.email) and the address not stripped or lowered are tested
     email = (email or "").strip().lower()[:254]
     return login_attempts.throttled(
         uow=uow, key=email, address=address, attempt=lambda: authenticate(uow=uow, email=email, password=password)

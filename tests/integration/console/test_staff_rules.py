@@ -7,11 +7,12 @@ The pages and commands are tested in test_accounts.py and tests/integration/cli/
 from __future__ import annotations
 
 import pytest
+from sqlmodel import select
 
 from crm_core import staff, staff_sessions
 from crm_core.errors import Conflict, InvalidInput, LastAdmin, NotFound
-from crm_core.login_attempts import LoginFailed
-from crm_core.models import Store
+from crm_core.login_attempts import LoginFailed, LoginThrottled
+from crm_core.models import LoginAttempt, Store
 
 PASSWORD = "correct horse battery"
 
@@ -79,6 +80,15 @@ def test_an_invited_account_has_no_password_anyone_could_guess(uow_factory):
         assert user.password_hash
 
 
+def test_a_role_this_version_does_not_know_is_refused_when_changing_one_too(uow_factory):
+    with uow_factory() as uow:
+        user = _user(uow, "ken@example.jp", "marketer")
+        with pytest.raises(InvalidInput) as refused:
+            staff.set_role(uow=uow, staff_user_id=user.id, role="owner")  # it would rank below staff
+        assert refused.value.params["field"] == "role"
+        assert user.role == "marketer"
+
+
 def test_the_home_store_is_found_by_its_code_in_any_case(uow_factory):
     with uow_factory() as uow:
         store = Store(code="SHIBUYA", name="渋谷店", created_at=uow.now())
@@ -105,6 +115,12 @@ def test_the_list_is_sorted_by_address_and_a_missing_account_is_named(uow_factor
             staff.check_staff_user(uow=uow, staff_user_id=999)
         with pytest.raises(NotFound):
             staff.check_staff_user_by_email(uow=uow, email="nobody@example.jp")
+
+
+def test_an_account_is_found_by_its_address_as_typed_on_the_command_line(uow_factory):
+    with uow_factory() as uow:
+        user = _user(uow, "ken@example.jp")
+        assert staff.check_staff_user_by_email(uow=uow, email=" Ken@Example.JP ").id == user.id
 
 
 def test_the_last_active_admin_can_be_neither_disabled_nor_demoted(uow_factory):
@@ -144,7 +160,8 @@ def test_disabling_ends_sessions_once_and_enabling_lets_the_old_password_in_agai
         assert not _can_log_in(uow, "ken@example.jp")
         staff.disable_staff_user(uow=uow, staff_user_id=user.id)  # already disabled: nothing more ends
         assert user.session_epoch == 1
-        staff.enable_staff_user(uow=uow, staff_user_id=user.id)
+        enabled = staff.enable_staff_user(uow=uow, staff_user_id=user.id)  # the page names the account
+        assert (enabled.id, enabled.active) == (user.id, True)
         assert _can_log_in(uow, "ken@example.jp")
 
 
@@ -156,7 +173,7 @@ def test_a_password_reset_voids_the_old_password_and_open_password_links(uow_fac
             False,
             True,
         )
-        staff.reset_password(uow=uow, staff_user_id=user.id)
+        assert staff.reset_password(uow=uow, staff_user_id=user.id).id == user.id  # the page links to it
         assert not _can_log_in(uow, "ken@example.jp", "new password 1")
         assert user.session_epoch == 2
         with pytest.raises(InvalidInput):
@@ -213,3 +230,15 @@ def test_a_login_with_an_overlong_address_is_a_wrong_login_not_an_error(uow_fact
         with pytest.raises(LoginFailed):
             staff.log_in(uow=uow, email="k" * 300 + "@example.jp", password=PASSWORD)
         uow.session.flush()  # the failure is stored (PostgreSQL checks the key fits its column)
+        (key,) = uow.session.exec(select(LoginAttempt.email)).all()
+        assert len(key) <= LoginAttempt.__table__.c.email.type.length  # SQLite would store a longer one
+
+
+def test_wrong_passwords_count_against_the_account_however_its_address_is_typed(uow_factory):
+    with uow_factory() as uow:
+        _user(uow, "ken@example.jp")
+        for _ in range(3):  # the third says how long the next one waits
+            with pytest.raises((LoginFailed, LoginThrottled)):
+                staff.log_in(uow=uow, email="ken@example.jp", password="wrong password")
+        with pytest.raises(LoginThrottled):  # not a way around the wait
+            staff.log_in(uow=uow, email=" KEN@Example.jp ", password=PASSWORD)

@@ -15,7 +15,7 @@ from sqlmodel import select
 from crm_core import channels, customers, membership
 from crm_core.errors import AlreadyLinked, InvalidInput, LinkFailed, LinkLocked, NotConsented, NotFound
 from crm_core.login_attempts import LoginFailed, LoginThrottled
-from crm_core.models import TimelineEntry
+from crm_core.models import LoginAttempt, TimelineEntry
 from crm_core.passwords import hash_password
 
 PASSWORD = "correct horse battery"
@@ -285,6 +285,8 @@ def test_the_web_member_login_is_throttled_like_the_consoles(uow_factory):
         with pytest.raises(LoginFailed):
             membership.log_in_web_member(uow=uow, email="k" * 300 + "@example.jp", password=PASSWORD)
         uow.session.flush()  # the failures are stored (PostgreSQL checks the key fits its column)
+        keys = uow.session.exec(select(LoginAttempt.email)).all()
+        assert max(map(len, keys)) <= LoginAttempt.__table__.c.email.type.length  # SQLite would store a longer one
 
 
 def test_wrong_web_passwords_for_one_address_do_not_slow_down_another(uow_factory):
@@ -296,4 +298,6 @@ def test_wrong_web_passwords_for_one_address_do_not_slow_down_another(uow_factor
                 membership.log_in_web_member(uow=uow, email="ken@example.jp", password="wrong password")
         with pytest.raises(LoginThrottled):
             membership.log_in_web_member(uow=uow, email="ken@example.jp", password=PASSWORD)
+        with pytest.raises(LoginThrottled):  # nor with the address typed otherwise
+            membership.log_in_web_member(uow=uow, email=" KEN@Example.jp ", password=PASSWORD)
         assert membership.log_in_web_member(uow=uow, email="hanako@example.jp", password=PASSWORD).id == other.id

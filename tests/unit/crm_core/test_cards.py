@@ -71,3 +71,10 @@ def test_a_code_with_another_prefix_is_refused_even_when_the_rest_is_genuine():
     for prefix in ("KZT", "KZV", "XYZ"):
         with pytest.raises(InvalidCardToken):
             cards.read(secret=SECRET, purpose=cards.CARD, code=prefix + code[3:], now=NOW)
+
+
+def test_a_code_typed_by_a_scanner_with_a_trailing_return_or_spaces_still_reads():
+    # a handheld scanner types the code and then Enter; a POS system may pass that on to the API as it is
+    code = cards.issue(secret=SECRET, purpose=cards.CARD, customer_id=42, now=NOW)
+    for typed in (code + "\r\n", code + "\n", "  " + code + " "):
+        assert cards.read(secret=SECRET, purpose=cards.CARD, code=typed, now=NOW) == 42
