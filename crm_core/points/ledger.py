@@ -408,9 +408,9 @@ def adjust(
     )
 
 
+# mutation-equivalent: limit 999 or 1001 customers per run (a batch size: the next run takes the rest)
 def expire_due(*, uow: UnitOfWork, limit: int = 1000) -> int:
     """Expire what is left of lots past their validity; returns the points expired. Idempotent."""
-    # mutation-equivalent: limit 999 or 1001 customers per run (a batch size: the next run takes the rest)
     now = uow.now()
     due = uow.session.exec(
         select(PointLot.customer_id)
