@@ -354,7 +354,7 @@ def reverse(
             purchase_id=original.purchase_id,
         )
 
-    # mutation-equivalent: `>= 0`, `> -1` (and `<=`, `< 1` in the elif): no grant or adjustment is of 0 points
+    # mutation-equivalent: `>= 0`, `> -1`: no grant or adjustment is of 0 points
     if original.kind in ADDING and original.amount > 0:
         lot = uow.session.exec(select(PointLot).where(PointLot.entry_id == original.id)).one()
         if lot.remaining < lot.amount:
@@ -365,6 +365,7 @@ def reverse(
         entry = undo_entry(-lot.amount)
         _take(uow, entry, [lot], lot.amount)
         account.balance -= lot.amount
+    # mutation-equivalent: `<= 0`, `< 1`: no adjustment is of 0 points (adjust refuses 0)
     elif original.kind in ("spend",) or (original.kind == "adjust" and original.amount < 0):
         parts = _open_parts(uow, original)  # what partial returns (refunds) have not given back yet
         if not parts:
@@ -408,9 +409,9 @@ def adjust(
     )
 
 
+# mutation-equivalent: limit 999 or 1001 customers per run (a batch size: the next run takes the rest)
 def expire_due(*, uow: UnitOfWork, limit: int = 1000) -> int:
     """Expire what is left of lots past their validity; returns the points expired. Idempotent."""
-    # mutation-equivalent: limit 999 or 1001 customers per run (a batch size: the next run takes the rest)
     now = uow.now()
     due = uow.session.exec(
         select(PointLot.customer_id)

@@ -217,6 +217,20 @@ def test_an_expiry_or_a_refund_cannot_be_undone(uow_factory, customer_id, clock)
     assert _detail(uow_factory, customer_id).total == 0
 
 
+def test_an_undo_or_a_return_of_points_cannot_itself_be_undone(uow_factory, customer_id):
+    _grant(uow_factory, customer_id, 10, "g")
+    spent = _spend(uow_factory, customer_id, 4, "s")
+    paid = _pay_with_points(uow_factory, customer_id, 3)
+    with uow_factory() as uow:
+        undone = points.reverse(uow=uow, entry_id=spent.id, idempotency_key="undo", reason="mistake")
+        returned = points.return_spent(uow=uow, spend_entry_id=paid.id, amount=3, idempotency_key="back")
+        uow.commit()
+    for entry in (undone, returned):
+        with uow_factory() as uow, pytest.raises(InvalidInput, match="cannot be undone"):
+            points.reverse(uow=uow, entry_id=entry.id, idempotency_key=f"undo-{entry.id}", reason="mistake")
+    assert _detail(uow_factory, customer_id).total == 10
+
+
 def test_a_manual_correction_of_minus_one_point_can_be_undone(uow_factory, customer_id):
     _grant(uow_factory, customer_id, 10, "g")
     with uow_factory() as uow:
