@@ -70,13 +70,18 @@ def sweep_webhook_events(services) -> str:
     return f"processed {processed} waiting webhook event(s)" if processed else "nothing waiting"
 
 
-def expire_points(services) -> str:
+def expire_points(services, batch: int = 1000) -> str:
+    """Expire every customer's due points, `batch` customers per transaction, until none is left."""
     from crm_core import points
 
-    with services.uow_factory() as uow:
-        expired = points.expire_due(uow=uow)
-        uow.commit()
-    return f"expired {expired} point(s)"
+    expired = 0
+    while True:
+        with services.uow_factory() as uow:
+            done = points.expire_due(uow=uow, limit=batch)
+            uow.commit()
+        expired += done
+        if not done:  # a batch with any customer in it expires at least one point
+            return f"expired {expired} point(s)"
 
 
 def refresh_tiers(services) -> str:

@@ -88,3 +88,30 @@ def test_a_job_that_never_ran_runs_at_start_and_records_its_run(services, clock,
         scheduler.shutdown(wait=True)
     with uow_factory() as uow:
         assert job_runs.last_job_runs(uow=uow)["points.expire"] == clock.now()
+
+
+def test_the_expiry_job_expires_everyone_due_however_many_they_are(services, clock, uow_factory):
+    """`expire_due` takes a batch of customers at a time; the nightly job goes on until none is left."""
+    from datetime import timedelta
+
+    from sqlmodel import select
+
+    from crm_core import customers, points
+    from crm_core.models import PointLot
+    from scheduler.jobs import expire_points
+
+    ids = []
+    with uow_factory() as uow:
+        for n in range(5):
+            customer = customers.create_customer(uow=uow, name=f"顧客 {n}")
+            uow.session.flush()
+            entry = points.grant(uow=uow, customer_id=customer.id, amount=100 + n, idempotency_key=f"t:{n}")
+            lot = uow.session.exec(select(PointLot).where(PointLot.entry_id == entry.id)).one()
+            lot.expires_at = clock.now() - timedelta(seconds=1)
+            ids.append(customer.id)
+        uow.commit()
+
+    assert expire_points(services, batch=2) == "expired 510 point(s)"
+
+    with uow_factory() as uow:
+        assert [points.balance_of(uow=uow, customer_id=i) for i in ids] == [0] * 5
