@@ -111,6 +111,61 @@ def test_a_multicast_tried_again_after_a_customer_blocked_the_shop_goes_to_the_o
     assert [(row.status, row.last_error) for row in outbox_rows(uow_factory, ids)][0] == ("cancelled", "blocked")
 
 
+def test_a_customer_who_is_due_the_same_message_twice_is_named_once_in_a_multicast_and_pushed_the_other(
+    services, uow_factory, line, audience
+):
+    people = audience(2)
+    queue_campaign(uow_factory, people, lambda index: SALE)
+    queue_campaign(uow_factory, type(people)(people.customer_ids[:1], people.line_user_ids[:1]), lambda index: SALE)
+
+    assert services.delivery.deliver_due().sent == 3
+
+    [multicast] = requests_to(line, "multicast")
+    assert sorted(multicast.json["to"]) == sorted(people.line_user_ids)
+    assert [r.json["to"] for r in requests_to(line, "push")] == [people.line_user_ids[0]]
+    assert line.received_counts() == {people.line_user_ids[0]: 2, people.line_user_ids[1]: 1}
+
+
+def test_a_push_whose_answer_was_lost_is_not_folded_into_a_multicast_under_a_new_key(
+    services, uow_factory, line, audience, clock
+):
+    """LINE took the push; only its retry key keeps a second try from showing it twice."""
+    people = audience(2)
+    queue_campaign(uow_factory, type(people)(people.customer_ids[:1], people.line_user_ids[:1]), lambda index: SALE)
+    line.chaos(0, lost=1.0)
+    assert services.delivery.deliver_due().retry_later == 1
+    line.chaos(0)
+    queue_campaign(uow_factory, type(people)(people.customer_ids[1:], people.line_user_ids[1:]), lambda index: SALE)
+    clock.advance(minutes=10)
+
+    assert services.delivery.deliver_due().sent == 2
+
+    assert [r.status for r in requests_to(line, "push")] == [500, 409, 200]  # the retry under its own key
+    assert requests_to(line, "multicast") == []
+    assert line.received_counts() == dict.fromkeys(people.line_user_ids, 1)
+
+
+def test_the_rows_of_a_multicast_say_a_try_is_under_way_before_it_leaves(
+    services, uow_factory, line, audience, monkeypatch
+):
+    """Should the dispatcher die while LINE answers, the rows say so (and their batch is sent again whole)."""
+    people = audience(2)
+    ids = queue_campaign(uow_factory, people, lambda index: SALE)
+    seen, answer = [], line.handle
+
+    def answer_after_a_look(method, path, **kwargs):
+        seen.append(
+            [(row.sending_via, row.attempts, row.batch_id is not None) for row in outbox_rows(uow_factory, ids)]
+        )
+        return answer(method, path, **kwargs)
+
+    monkeypatch.setattr(line, "handle", answer_after_a_look)
+
+    assert services.delivery.deliver_due().sent == 2
+
+    assert seen == [[("multicast", 1, True)] * 2]
+
+
 def test_a_batch_written_before_a_crash_goes_whole_under_the_key_it_was_given(
     services, uow_factory, line, audience, clock
 ):

@@ -238,7 +238,7 @@ def test_a_message_kizuna_cannot_build_fails_at_once_and_does_not_stop_the_rows_
     assert line.messages_to(friend) == _text("次のメッセージ")
 
 
-def test_every_try_is_written_down_before_its_request_leaves(line, friend, services, uow_factory, monkeypatch):
+def test_every_try_is_written_down_before_its_request_leaves(line, friend, services, uow_factory, monkeypatch, caplog):
     """Should the process die while LINE answers, the row says which try was under way: the reply, then the push."""
     token = line.text(friend, "メニュー")["replyToken"]
     message_id = _queue(uow_factory, friend, _text("メニューです"), category="reply", reply_token=token)
@@ -251,10 +251,12 @@ def test_every_try_is_written_down_before_its_request_leaves(line, friend, servi
         return answer(method, path, **kwargs)
 
     monkeypatch.setattr(line, "handle", answer_after_a_look)
+    caplog.set_level("INFO", logger="bot.delivery")
 
     assert services.delivery.deliver_due().sent == 1
 
     assert seen == [("reply", "reply", 1), ("push", "push", 2)]
+    assert "reply token refused (400); pushing instead" in caplog.text
     line.invalid_requests.clear()  # LINE's refusal of the token was the point
 
 
@@ -311,3 +313,21 @@ def test_a_stale_reply_pushed_while_lines_quota_is_spent_is_held_like_any_push(
     row = _row(uow_factory, message_id)
     assert (row.status, row.held_reason) == ("pending", "quota")
     assert "LINE's monthly message quota is spent: pushes wait until 2026-12-01" in caplog.text
+
+
+def test_a_stale_replys_push_whose_answer_was_lost_is_answered_409_when_tried_again_and_shown_once(
+    line, friend, services, uow_factory, clock
+):
+    token = line.text(friend, "メニュー")["replyToken"]
+    message_id = _queue(uow_factory, friend, _text("メニューです"), category="reply", reply_token=token)
+    clock.advance(minutes=1)  # the token is stale: it goes as a push
+    line.chaos(0, lost=1.0)  # LINE takes the push, but its answer is a 500
+    assert services.delivery.deliver_due().retry_later == 1
+    line.chaos(0)
+    clock.advance(minutes=10)
+
+    assert services.delivery.deliver_due().sent == 1
+
+    assert [r.status for r in _pushes(line)] == [500, 409]
+    assert line.messages_to(friend) == _text("メニューです")
+    assert _row(uow_factory, message_id).status == "sent"
