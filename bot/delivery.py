@@ -148,6 +148,8 @@ class OutboxDelivery:
         """Stop the sending threads (they are started on the first round that needs them)."""
         with self._pool_lock:
             if self._pool is not None:
+                # mutation-equivalent: wait=False (every round waits for its requests, so the threads are idle
+                # when this runs and end as soon either way)
                 self._pool.shutdown(wait=True)
                 self._pool = None
 
