@@ -51,11 +51,13 @@ TESTS: dict[str, list[str]] = {
         "tests/integration/webhook/test_callback_store_retry.py",  # PostgreSQL only too
     ],
     "bot/delivery.py": [
+        "tests/integration/dispatch/test_rounds.py",
         "tests/integration/webhook/test_delivery.py",
         "tests/integration/webhook/test_delivery_guards.py",
         "tests/integration/webhook/test_delivery_schedule.py",
         "tests/integration/webhook/test_callback.py",
         "tests/integration/dispatch/test_dispatcher.py",
+        "tests/integration/dispatch/test_pacing.py",
     ],
     "bot/event_pump.py": [
         "tests/integration/webhook/test_event_processing.py",

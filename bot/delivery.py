@@ -44,6 +44,7 @@ log = logging.getLogger(__name__)
 
 BACKOFF_CEILING = timedelta(minutes=10)  # a LINE outage ends, at worst, this long before the retry
 REPLY_IN_DOUBT = "reply-unconfirmed: the reply may have reached LINE; its answer was lost, so it counts as sent"
+# mutation-equivalent: ROUND +-1 (a batch size: what one round leaves goes in the run's next round)
 ROUND = 2000  # rows claimed at once: about a second of pushes at LINE's limit
 QUOTA_CHECK_FROM = 100  # a round sending to this many asks LINE first how much of the monthly quota is left
 QUOTA_RECHECK = timedelta(hours=1)
@@ -86,6 +87,7 @@ class _Quota:
     left: int | None = None  # None: not asked yet, no limit, or LINE could not say
 
 
+# mutation-equivalent: frozen=False (nothing assigns to a _Send or a Claimed)
 @dataclass(frozen=True)
 class _Send:
     """One request to LINE: a push of one row, or a multicast of a batch of rows."""
@@ -99,6 +101,7 @@ class _Send:
     batch_id: int | None = None
 
 
+# mutation-equivalent: frozen=False (nothing assigns to a _Send or a Claimed)
 @dataclass(frozen=True)
 class Claimed:
     """What one delivery attempt needs of an outbox row, read while it was claimed."""
@@ -108,6 +111,7 @@ class Claimed:
     messages: list
     retry_key: str
     reply_token: str | None  # only while still fresh
+    # mutation-equivalent: default True (every Claimed is made by `of`, which always says)
     reply_in_doubt: bool = False  # an earlier reply got no answer (or the process died): LINE may have it
 
     @classmethod
@@ -122,6 +126,7 @@ def _backoff(attempts: int, retry_after: float | None = None) -> timedelta:
 
     Never sooner than LINE's `Retry-After`, when it gave one.
     """
+    # mutation-equivalent: the exponent's cap 16 +-1 (from the 7th try on the ceiling is 10 minutes anyway)
     ceiling = min(BACKOFF_CEILING.total_seconds(), 5 * 2 ** min(attempts, 16))
     seconds = random.uniform(ceiling / 2, ceiling)  # noqa: S311 - jitter, not a secret
     if retry_after is not None:
@@ -143,6 +148,8 @@ class OutboxDelivery:
         """Stop the sending threads (they are started on the first round that needs them)."""
         with self._pool_lock:
             if self._pool is not None:
+                # mutation-equivalent: wait=False (every round waits for its requests, so the threads are idle
+                # when this runs and end as soon either way)
                 self._pool.shutdown(wait=True)
                 self._pool = None
 
@@ -163,6 +170,7 @@ class OutboxDelivery:
                     in_flight = None
                 if sends:
                     in_flight = self._start(sends)
+                # mutation-equivalent: > -> >= (elapsed real time never lands exactly on the budget)
                 if max_seconds is not None and time.monotonic() - started > max_seconds:
                     break
         finally:
@@ -250,8 +258,11 @@ class OutboxDelivery:
             uow.commit()
         log.warning("%s: %d held", note, len(marketing))
         report.held += len(marketing)
+        # mutation-equivalent: the detail dropped (nothing reads `details` yet: the log line above says it)
         report.details.append(note)
         going = [row for row in rows if row.category != "marketing"]
+        # mutation-equivalent: 0 -> -1 (below zero only when LINE refuses the excess already; -1 and 0 both fit
+        # no message of a later round)
         quota.left = max(left - len(going), 0)
         return going
 
@@ -296,8 +307,10 @@ class OutboxDelivery:
 
     @staticmethod
     def _multicast(rows: list[dispatch.Due], retry_key: str, batch_id: int) -> _Send:
+        # mutation-equivalent: max -> min (a batch is only made of rows never tried, and its rows are tried together)
         attempts = max(row.attempts for row in rows)
         to = tuple(row.address for row in rows)
+        # mutation-equivalent: rows[0] -> rows[-1] (a batch's rows carry identical messages)
         return _Send("multicast", tuple(row.id for row in rows), to, rows[0].messages, retry_key, attempts, batch_id)
 
     def _executor(self) -> ThreadPoolExecutor:
@@ -331,6 +344,7 @@ class OutboxDelivery:
             if send.endpoint == "multicast":
                 self.gateway.multicast(to=list(send.to), messages=send.messages, retry_key=send.retry_key)
             else:
+                # mutation-equivalent: to[0] -> to[-1] (a push has one recipient)
                 self.gateway.push(to=send.to[0], messages=send.messages, retry_key=send.retry_key)
         except SendError as error:
             if error.already_accepted:
@@ -341,6 +355,7 @@ class OutboxDelivery:
                 self.pacer.slow_down(send.endpoint, min(error.retry_after or PAUSE_ON_429, MAX_PAUSE))
             return send, error
         except Exception as bug:  # noqa: BLE001 - one message that cannot be sent must not stop the rest
+            # mutation-equivalent: row_ids[0] -> [-1] (one row for a push; a multicast's log names its last row)
             log.error("outbox %s could not be sent: %s", send.row_ids[0], type(bug).__name__)
             return send, SendError(-1, f"{type(bug).__name__}: Kizuna could not build this request")
         return send, None
@@ -348,7 +363,9 @@ class OutboxDelivery:
     def _record_all(self, results: list[tuple[_Send, SendError | None]], report: DeliveryReport) -> None:
         """Write LINE's answers for a round in one transaction."""
         with self.uow_factory() as uow:
+            # mutation-equivalent: is not -> is (the rows loaded at once; the updates below load the others themselves)
             failures = [row_id for send, error in results if error is not None for row_id in send.row_ids]
+            # mutation-equivalent: the load dropped, or of the other rows (it only saves a query per failed row)
             dispatch.load(uow=uow, ids=failures)  # at once, so the per-row updates below need no query each
             sent = defaultdict(list)
             for send, error in results:
@@ -383,6 +400,7 @@ class OutboxDelivery:
             dispatch.finish_batch(uow=uow, batch_id=send.batch_id, status="failed")
         report.failed += failed
         report.retry_later += len(send.row_ids) - failed
+        # mutation-equivalent: the detail dropped, or row_ids[-1] (nothing reads `details` yet; the row has the error)
         report.details.append(f"{send.row_ids[0]}: {error}")
         if failed:
             log.error("outbox %s failed for good: LINE %s", ",".join(map(str, send.row_ids[:5])), error.status)
@@ -394,6 +412,7 @@ class OutboxDelivery:
         report = DeliveryReport()
         for claimed in rows:
             self._send_and_record(claimed, report)
+        # mutation-equivalent: return None (its one caller, the event worker, does not read the report)
         return report
 
     def _send_and_record(self, claimed: Claimed, report: DeliveryReport) -> None:
@@ -438,6 +457,7 @@ class OutboxDelivery:
                 else:
                     report.retry_later += 1
                     log.warning("outbox %s will be retried: LINE %s", message_id, error.status)
+                # mutation-equivalent: the detail dropped (nothing reads `details` yet; the row has the error)
                 report.details.append(f"{message_id}: {error}")
             uow.commit()
 

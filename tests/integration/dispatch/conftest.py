@@ -110,6 +110,22 @@ def text(value: str) -> list[dict]:
     return [{"type": "text", "text": value}]
 
 
+SALE = text("秋のセール: 全品10%オフ")
+
+
+def outbox_rows(uow_factory, ids) -> list[OutboxMessage]:
+    """The outbox rows with these ids, oldest first."""
+    with uow_factory() as uow:
+        return list(
+            uow.session.scalars(select(OutboxMessage).where(OutboxMessage.id.in_(ids)).order_by(OutboxMessage.id))
+        )
+
+
+def requests_to(line, endpoint: str) -> list:
+    """The requests LINE got on one send endpoint ("push", "multicast"), in order."""
+    return [r for r in line.requests if r.path.endswith("/" + endpoint)]
+
+
 @pytest.fixture
 def audience(uow_factory, line):
     return lambda count, **kwargs: make_audience(uow_factory, line, count, **kwargs)

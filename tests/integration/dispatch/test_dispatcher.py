@@ -8,19 +8,8 @@ import pytest
 from sqlmodel import select
 
 from crm_core import dispatch, outbox
-from crm_core.models import Customer, OutboxBatch, OutboxMessage
-from tests.integration.dispatch.conftest import queue_campaign, text
-
-SALE = text("秋のセール: 全品10%オフ")
-
-
-def _rows(uow_factory, ids) -> list[OutboxMessage]:
-    with uow_factory() as uow:
-        return list(uow.session.exec(select(OutboxMessage).where(OutboxMessage.id.in_(ids)).order_by(OutboxMessage.id)))
-
-
-def _sends(line, endpoint: str) -> list:
-    return [r for r in line.requests if r.path.endswith("/" + endpoint)]
+from crm_core.models import ChannelIdentity, Customer, OutboxBatch, OutboxMessage
+from tests.integration.dispatch.conftest import SALE, outbox_rows, queue_campaign, requests_to, text
 
 
 def _deliver_until_done(services, clock, *, rounds: int = 60) -> None:
@@ -34,17 +23,20 @@ def _deliver_until_done(services, clock, *, rounds: int = 60) -> None:
     raise AssertionError("the outbox never emptied")
 
 
-def test_customers_who_get_the_same_message_get_one_multicast_with_a_retry_key(services, uow_factory, line, audience):
-    people = audience(3)
+@pytest.mark.parametrize("count", [2, 3])
+def test_customers_who_get_the_same_message_get_one_multicast_with_a_retry_key(
+    services, uow_factory, line, audience, count
+):
+    people = audience(count)  # two are already a multicast
     ids = queue_campaign(uow_factory, people, lambda index: SALE)
 
     report = services.delivery.deliver_due()
 
-    assert (report.sent, report.requests, report.multicasts) == (3, 1, 1)
-    [request] = _sends(line, "multicast")
+    assert (report.sent, report.requests, report.multicasts) == (count, 1, 1)
+    [request] = requests_to(line, "multicast")
     assert sorted(request.json["to"]) == sorted(people.line_user_ids) and request.json["messages"] == SALE
-    assert _sends(line, "push") == []
-    rows = _rows(uow_factory, ids)
+    assert requests_to(line, "push") == []
+    rows = outbox_rows(uow_factory, ids)
     assert {(row.status, row.sent_via, row.held_reason) for row in rows} == {("sent", "multicast", None)}
     with uow_factory() as uow:
         batch = uow.session.get(OutboxBatch, rows[0].batch_id)
@@ -58,9 +50,10 @@ def test_different_messages_go_as_pushes_each_with_its_rows_retry_key(services, 
 
     assert services.delivery.deliver_due().sent == 3
 
-    keys = sorted(r.headers["x-line-retry-key"] for r in _sends(line, "push"))
-    assert keys == sorted(row.retry_key for row in _rows(uow_factory, ids))
-    assert _sends(line, "multicast") == []
+    assert [r.status for r in requests_to(line, "push")] == [200, 200, 200]  # each request went once
+    keys = sorted(r.headers["x-line-retry-key"] for r in requests_to(line, "push"))
+    assert keys == sorted(row.retry_key for row in outbox_rows(uow_factory, ids))
+    assert requests_to(line, "multicast") == []
 
 
 def test_a_multicast_carries_at_most_500_recipients(services, uow_factory, line, audience):
@@ -70,28 +63,107 @@ def test_a_multicast_carries_at_most_500_recipients(services, uow_factory, line,
     report = services.delivery.deliver_due()
 
     assert report.sent == 1001
-    sizes = sorted(len(r.json["to"]) for r in _sends(line, "multicast"))
-    assert sizes == [500, 500] and len(_sends(line, "push")) == 1  # the one left over goes alone
+    sizes = sorted(len(r.json["to"]) for r in requests_to(line, "multicast"))
+    assert sizes == [500, 500] and len(requests_to(line, "push")) == 1  # the one left over goes alone
     assert line.received_counts() == dict.fromkeys(people.line_user_ids, 1)
 
 
 def test_a_multicast_whose_answer_was_lost_is_resent_under_its_key_and_shown_once(
-    services, uow_factory, line, audience, clock
+    services, uow_factory, line, audience, clock, caplog
 ):
-    people = audience(4)
+    people = audience(6)
     ids = queue_campaign(uow_factory, people, lambda index: SALE)
     line.chaos(0, lost=1.0)  # LINE takes the multicast, but its answer is a 500
 
     report = services.delivery.deliver_due()
 
-    assert (report.sent, report.retry_later) == (0, 4)
+    assert (report.sent, report.retry_later) == (0, 6)
+    assert f"outbox {','.join(map(str, ids[:5]))} will be retried: LINE 500" in caplog.text  # the first five
     line.chaos(0)
     clock.advance(minutes=10)
-    assert services.delivery.deliver_due().sent == 4
-    first, second = _sends(line, "multicast")
+    assert services.delivery.deliver_due().sent == 6
+    first, second = requests_to(line, "multicast")
     assert first.headers["x-line-retry-key"] == second.headers["x-line-retry-key"] and second.status == 409
     assert line.received_counts() == dict.fromkeys(people.line_user_ids, 1)
-    assert {row.status for row in _rows(uow_factory, ids)} == {"sent"}
+    assert {row.status for row in outbox_rows(uow_factory, ids)} == {"sent"}
+
+
+def test_a_multicast_tried_again_after_a_customer_blocked_the_shop_goes_to_the_others_under_its_key(
+    services, uow_factory, line, audience, clock
+):
+    people = audience(2)
+    ids = queue_campaign(uow_factory, people, lambda index: SALE)
+    line.fail_next("/v2/bot/message/multicast", 500)
+    assert services.delivery.deliver_due().retry_later == 2
+    with uow_factory() as uow:  # what the unfollow webhook writes
+        identity = uow.session.exec(select(ChannelIdentity).where(ChannelIdentity.address == people.line_user_ids[0]))
+        identity.one().blocked_at = uow.now()
+        uow.commit()
+    clock.advance(minutes=10)
+
+    report = services.delivery.deliver_due()
+
+    assert (report.sent, report.cancelled) == (1, 1)
+    first, second = requests_to(line, "multicast")
+    assert second.json["to"] == [people.line_user_ids[1]]
+    assert second.headers["x-line-retry-key"] == first.headers["x-line-retry-key"]
+    assert line.received_counts() == {people.line_user_ids[1]: 1}
+    assert [(row.status, row.last_error) for row in outbox_rows(uow_factory, ids)][0] == ("cancelled", "blocked")
+
+
+def test_a_customer_who_is_due_the_same_message_twice_is_named_once_in_a_multicast_and_pushed_the_other(
+    services, uow_factory, line, audience
+):
+    people = audience(2)
+    queue_campaign(uow_factory, people, lambda index: SALE)
+    queue_campaign(uow_factory, type(people)(people.customer_ids[:1], people.line_user_ids[:1]), lambda index: SALE)
+
+    assert services.delivery.deliver_due().sent == 3
+
+    [multicast] = requests_to(line, "multicast")
+    assert sorted(multicast.json["to"]) == sorted(people.line_user_ids)
+    assert [r.json["to"] for r in requests_to(line, "push")] == [people.line_user_ids[0]]
+    assert line.received_counts() == {people.line_user_ids[0]: 2, people.line_user_ids[1]: 1}
+
+
+def test_a_push_whose_answer_was_lost_is_not_folded_into_a_multicast_under_a_new_key(
+    services, uow_factory, line, audience, clock
+):
+    """LINE took the push; only its retry key keeps a second try from showing it twice."""
+    people = audience(2)
+    queue_campaign(uow_factory, type(people)(people.customer_ids[:1], people.line_user_ids[:1]), lambda index: SALE)
+    line.chaos(0, lost=1.0)
+    assert services.delivery.deliver_due().retry_later == 1
+    line.chaos(0)
+    queue_campaign(uow_factory, type(people)(people.customer_ids[1:], people.line_user_ids[1:]), lambda index: SALE)
+    clock.advance(minutes=10)
+
+    assert services.delivery.deliver_due().sent == 2
+
+    assert [r.status for r in requests_to(line, "push")] == [500, 409, 200]  # the retry under its own key
+    assert requests_to(line, "multicast") == []
+    assert line.received_counts() == dict.fromkeys(people.line_user_ids, 1)
+
+
+def test_the_rows_of_a_multicast_say_a_try_is_under_way_before_it_leaves(
+    services, uow_factory, line, audience, monkeypatch
+):
+    """Should the dispatcher die while LINE answers, the rows say so (and their batch is sent again whole)."""
+    people = audience(2)
+    ids = queue_campaign(uow_factory, people, lambda index: SALE)
+    seen, answer = [], line.handle
+
+    def answer_after_a_look(method, path, **kwargs):
+        seen.append(
+            [(row.sending_via, row.attempts, row.batch_id is not None) for row in outbox_rows(uow_factory, ids)]
+        )
+        return answer(method, path, **kwargs)
+
+    monkeypatch.setattr(line, "handle", answer_after_a_look)
+
+    assert services.delivery.deliver_due().sent == 2
+
+    assert seen == [[("multicast", 1, True)] * 2]
 
 
 def test_a_batch_written_before_a_crash_goes_whole_under_the_key_it_was_given(
@@ -109,20 +181,21 @@ def test_a_batch_written_before_a_crash_goes_whole_under_the_key_it_was_given(
 
     assert services.delivery.deliver_due().sent == 3
 
-    assert [r.status for r in _sends(line, "multicast")] == [200, 409]
-    assert {r.headers["x-line-retry-key"] for r in _sends(line, "multicast")} == {key}
+    assert [r.status for r in requests_to(line, "multicast")] == [200, 409]
+    assert {r.headers["x-line-retry-key"] for r in requests_to(line, "multicast")} == {key}
     assert line.received_counts() == dict.fromkeys(people.line_user_ids, 1)
 
 
-def test_line_refusing_a_multicast_fails_its_rows_with_lines_error(services, uow_factory, line, audience):
-    people = audience(2)
+def test_line_refusing_a_multicast_fails_its_rows_with_lines_error(services, uow_factory, line, audience, caplog):
+    people = audience(6)
     ids = queue_campaign(uow_factory, people, lambda index: SALE)
     line.fail_next("/v2/bot/message/multicast", 403)
 
     report = services.delivery.deliver_due()
 
-    assert (report.failed, report.retry_later) == (2, 0)
-    rows = _rows(uow_factory, ids)
+    assert (report.failed, report.retry_later) == (6, 0)
+    assert f"outbox {','.join(map(str, ids[:5]))} failed for good: LINE 403" in caplog.text  # the first five
+    rows = outbox_rows(uow_factory, ids)
     assert {row.status for row in rows} == {"failed"}
     assert rows[0].last_error.startswith("LINE answered 403: ") and "not available" in rows[0].last_error
     with uow_factory() as uow:
@@ -136,7 +209,7 @@ def test_a_429_with_retry_after_waits_at_least_that_long(services, uow_factory, 
 
     assert services.delivery.deliver_due().retry_later == 1
 
-    [row] = _rows(uow_factory, [message_id])
+    [row] = outbox_rows(uow_factory, [message_id])
     assert row.not_before >= clock.now() + timedelta(seconds=120)
     line.chaos(0)
     clock.advance(seconds=119)
@@ -185,14 +258,16 @@ def test_marketing_is_held_through_quiet_hours_and_goes_at_their_end(services, u
     report = services.delivery.deliver_due()
 
     assert (report.sent, report.held_quiet_hours) == (1, 2)  # the receipt goes; the sale waits
-    for row in _rows(uow_factory, marketing):
+    for row in outbox_rows(uow_factory, marketing):
         assert (row.status, row.held_reason) == ("pending", "quiet_hours")
         assert row.not_before == _jst(9, 0, day=23)
     clock.set(_jst(8, 59, day=23))
     assert services.delivery.deliver_due().sent == 0
     clock.set(_jst(9, 0, day=23))
     assert services.delivery.deliver_due().sent == 2
-    assert {(row.status, row.held_reason) for row in _rows(uow_factory, marketing + [receipt])} == {("sent", None)}
+    assert {(row.status, row.held_reason) for row in outbox_rows(uow_factory, marketing + [receipt])} == {
+        ("sent", None)
+    }
 
 
 def test_marketing_goes_in_the_last_minute_before_quiet_hours(services, uow_factory, line, audience, clock):
@@ -241,7 +316,7 @@ def test_marketing_is_cancelled_with_the_reason_when_the_customer_may_no_longer_
     report = services.delivery.deliver_due()
 
     assert (report.cancelled, report.sent) == (2, 0)
-    first, second = _rows(uow_factory, ids)
+    first, second = outbox_rows(uow_factory, ids)
     assert (first.status, first.last_error) == ("cancelled", reason)
     assert (second.status, second.last_error) == ("cancelled", "no_consent")
     assert line.received_counts() == {}
@@ -259,7 +334,9 @@ def test_an_opted_out_customer_still_gets_a_receipt(services, uow_factory, line,
 # --- LINE's monthly quota ----------------------------------------------------------------------------
 
 
-def test_a_send_larger_than_the_quota_left_is_held_whole_with_a_warning(services, uow_factory, line, audience, caplog):
+def test_a_send_larger_than_the_quota_left_is_held_whole_with_a_warning(
+    services, uow_factory, line, audience, caplog, clock
+):
     people = audience(150)
     ids = queue_campaign(uow_factory, people, lambda index: text(f"{index}さんへ"))
     line.quota_limit = 100
@@ -267,10 +344,11 @@ def test_a_send_larger_than_the_quota_left_is_held_whole_with_a_warning(services
     report = services.delivery.deliver_due()
 
     assert (report.sent, report.failed, report.held) == (0, 0, 150)
-    assert _sends(line, "push") == [] and line.consumed == 0  # stopped before, not halfway
+    assert requests_to(line, "push") == [] and line.consumed == 0  # stopped before, not halfway
     assert "monthly message quota has 100 message(s) left and this send needs 150" in caplog.text
-    rows = _rows(uow_factory, ids)
+    rows = outbox_rows(uow_factory, ids)
     assert {(row.status, row.held_reason) for row in rows} == {("pending", "quota")}
+    assert {row.not_before for row in rows} == {clock.now() + timedelta(hours=1)}  # LINE is asked again in an hour
 
     line.quota_limit = 1000  # the shop raised its plan; an admin sends them again
     with uow_factory() as uow:
@@ -291,7 +369,7 @@ def test_the_quota_is_asked_once_per_delivery_and_counted_down_over_its_rounds(s
     assert [r.path for r in line.requests if r.path.endswith("/message/quota")] == ["/v2/bot/message/quota"]
     assert (report.sent, report.held) == (240, 120)
     assert line.consumed == 240  # no request was refused halfway
-    held = [row.id for row in _rows(uow_factory, ids) if row.held_reason == "quota"]
+    held = [row.id for row in outbox_rows(uow_factory, ids) if row.held_reason == "quota"]
     assert held == ids[240:]
 
 

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 
 from crm_core import outbox
 from crm_core.models import OutboxMessage
 
 MONTHLY_LIMIT = "You have reached your monthly limit."
+# nested deeper than the LINE SDK's serializer can recurse (two frames a level before Python 3.12, one after),
+# yet shallow enough for the json module to store and read it
+TOO_DEEP = 600 if sys.version_info < (3, 12) else 1100
 
 
 @pytest.fixture
@@ -39,7 +44,9 @@ def _text(text: str) -> list[dict]:
     return [{"type": "text", "text": text}]
 
 
-def test_a_reply_line_took_just_before_the_process_died_is_not_pushed_again(line, friend, services, uow_factory, clock):
+def test_a_reply_line_took_just_before_the_process_died_is_not_pushed_again(
+    line, friend, services, uow_factory, clock, caplog
+):
     """The crash: the row says a reply was under way, LINE has it, the outcome was never recorded."""
     token = line.text(friend, "メニュー")["replyToken"]
     message_id = _queue(uow_factory, friend, _text("メニューです"), category="reply", reply_token=token, claim=True)
@@ -57,6 +64,7 @@ def test_a_reply_line_took_just_before_the_process_died_is_not_pushed_again(line
     row = _row(uow_factory, message_id)
     assert (row.status, row.sent_via, row.sending_via) == ("sent", "reply", None)
     assert row.last_error.startswith("reply-unconfirmed:")
+    assert f"outbox {message_id}: an earlier reply may have reached LINE; counted as sent, not pushed" in caplog.text
 
 
 def test_a_reply_that_never_left_still_goes_as_a_push(line, friend, services, uow_factory, clock):
@@ -119,7 +127,9 @@ def test_retries_stop_24_hours_after_the_first_try_with_the_reason(line, friend,
     assert row.last_error.startswith("gave up after 24 hours: LINE answered 503")
 
 
-def test_a_spent_monthly_quota_holds_pushes_until_next_month_but_replies_go(line, friend, services, uow_factory, clock):
+def test_a_spent_monthly_quota_holds_pushes_until_next_month_but_replies_go(
+    line, friend, services, uow_factory, clock, caplog
+):
     first = _queue(uow_factory, friend, _text("一通目"))
     second = _queue(uow_factory, friend, _text("二通目"))
     line.fail_next("/v2/bot/message/push", 429, message=MONTHLY_LIMIT)
@@ -128,6 +138,7 @@ def test_a_spent_monthly_quota_holds_pushes_until_next_month_but_replies_go(line
 
     assert (report.held, report.sent, report.failed) == (2, 0, 0)
     assert len(_pushes(line)) == 1  # the second was not even tried
+    assert "LINE's monthly message quota is spent: pushes wait until 2026-12-01" in caplog.text
     with uow_factory() as uow:
         until = outbox.quota_held_until(uow=uow)
         assert until.isoformat() == "2026-11-30T15:00:00+00:00"  # 1 December, 00:00 in Japan
@@ -175,12 +186,13 @@ def test_a_message_line_refuses_fails_at_once_and_does_not_block_the_rows_behind
     line.invalid_requests.clear()  # LINE's refusal was the point
 
 
-def test_a_reply_line_refuses_for_its_messages_is_not_pushed_instead(line, friend, services, uow_factory):
+def test_a_reply_line_refuses_for_its_messages_is_not_pushed_instead(line, friend, services, uow_factory, caplog):
     token = line.text(friend, "メニュー")["replyToken"]
     message_id = _queue(uow_factory, friend, [{"type": "text", "text": ""}], category="reply", reply_token=token)
     assert services.delivery.deliver_due().failed == 1
     assert _pushes(line) == []
     assert _row(uow_factory, message_id).status == "failed"
+    assert f"outbox {message_id} failed for good: LINE 400" in caplog.text
     line.invalid_requests.clear()
 
 
@@ -201,3 +213,121 @@ def test_the_rendered_json_reaches_line_unchanged(line, friend, services, uow_fa
     sent = [r for r in line.requests if r.path.endswith(("/reply", "/push"))]
     assert [r.json["messages"] for r in sent] == [[message]]
     assert line.messages_to(friend) == [message]
+
+
+@pytest.mark.parametrize("category", ["reply", "transactional"])
+def test_a_message_kizuna_cannot_build_fails_at_once_and_does_not_stop_the_rows_behind(
+    line, friend, services, uow_factory, category, caplog
+):
+    nested: list = []
+    for _ in range(TOO_DEEP):
+        nested = [nested]
+    token = line.text(friend, "メニュー")["replyToken"] if category == "reply" else None
+    broken = _queue(
+        uow_factory, friend, [{"type": "text", "text": "x", "nested": nested}], category=category, reply_token=token
+    )
+    _queue(uow_factory, friend, _text("次のメッセージ"))
+
+    report = services.delivery.deliver_due()
+
+    assert (report.failed, report.sent) == (1, 1)
+    row = _row(uow_factory, broken)
+    assert (row.status, row.attempts) == ("failed", 1)  # never retried: it would fail the same way for 24 hours
+    assert row.last_error == "LINE answered -1: RecursionError: Kizuna could not build this request"
+    assert f"outbox {broken} could not be sent: RecursionError" in caplog.text
+    assert line.messages_to(friend) == _text("次のメッセージ")
+
+
+def test_every_try_is_written_down_before_its_request_leaves(line, friend, services, uow_factory, monkeypatch, caplog):
+    """Should the process die while LINE answers, the row says which try was under way: the reply, then the push."""
+    token = line.text(friend, "メニュー")["replyToken"]
+    message_id = _queue(uow_factory, friend, _text("メニューです"), category="reply", reply_token=token)
+    line.fail_next("/v2/bot/message/reply", 400, message="Invalid reply token")
+    seen, answer = [], line.handle
+
+    def answer_after_a_look(method, path, **kwargs):
+        row = _row(uow_factory, message_id)
+        seen.append((path.rsplit("/", 1)[-1], row.sending_via, row.attempts))
+        return answer(method, path, **kwargs)
+
+    monkeypatch.setattr(line, "handle", answer_after_a_look)
+    caplog.set_level("INFO", logger="bot.delivery")
+
+    assert services.delivery.deliver_due().sent == 1
+
+    assert seen == [("reply", "reply", 1), ("push", "push", 2)]
+    assert "reply token refused (400); pushing instead" in caplog.text
+    line.invalid_requests.clear()  # LINE's refusal of the token was the point
+
+
+def test_a_reply_that_may_have_reached_line_is_tried_as_a_reply_again_and_counts_as_sent_when_its_token_is_used(
+    line, friend, services, uow_factory, clock, caplog
+):
+    """The dispatcher died while its reply was with LINE; its claim lapsed while the token is still fresh."""
+    token = line.text(friend, "メニュー")["replyToken"]
+    message_id = _queue(uow_factory, friend, _text("メニューです"), category="reply", reply_token=token)
+    with uow_factory() as uow:  # what the dispatcher wrote before the request left
+        outbox.start_attempt(uow=uow, message_id=message_id, via="reply")
+        uow.commit()
+    services.gateway.reply(reply_token=token, messages=_text("メニューです"))  # LINE took it; then SIGKILL
+    caplog.set_level("INFO", logger="bot.delivery")
+
+    assert services.delivery.deliver_due().sent == 1
+
+    assert line.messages_to(friend) == _text("メニューです")  # once: LINE called the token used, no push
+    assert _pushes(line) == []
+    row = _row(uow_factory, message_id)
+    assert (row.status, row.sent_via) == ("sent", "reply")
+    assert f"reply token already used by an earlier try of outbox {message_id}: sent" in caplog.text
+    line.invalid_requests.clear()  # the second reply's refusal was the point
+
+
+def test_a_reply_line_answered_500_is_tried_again_as_a_reply_while_its_token_is_fresh(
+    line, friend, services, uow_factory, clock, caplog
+):
+    token = line.text(friend, "メニュー")["replyToken"]
+    message_id = _queue(uow_factory, friend, _text("メニューです"), category="reply", reply_token=token)
+    line.fail_next("/v2/bot/message/reply", 500)
+
+    report = services.delivery.deliver_due()
+
+    assert (report.retry_later, report.failed, report.sent) == (1, 0, 0)
+    assert f"outbox {message_id} will be retried: LINE 500" in caplog.text
+    clock.set(_row(uow_factory, message_id).not_before)
+    assert services.delivery.deliver_due().sent == 1
+    assert [r.path.rsplit("/", 1)[-1] for r in line.requests if r.path.endswith(("/reply", "/push"))] == ["reply"] * 2
+    assert line.messages_to(friend) == _text("メニューです")
+
+
+def test_a_stale_reply_pushed_while_lines_quota_is_spent_is_held_like_any_push(
+    line, friend, services, uow_factory, clock, caplog
+):
+    token = line.text(friend, "メニュー")["replyToken"]
+    message_id = _queue(uow_factory, friend, _text("メニューです"), category="reply", reply_token=token)
+    clock.advance(minutes=1)  # the token is stale: it goes as a push
+    line.fail_next("/v2/bot/message/push", 429, message=MONTHLY_LIMIT)
+
+    report = services.delivery.deliver_due()
+
+    assert (report.held, report.sent, report.failed) == (1, 0, 0)
+    row = _row(uow_factory, message_id)
+    assert (row.status, row.held_reason) == ("pending", "quota")
+    assert "LINE's monthly message quota is spent: pushes wait until 2026-12-01" in caplog.text
+
+
+def test_a_stale_replys_push_whose_answer_was_lost_is_answered_409_when_tried_again_and_shown_once(
+    line, friend, services, uow_factory, clock
+):
+    token = line.text(friend, "メニュー")["replyToken"]
+    message_id = _queue(uow_factory, friend, _text("メニューです"), category="reply", reply_token=token)
+    clock.advance(minutes=1)  # the token is stale: it goes as a push
+    line.chaos(0, lost=1.0)  # LINE takes the push, but its answer is a 500
+    assert services.delivery.deliver_due().retry_later == 1
+    line.chaos(0)
+    clock.advance(minutes=10)
+
+    assert services.delivery.deliver_due().sent == 1
+
+    assert [r.status for r in _pushes(line)] == [500, 409]
+    assert line.messages_to(friend) == _text("メニューです")
+    assert _row(uow_factory, message_id).status == "sent"
