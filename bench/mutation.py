@@ -63,6 +63,10 @@ TESTS: dict[str, list[str]] = {
         "tests/integration/webhook/test_database_faults.py",
         "tests/integration/webhook/test_event_worker.py",
         "tests/integration/webhook/test_event_records.py",
+        # the in-process lease tests (the others run workers as subprocesses, a minute each)
+        "tests/integration/webhook/test_lane_leases.py::test_a_worker_keeps_renewing_its_lease_so_nobody_takes_the_lane_while_it_works",
+        "tests/integration/webhook/test_lane_leases.py::test_a_worker_renews_only_the_leases_of_lanes_still_in_hand",
+        "tests/integration/webhook/test_lane_leases.py::test_shutdown_finishes_the_event_in_hand_releases_the_lane_and_takes_no_more",
     ],
     "crm_core/points/balances.py": [
         "tests/integration/points/test_boundaries.py",
