@@ -99,6 +99,7 @@ def _store(kizuna, received: list[dict]) -> list[str]:
     except SQLAlchemyError as error:
         if not is_transient(error):
             raise
+        # mutation-equivalent: removing the log call (a log line; the second try is what matters)
         log.warning("storing webhook events failed (%s); trying once more", type(error).__name__)
     with kizuna.uow_factory.transaction() as connection:
         events.store_events(connection=connection, events=received, now=kizuna.uow_factory.clock.now())
