@@ -496,7 +496,7 @@ def main(argv: list[str] | None = None) -> int:
     only = _outcomes_in(args.recheck.read_text(encoding="utf-8")) if args.recheck else None
     started, table = time.monotonic(), []
     for module in args.modules:
-        tests = [t for t in (args.tests or TESTS[module]) if (ROOT / t).exists()]
+        tests = [t for t in (args.tests or TESTS[module]) if (ROOT / t.split("::")[0]).exists()]  # files or node ids
         killed, survivors = run_module(module, tests, timeout=args.timeout, run_all=args.run_all, only=only)
         table.append((module, killed, survivors))
 
