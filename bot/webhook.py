@@ -99,6 +99,7 @@ def _store(kizuna, received: list[dict]) -> list[str]:
     except SQLAlchemyError as error:
         if not is_transient(error):
             raise
+        # mutation-equivalent: removing the log call (a log line; the second try is what matters)
         log.warning("storing webhook events failed (%s); trying once more", type(error).__name__)
     with kizuna.uow_factory.transaction() as connection:
         events.store_events(connection=connection, events=received, now=kizuna.uow_factory.clock.now())
@@ -110,8 +111,8 @@ def _store(kizuna, received: list[dict]) -> list[str]:
 def signature_matches(channel_secret: str, body: bytes, signature: str) -> bool:
     """HMAC-SHA256 of the raw body with the channel secret, compared in constant time."""
     # mutation-equivalent: `or` -> `and` (create_app refuses an empty channel secret, and an empty
-    # signature never equals a digest), and `return None` (callers read only truthiness)
+    # signature never equals a digest)
     if not signature or not channel_secret:
-        return False
+        return False  # mutation-equivalent: `return None` (its one caller reads only truthiness)
     expected = base64.b64encode(hmac.new(channel_secret.encode(), body, hashlib.sha256).digest())
     return hmac.compare_digest(expected, signature.encode("utf-8", "replace"))

@@ -159,12 +159,16 @@ def test_rate_limited_push_waits_and_is_sent_once(client, line, user, uow_factor
     assert len(line.messages_to(user)) == before + 1
 
 
-def test_group_events_are_stored_without_errors(client, line, user, uow_factory, settle):
-    event = line.text(user, "hi")
+def test_group_events_are_stored_without_errors_and_not_answered(client, line, user, uow_factory, settle):
+    """A member's message in a group the bot was added to is not the member writing to the shop."""
+    event = line.text(user, "メニュー")  # answered in a one-to-one chat
     event["source"] = {"type": "group", "groupId": "C" + "1" * 32, "userId": user}
     assert _post(client, line.webhook_body([event])).status_code == 200
     settle()
     assert _stored(uow_factory)[0].status == "done"
+    assert [r.path for r in line.requests if r.method == "POST"] == []
+    with uow_factory() as uow:
+        assert uow.session.exec(select(ChannelIdentity)).all() == []
 
 
 def test_a_reply_that_timed_out_but_reached_line_is_not_sent_again(

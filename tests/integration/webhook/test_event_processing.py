@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import sqlite3
+
 import pytest
+from sqlalchemy.exc import OperationalError
 from sqlmodel import select
 
+from bot import handlers
 from bot.simulator.events import signature
 from crm_core import events
 from crm_core.models import ChannelIdentity, TimelineEntry, WebhookEvent
@@ -122,3 +126,31 @@ def test_an_event_stored_while_its_lane_was_being_released_is_processed(
     assert [event.status for event in _stored(uow_factory)] == ["done", "done"]
     assert _messages_in(uow_factory, user) == ["メニュー"]
     assert len(line.messages_to(user)) > GREETING  # the menu answer came too
+
+
+def test_an_event_that_finds_the_database_locked_waits_and_nothing_overtakes_it(
+    store_only_client, line, user, services, uow_factory, clock, monkeypatch
+):
+    handle_follow, locked = handlers.HANDLERS["follow"], [True]
+
+    def handle_follow_on_a_locked_database(ctx):
+        if locked:
+            locked.clear()
+            raise OperationalError("UPDATE channel_identities", {}, sqlite3.OperationalError("database is locked"))
+        handle_follow(ctx)
+
+    monkeypatch.setitem(handlers.HANDLERS, "follow", handle_follow_on_a_locked_database)
+    _post(store_only_client, line, line.follow(user))
+    _post(store_only_client, line, line.text(user, "メニュー"))
+
+    assert services.pump.drain(user) == 0
+    follow, text = _stored(uow_factory)
+    assert (follow.status, follow.attempts, text.status) == ("pending", 1, "pending")
+    assert follow.retry_at > clock.now() and follow.last_error.startswith("temporary: OperationalError")
+    assert services.pump.drain(user) == 0  # not due yet, and the message does not overtake it
+    assert line.messages_to(user) == []
+
+    clock.set(follow.retry_at)
+    assert services.pump.drain(user) == 2
+    assert [event.status for event in _stored(uow_factory)] == ["done", "done"]
+    assert len(line.messages_to(user)) > GREETING  # the greeting, then the menu's answer

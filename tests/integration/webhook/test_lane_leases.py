@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlmodel import select
 
+from bot import handlers
 from bot.event_pump import EventPump
 from bot.simulator.events import signature
 from crm_core import events
@@ -145,4 +146,58 @@ def test_a_worker_keeps_renewing_its_lease_so_nobody_takes_the_lane_while_it_wor
         slow_line.latency_seconds = 0.0
         working.join(timeout=10)
     assert _statuses(uow_factory) == ["done"]
+    assert len(slow_line.messages_to(user)) == GREETING
+
+
+def test_a_worker_renews_only_the_leases_of_lanes_still_in_hand(
+    store_only_client, slow_line, services, uow_factory, monkeypatch
+):
+    """A lane let go is not renewed every few seconds for ever after (one more lane per customer who wrote)."""
+    finished, busy = slow_line.add_user("山田 花子"), slow_line.add_user("佐藤 健")
+    services.pump.renew_every = 0.02
+    _post(store_only_client, slow_line, [slow_line.follow(finished)])
+    assert services.pump.drain(finished) == 1
+    renew, renewed = events.renew_lanes, []
+
+    def renew_and_note(*, lanes, **kwargs):
+        renewed.append(sorted(lanes))
+        renew(lanes=lanes, **kwargs)
+
+    monkeypatch.setattr(events, "renew_lanes", renew_and_note)
+    _post(store_only_client, slow_line, [slow_line.follow(busy)])
+    slow_line.latency_seconds = 1.0
+    working = threading.Thread(target=services.pump.drain, args=(busy,))
+    working.start()
+    try:
+        _wait_for(lambda: len(renewed) >= 3, what="the busy lane's lease to be renewed")
+    finally:
+        slow_line.latency_seconds = 0.0
+        working.join(timeout=10)
+    assert renewed[:3] == [[busy]] * 3
+    assert _statuses(uow_factory) == ["done", "done"]
+
+
+def test_shutdown_finishes_the_event_in_hand_releases_the_lane_and_takes_no_more(
+    store_only_client, slow_line, services, uow_factory, monkeypatch
+):
+    """What a SIGTERM does to a web process that processes events itself (`kizuna serve` without a worker)."""
+    handle_follow, in_hand = handlers.HANDLERS["follow"], threading.Event()
+
+    def handle_follow_and_tell(ctx):
+        in_hand.set()
+        handle_follow(ctx)
+
+    monkeypatch.setitem(handlers.HANDLERS, "follow", handle_follow_and_tell)
+    user = slow_line.add_user("山田 花子")
+    _post(store_only_client, slow_line, [slow_line.follow(user), slow_line.text(user, "メニュー")])
+    slow_line.latency_seconds = 1.0  # the greeting's reply: the event is still in hand when the stop comes
+    services.pump.submit([user])
+    assert in_hand.wait(timeout=20)
+
+    services.pump.shutdown()
+
+    slow_line.latency_seconds = 0.0
+    assert _statuses(uow_factory) == ["done", "pending"]  # the message waits for the next process
+    lane = _lane(uow_factory, user)
+    assert (lane.lease_owner, lane.leased_until) == (None, None)
     assert len(slow_line.messages_to(user)) == GREETING
