@@ -14,6 +14,7 @@ import pytest
 from crm_core import points
 from crm_core.errors import InsufficientPoints, InvalidInput, TooLateToUndo
 from crm_core.loyalty import Program, save_program
+from tests.integration.points.steps import spend
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 
@@ -33,19 +34,12 @@ def _detail(uow_factory, customer_id):
         return detail
 
 
-def _spend(uow_factory, customer_id, amount, key):
-    with uow_factory() as uow:
-        entry = points.spend(uow=uow, customer_id=customer_id, amount=amount, idempotency_key=key)
-        uow.commit()
-        return entry
-
-
 def test_points_are_usable_until_the_instant_before_they_expire(uow_factory, customer_id, clock):
     _, _, expires_at = _grant(uow_factory, customer_id, 10, "g")
     assert expires_at.astimezone(TOKYO).time().isoformat() == "00:00:00"  # the end of the shop's day
     clock.set(expires_at - timedelta(microseconds=1))
     assert _detail(uow_factory, customer_id).available == 10
-    _spend(uow_factory, customer_id, 1, "last-moment")
+    spend(uow_factory, customer_id, 1, "last-moment")
 
 
 def test_at_the_expiry_instant_points_can_no_longer_be_used(uow_factory, customer_id, clock):
@@ -53,7 +47,7 @@ def test_at_the_expiry_instant_points_can_no_longer_be_used(uow_factory, custome
     clock.set(expires_at)
     assert _detail(uow_factory, customer_id).available == 0
     with pytest.raises(InsufficientPoints) as refused:
-        _spend(uow_factory, customer_id, 1, "too-late")
+        spend(uow_factory, customer_id, 1, "too-late")
     assert refused.value.params["available"] == 0
 
 
@@ -72,7 +66,7 @@ def test_the_expiry_job_expires_points_at_the_expiry_instant_not_later(uow_facto
 
 def test_points_given_back_at_the_expiry_instant_expire_again_at_once(uow_factory, customer_id, clock):
     _, _, expires_at = _grant(uow_factory, customer_id, 10, "g")
-    spent = _spend(uow_factory, customer_id, 4, "s")
+    spent = spend(uow_factory, customer_id, 4, "s")
     clock.set(expires_at)
     with uow_factory() as uow:
         points.expire_due(uow=uow)
@@ -92,7 +86,7 @@ def test_pending_points_become_usable_at_the_exact_instant_and_count_once(uow_fa
     clock.set(available_at)
     detail = _detail(uow_factory, customer_id)
     assert (detail.total, detail.available, detail.pending) == (10, 10, 0)
-    _spend(uow_factory, customer_id, 10, "s")
+    spend(uow_factory, customer_id, 10, "s")
 
 
 def test_expiring_points_are_listed_soonest_first(uow_factory, customer_id, clock):
@@ -147,7 +141,7 @@ def test_the_till_undoes_only_sales_of_the_shops_own_day(uow_factory, customer_i
 
 def test_a_grant_whose_points_were_partly_used_cannot_be_undone(uow_factory, customer_id):
     granted, _, _ = _grant(uow_factory, customer_id, 50, "g")
-    _spend(uow_factory, customer_id, 20, "s")
+    spend(uow_factory, customer_id, 20, "s")
     with uow_factory() as uow, pytest.raises(InsufficientPoints) as refused:
         points.reverse(uow=uow, entry_id=granted.id, idempotency_key="undo", reason="mistake")
     assert refused.value.params["available"] == 30
@@ -178,7 +172,7 @@ def test_a_spend_uses_the_points_expiring_soonest_even_when_granted_last(uow_fac
         save_program(uow=uow, program=Program(validity_days=30))
         uow.commit()
     short_lived, _, _ = _grant(uow_factory, customer_id, 10, "month")
-    _spend(uow_factory, customer_id, 4, "s")
+    spend(uow_factory, customer_id, 4, "s")
     with uow_factory() as uow:
         left = {lot.entry_id: lot.remaining for lot in points.usable_lots(uow, customer_id)}
         assert left == {long_lived.id: 10, short_lived.id: 6}

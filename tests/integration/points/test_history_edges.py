@@ -14,6 +14,7 @@ from sqlmodel import select
 from crm_core import customers, points, purchases
 from crm_core.errors import AlreadyReversed, InvalidInput
 from crm_core.models import PointEntry, PointLot, Store
+from tests.integration.points.steps import pay_with_points, spend
 
 
 def _grant(uow_factory, customer_id, amount, key):
@@ -22,26 +23,6 @@ def _grant(uow_factory, customer_id, amount, key):
         uow.commit()
         lot = uow.session.exec(select(PointLot).where(PointLot.entry_id == entry.id)).one()
         return entry, lot.expires_at
-
-
-def _spend(uow_factory, customer_id, amount, key):
-    with uow_factory() as uow:
-        entry = points.spend(uow=uow, customer_id=customer_id, amount=amount, idempotency_key=key)
-        uow.commit()
-        return entry
-
-
-def _pay_with_points(uow_factory, customer_id, used):
-    """A purchase paid with `used` points and nothing else (so it earns none); returns its spend."""
-    with uow_factory() as uow:
-        store = Store(code=f"S{used}", name="渋谷店", created_at=uow.now())
-        uow.session.add(store)
-        uow.session.flush()
-        paid = purchases.record_purchase(
-            uow=uow, customer_id=customer_id, store_id=store.id, total=used, points_used=used
-        )
-        uow.commit()
-        return points.get_entry_by_key(uow=uow, idempotency_key=f"purchase-spend:{paid.purchase.id}")
 
 
 def _utc(moment: datetime) -> datetime:
@@ -58,7 +39,7 @@ def _history(uow_factory, customer_id):
 
 def test_a_refund_after_every_point_was_used_adds_no_empty_line_to_the_history(uow_factory, customer_id):
     earned, _ = _grant(uow_factory, customer_id, 10, "purchase")
-    _spend(uow_factory, customer_id, 10, "spend")
+    spend(uow_factory, customer_id, 10, "spend")
     with uow_factory() as uow:
         taken = points.take_back(
             uow=uow, customer_id=customer_id, amount=10, idempotency_key="refund", from_entry_id=earned.id
@@ -72,7 +53,7 @@ def test_a_refund_after_every_point_was_used_adds_no_empty_line_to_the_history(u
 
 def test_giving_back_a_purchases_points_already_given_back_adds_nothing(uow_factory, customer_id):
     _grant(uow_factory, customer_id, 10, "g")
-    spent = _pay_with_points(uow_factory, customer_id, 6)
+    spent = pay_with_points(uow_factory, customer_id, 6)
     with uow_factory() as uow:
         first = points.return_spent(uow=uow, spend_entry_id=spent.id, amount=6, idempotency_key="back-1")
         again = points.return_spent(uow=uow, spend_entry_id=spent.id, amount=6, idempotency_key="back-2")
@@ -83,7 +64,7 @@ def test_giving_back_a_purchases_points_already_given_back_adds_nothing(uow_fact
 
 def test_a_spend_without_a_purchase_is_undone_whole_not_given_back_in_part(uow_factory, customer_id):
     _grant(uow_factory, customer_id, 10, "g")
-    spent = _spend(uow_factory, customer_id, 6, "s")
+    spent = spend(uow_factory, customer_id, 6, "s")
     with uow_factory() as uow, pytest.raises(InvalidInput):
         points.return_spent(uow=uow, spend_entry_id=spent.id, amount=6, idempotency_key="back")
     assert _history(uow_factory, customer_id) == [("spend", -6), ("grant", 10)]
@@ -93,7 +74,7 @@ def test_points_given_back_go_to_the_lot_used_last(uow_factory, customer_id, clo
     _, soon = _grant(uow_factory, customer_id, 10, "early")
     clock.advance(days=30)
     _, later = _grant(uow_factory, customer_id, 10, "late")
-    spent = _pay_with_points(uow_factory, customer_id, 15)  # 10 from the early lot, then 5 from the late one
+    spent = pay_with_points(uow_factory, customer_id, 15)  # 10 from the early lot, then 5 from the late one
     with uow_factory() as uow:
         points.return_spent(uow=uow, spend_entry_id=spent.id, amount=5, idempotency_key="back")
         uow.commit()

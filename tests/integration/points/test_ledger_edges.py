@@ -16,43 +16,8 @@ from crm_core import customers, points, purchases
 from crm_core.clock import as_utc
 from crm_core.errors import AlreadyReversed, InvalidInput
 from crm_core.loyalty import Program, save_program
-from crm_core.models import PointEntry, PointLot, Purchase, Store
-
-
-def _grant(uow_factory, customer_id, amount, key):
-    with uow_factory() as uow:
-        entry = points.grant(uow=uow, customer_id=customer_id, amount=amount, idempotency_key=key)
-        uow.commit()
-        return entry
-
-
-def _spend(uow_factory, customer_id, amount, key):
-    with uow_factory() as uow:
-        entry = points.spend(uow=uow, customer_id=customer_id, amount=amount, idempotency_key=key)
-        uow.commit()
-        return entry
-
-
-def _take_back(uow_factory, customer_id, amount, key, from_entry_id):
-    with uow_factory() as uow:
-        entry = points.take_back(
-            uow=uow, customer_id=customer_id, amount=amount, idempotency_key=key, from_entry_id=from_entry_id
-        )
-        uow.commit()
-        return entry
-
-
-def _pay_with_points(uow_factory, customer_id, used):
-    """A purchase paid with `used` points and nothing else (so it earns none); returns its spend."""
-    with uow_factory() as uow:
-        store = Store(code=f"S{used}", name="渋谷店", created_at=uow.now())
-        uow.session.add(store)
-        uow.session.flush()
-        paid = purchases.record_purchase(
-            uow=uow, customer_id=customer_id, store_id=store.id, total=used, points_used=used
-        )
-        uow.commit()
-        return points.get_entry_by_key(uow=uow, idempotency_key=f"purchase-spend:{paid.purchase.id}")
+from crm_core.models import PointEntry, PointLot, Purchase
+from tests.integration.points.steps import grant, pay_with_points, spend, take_back
 
 
 def _detail(uow_factory, customer_id):
@@ -70,8 +35,8 @@ def _history(uow_factory, customer_id):
 
 
 def test_a_single_point_is_taken_from_a_lot(uow_factory, customer_id):
-    _grant(uow_factory, customer_id, 10, "g")
-    _spend(uow_factory, customer_id, 1, "s")
+    grant(uow_factory, customer_id, 10, "g")
+    spend(uow_factory, customer_id, 1, "s")
     detail = _detail(uow_factory, customer_id)
     assert (detail.total, detail.available, [amount for _at, amount in detail.expiring]) == (9, 9, [])
     with uow_factory() as uow:
@@ -81,19 +46,19 @@ def test_a_single_point_is_taken_from_a_lot(uow_factory, customer_id):
 
 @pytest.mark.parametrize("kind", ["spend", "take_back"])
 def test_the_till_retrying_the_same_request_takes_the_points_once(uow_factory, customer_id, kind):
-    earned = _grant(uow_factory, customer_id, 50, "g")
+    earned = grant(uow_factory, customer_id, 50, "g")
     if kind == "spend":
-        first, again = (_spend(uow_factory, customer_id, 20, "till-1") for _ in range(2))
+        first, again = (spend(uow_factory, customer_id, 20, "till-1") for _ in range(2))
     else:
-        first, again = (_take_back(uow_factory, customer_id, 20, "refund-1", earned.id) for _ in range(2))
+        first, again = (take_back(uow_factory, customer_id, 20, "refund-1", earned.id) for _ in range(2))
     assert again.id == first.id
     assert _detail(uow_factory, customer_id).total == 30
     assert len(_history(uow_factory, customer_id)) == 2
 
 
 def test_giving_back_the_same_return_twice_gives_once(uow_factory, customer_id):
-    _grant(uow_factory, customer_id, 50, "g")
-    spent = _pay_with_points(uow_factory, customer_id, 30)
+    grant(uow_factory, customer_id, 50, "g")
+    spent = pay_with_points(uow_factory, customer_id, 30)
     answers = []
     for _ in range(2):
         with uow_factory() as uow:
@@ -106,7 +71,7 @@ def test_giving_back_the_same_return_twice_gives_once(uow_factory, customer_id):
 
 
 def test_undoing_with_the_same_key_again_answers_the_first_undo(uow_factory, customer_id):
-    earned = _grant(uow_factory, customer_id, 50, "g")
+    earned = grant(uow_factory, customer_id, 50, "g")
     answers = []
     for _ in range(2):
         with uow_factory() as uow:
@@ -120,20 +85,20 @@ def test_a_refund_takes_back_points_that_are_still_pending(uow_factory, customer
     with uow_factory() as uow:
         save_program(uow=uow, program=Program(pending_days=14))
         uow.commit()
-    earned = _grant(uow_factory, customer_id, 10, "purchase")
-    taken = _take_back(uow_factory, customer_id, 10, "refund", earned.id)
+    earned = grant(uow_factory, customer_id, 10, "purchase")
+    taken = take_back(uow_factory, customer_id, 10, "refund", earned.id)
     assert taken.amount == -10
     detail = _detail(uow_factory, customer_id)
     assert (detail.total, detail.pending) == (0, 0)
 
 
 def test_a_refund_takes_the_purchases_own_points_before_older_ones(uow_factory, customer_id, clock):
-    _grant(uow_factory, customer_id, 10, "older")
+    grant(uow_factory, customer_id, 10, "older")
     clock.advance(days=30)  # the purchase's points expire 30 days after the older ones
-    earned = _grant(uow_factory, customer_id, 10, "purchase")
+    earned = grant(uow_factory, customer_id, 10, "purchase")
     with uow_factory() as uow:
         older_expiry = next(lot.expires_at for lot in points.usable_lots(uow, customer_id) if lot.entry_id != earned.id)
-    _take_back(uow_factory, customer_id, 10, "refund", earned.id)
+    take_back(uow_factory, customer_id, 10, "refund", earned.id)
     detail = _detail(uow_factory, customer_id)
     assert detail.total == 10
     with uow_factory() as uow:
@@ -142,9 +107,9 @@ def test_a_refund_takes_the_purchases_own_points_before_older_ones(uow_factory, 
 
 
 def test_a_partial_refund_of_used_points_owes_only_what_it_could_not_take(uow_factory, customer_id):
-    earned = _grant(uow_factory, customer_id, 10, "purchase")
-    spent = _spend(uow_factory, customer_id, 8, "spend")
-    taken = _take_back(uow_factory, customer_id, 5, "refund", earned.id)  # half the purchase refunded
+    earned = grant(uow_factory, customer_id, 10, "purchase")
+    spent = spend(uow_factory, customer_id, 8, "spend")
+    taken = take_back(uow_factory, customer_id, 5, "refund", earned.id)  # half the purchase refunded
     assert taken.amount == -2
     with uow_factory() as uow:
         points.reverse(uow=uow, entry_id=spent.id, idempotency_key="undo", reason="mistake")
@@ -153,17 +118,17 @@ def test_a_partial_refund_of_used_points_owes_only_what_it_could_not_take(uow_fa
 
 
 def test_a_refund_worth_a_single_point_takes_it_back(uow_factory, customer_id):
-    earned = _grant(uow_factory, customer_id, 10, "purchase")
-    taken = _take_back(uow_factory, customer_id, 1, "refund", earned.id)
+    earned = grant(uow_factory, customer_id, 10, "purchase")
+    taken = take_back(uow_factory, customer_id, 1, "refund", earned.id)
     assert taken is not None and taken.amount == -1
     assert _history(uow_factory, customer_id) == [("refund", -1), ("grant", 10)]
     assert _detail(uow_factory, customer_id).total == 9
 
 
 def test_a_refund_owing_a_single_point_is_settled_when_points_come_back(uow_factory, customer_id):
-    earned = _grant(uow_factory, customer_id, 10, "purchase")
-    spent = _spend(uow_factory, customer_id, 9, "spend")
-    assert _take_back(uow_factory, customer_id, 2, "refund", earned.id).amount == -1  # 1 point owed
+    earned = grant(uow_factory, customer_id, 10, "purchase")
+    spent = spend(uow_factory, customer_id, 9, "spend")
+    assert take_back(uow_factory, customer_id, 2, "refund", earned.id).amount == -1  # 1 point owed
     with uow_factory() as uow:
         points.reverse(uow=uow, entry_id=spent.id, idempotency_key="undo", reason="mistake")
         uow.commit()
@@ -171,9 +136,9 @@ def test_a_refund_owing_a_single_point_is_settled_when_points_come_back(uow_fact
 
 
 def test_points_coming_back_to_an_expired_lot_settle_its_debt_and_the_rest_expires(uow_factory, customer_id, clock):
-    earned = _grant(uow_factory, customer_id, 10, "purchase")
-    spent = _spend(uow_factory, customer_id, 10, "spend")
-    assert _take_back(uow_factory, customer_id, 4, "refund", earned.id) is None  # 4 points owed
+    earned = grant(uow_factory, customer_id, 10, "purchase")
+    spent = spend(uow_factory, customer_id, 10, "spend")
+    assert take_back(uow_factory, customer_id, 4, "refund", earned.id) is None  # 4 points owed
     with uow_factory() as uow:
         (expires_at,) = uow.session.exec(select(PointLot.expires_at).where(PointLot.entry_id == earned.id)).all()
     clock.set(as_utc(expires_at) + timedelta(days=1))
@@ -185,8 +150,8 @@ def test_points_coming_back_to_an_expired_lot_settle_its_debt_and_the_rest_expir
 
 
 def test_a_spend_of_a_single_point_can_be_undone(uow_factory, customer_id):
-    _grant(uow_factory, customer_id, 10, "g")
-    spent = _spend(uow_factory, customer_id, 1, "s")
+    grant(uow_factory, customer_id, 10, "g")
+    spent = spend(uow_factory, customer_id, 1, "s")
     with uow_factory() as uow:
         undo = points.reverse(uow=uow, entry_id=spent.id, idempotency_key="undo", reason="mistake")
         uow.commit()
@@ -195,7 +160,7 @@ def test_a_spend_of_a_single_point_can_be_undone(uow_factory, customer_id):
 
 
 def test_a_grant_of_a_single_point_can_be_undone(uow_factory, customer_id):
-    earned = _grant(uow_factory, customer_id, 1, "g")
+    earned = grant(uow_factory, customer_id, 1, "g")
     with uow_factory() as uow:
         undo = points.reverse(uow=uow, entry_id=earned.id, idempotency_key="undo", reason="mistake")
         uow.commit()
@@ -204,8 +169,8 @@ def test_a_grant_of_a_single_point_can_be_undone(uow_factory, customer_id):
 
 
 def test_an_expiry_or_a_refund_cannot_be_undone(uow_factory, customer_id, clock):
-    earned = _grant(uow_factory, customer_id, 10, "purchase")
-    refunded = _take_back(uow_factory, customer_id, 4, "refund", earned.id)
+    earned = grant(uow_factory, customer_id, 10, "purchase")
+    refunded = take_back(uow_factory, customer_id, 4, "refund", earned.id)
     clock.advance(days=400)
     with uow_factory() as uow:
         points.expire_due(uow=uow)
@@ -218,9 +183,9 @@ def test_an_expiry_or_a_refund_cannot_be_undone(uow_factory, customer_id, clock)
 
 
 def test_an_undo_or_a_return_of_points_cannot_itself_be_undone(uow_factory, customer_id):
-    _grant(uow_factory, customer_id, 10, "g")
-    spent = _spend(uow_factory, customer_id, 4, "s")
-    paid = _pay_with_points(uow_factory, customer_id, 3)
+    grant(uow_factory, customer_id, 10, "g")
+    spent = spend(uow_factory, customer_id, 4, "s")
+    paid = pay_with_points(uow_factory, customer_id, 3)
     with uow_factory() as uow:
         undone = points.reverse(uow=uow, entry_id=spent.id, idempotency_key="undo", reason="mistake")
         returned = points.return_spent(uow=uow, spend_entry_id=paid.id, amount=3, idempotency_key="back")
@@ -232,7 +197,7 @@ def test_an_undo_or_a_return_of_points_cannot_itself_be_undone(uow_factory, cust
 
 
 def test_a_manual_correction_of_minus_one_point_can_be_undone(uow_factory, customer_id):
-    _grant(uow_factory, customer_id, 10, "g")
+    grant(uow_factory, customer_id, 10, "g")
     with uow_factory() as uow:
         corrected = points.adjust(
             uow=uow,
@@ -250,12 +215,12 @@ def test_a_manual_correction_of_minus_one_point_can_be_undone(uow_factory, custo
 
 
 def test_the_expiry_job_looks_only_at_customers_with_points_left_to_expire(uow_factory, customer_id, clock):
-    _grant(uow_factory, customer_id, 10, "used-up")
-    _spend(uow_factory, customer_id, 10, "all")  # this customer's lot is empty: nothing of it expires
+    grant(uow_factory, customer_id, 10, "used-up")
+    spend(uow_factory, customer_id, 10, "all")  # this customer's lot is empty: nothing of it expires
     with uow_factory() as uow:
         other = customers.create_customer(uow=uow, name="佐藤 次郎").id
         uow.commit()
-    _grant(uow_factory, other, 1, "one-point")
+    grant(uow_factory, other, 1, "one-point")
     clock.advance(days=400)
     with uow_factory() as uow:
         assert points.expire_due(uow=uow, limit=1) == 1  # one customer per run: the one with a point left
@@ -265,7 +230,7 @@ def test_the_expiry_job_looks_only_at_customers_with_points_left_to_expire(uow_f
 
 @pytest.mark.parametrize("amount", [1, -1])
 def test_a_manual_correction_of_one_point_either_way_is_accepted(uow_factory, customer_id, amount):
-    _grant(uow_factory, customer_id, 10, "g")
+    grant(uow_factory, customer_id, 10, "g")
     with uow_factory() as uow:
         corrected = points.adjust(
             uow=uow, customer_id=customer_id, amount=amount, reason="recount", idempotency_key="adj", staff_user_id=None
@@ -284,9 +249,9 @@ def test_a_manual_correction_of_zero_or_a_fraction_is_refused(uow_factory, custo
 
 
 def test_an_expiry_shows_only_the_points_left_not_a_line_for_a_used_up_lot(uow_factory, customer_id, clock):
-    _grant(uow_factory, customer_id, 10, "first")
-    _grant(uow_factory, customer_id, 5, "second")
-    _spend(uow_factory, customer_id, 10, "all-of-the-first")
+    grant(uow_factory, customer_id, 10, "first")
+    grant(uow_factory, customer_id, 5, "second")
+    spend(uow_factory, customer_id, 10, "all-of-the-first")
     clock.advance(days=400)
     with uow_factory() as uow:
         assert points.expire_due(uow=uow) == 5
@@ -298,9 +263,9 @@ def test_an_expiry_shows_only_the_points_left_not_a_line_for_a_used_up_lot(uow_f
 def test_points_coming_back_to_an_expired_lot_after_its_debt_expire_and_nothing_else(
     uow_factory, customer_id, clock, owed, history
 ):
-    earned = _grant(uow_factory, customer_id, 10, "purchase")
-    spent = _spend(uow_factory, customer_id, 10, "spend")
-    assert _take_back(uow_factory, customer_id, owed, "refund", earned.id) is None
+    earned = grant(uow_factory, customer_id, 10, "purchase")
+    spent = spend(uow_factory, customer_id, 10, "spend")
+    assert take_back(uow_factory, customer_id, owed, "refund", earned.id) is None
     clock.advance(days=400)
     with uow_factory() as uow:
         points.reverse(uow=uow, entry_id=spent.id, idempotency_key="undo", reason="mistake")
@@ -310,8 +275,8 @@ def test_points_coming_back_to_an_expired_lot_after_its_debt_expire_and_nothing_
 
 
 def test_a_spend_whose_points_a_refund_gave_back_whole_cannot_be_undone(uow_factory, customer_id):
-    _grant(uow_factory, customer_id, 50, "g")
-    spent = _pay_with_points(uow_factory, customer_id, 30)
+    grant(uow_factory, customer_id, 50, "g")
+    spent = pay_with_points(uow_factory, customer_id, 30)
     with uow_factory() as uow:
         purchases.refund_purchase(
             uow=uow, purchase=uow.session.get(Purchase, spent.purchase_id), amount=30, external_id="R1"

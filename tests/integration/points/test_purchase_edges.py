@@ -16,6 +16,7 @@ from crm_core import customers, points, purchases, timeline
 from crm_core.errors import InvalidInput
 from crm_core.loyalty import Program, save_program
 from crm_core.models import Customer, Purchase, Store
+from tests.integration.points.steps import refund
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 
@@ -36,14 +37,6 @@ def buy(uow_factory, shop, total, **extra):
         result = purchases.record_purchase(
             uow=uow, customer_id=customer_id, store_id=store_id, total=total, zone=TOKYO, **extra
         )
-        uow.commit()
-        return result
-
-
-def refund(uow_factory, purchase_id, amount, external_id):
-    with uow_factory() as uow:
-        purchase = uow.session.get(Purchase, purchase_id)
-        result = purchases.refund_purchase(uow=uow, purchase=purchase, amount=amount, external_id=external_id)
         uow.commit()
         return result
 

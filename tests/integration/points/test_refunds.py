@@ -13,6 +13,7 @@ from crm_core import customers, points, purchases
 from crm_core.errors import InsufficientPoints, InvalidInput
 from crm_core.loyalty import Program, get_program, save_program
 from crm_core.models import Purchase, Store
+from tests.integration.points.steps import refund
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 
@@ -42,14 +43,6 @@ def buy(uow_factory, shop, total, *, used=0, external_id=None, **extra):
             zone=TOKYO,
             **extra,
         )
-        uow.commit()
-        return result
-
-
-def refund(uow_factory, purchase_id, amount, external_id):
-    with uow_factory() as uow:
-        purchase = uow.session.get(Purchase, purchase_id)
-        result = purchases.refund_purchase(uow=uow, purchase=purchase, amount=amount, external_id=external_id)
         uow.commit()
         return result
 
