@@ -341,8 +341,8 @@ class _Run:
         needed = {row["body_id"] for row in rows if row["body_id"] is not None} - self.stored_bodies
         write = _Write(key, [self.body_rows[i] for i in sorted(needed)], rows, holdouts, decisions)
         if self.writer is None:
-            session = self.uow
-            self._finish(write, self._store(session.session.connection(), write, session.commit, session.rollback))
+            uow = self.uow
+            self._finish(write, self._store(uow.session.connection(), write, uow.commit, uow.rollback))
             return
         self.in_flight = (write, self.writer.submit(self._store_apart, write))
 

@@ -409,7 +409,7 @@ def adjust(
     )
 
 
-# mutation-equivalent: limit 999 or 1001 customers per run (a batch size: the next run takes the rest)
+# mutation-equivalent: limit 999 or 1001 customers (a batch size: the nightly job asks again until none is left)
 def expire_due(*, uow: UnitOfWork, limit: int = 1000) -> int:
     """Expire what is left of lots past their validity; returns the points expired. Idempotent."""
     now = uow.now()
