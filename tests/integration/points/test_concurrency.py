@@ -11,20 +11,10 @@ from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
-from crm_core import customers, points, purchases
+from crm_core import points, purchases
 from crm_core.errors import InsufficientPoints, InvalidInput
-from crm_core.models import PointEntry, Purchase, Store
+from crm_core.models import PointEntry, Purchase
 from tests.threads import together
-
-
-@pytest.fixture
-def shop(uow_factory):
-    with uow_factory() as uow:
-        customer = customers.create_customer(uow=uow, name="山田 花子")
-        store = Store(code="SHIBUYA", name="渋谷店", created_at=uow.now())
-        uow.session.add(store)
-        uow.commit()
-        return customer.id, store.id
 
 
 def test_the_same_purchase_posted_fifty_times_at_once_grants_once(uow_factory, shop):

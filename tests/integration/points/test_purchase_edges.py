@@ -21,16 +21,6 @@ from tests.integration.points.steps import refund
 TOKYO = ZoneInfo("Asia/Tokyo")
 
 
-@pytest.fixture
-def shop(uow_factory):
-    with uow_factory() as uow:
-        customer = customers.create_customer(uow=uow, name="山田 花子")
-        store = Store(code="SHIBUYA", name="渋谷店", created_at=uow.now())
-        uow.session.add(store)
-        uow.commit()
-        return customer.id, store.id
-
-
 def buy(uow_factory, shop, total, **extra):
     customer_id, store_id = shop
     with uow_factory() as uow:

@@ -9,25 +9,22 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlmodel import select
 
-from crm_core import customers, points, purchases
+from crm_core import points, purchases
 from crm_core.errors import InsufficientPoints, InvalidInput
 from crm_core.loyalty import Program, get_program, save_program
-from crm_core.models import Purchase, Store
+from crm_core.models import Purchase
 from tests.integration.points.steps import refund
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 
 
 @pytest.fixture
-def shop(uow_factory):
-    """A member with 500 points from a welcome grant, and a store."""
+def shop(shop, uow_factory):
+    """The package's member and store, the member with 500 points from a welcome grant."""
     with uow_factory() as uow:
-        customer = customers.create_customer(uow=uow, name="山田 花子")
-        store = Store(code="SHIBUYA", name="渋谷店", created_at=uow.now())
-        uow.session.add(store)
-        points.grant(uow=uow, customer_id=customer.id, amount=500, idempotency_key="welcome")
+        points.grant(uow=uow, customer_id=shop[0], amount=500, idempotency_key="welcome")
         uow.commit()
-        return customer.id, store.id
+    return shop
 
 
 def buy(uow_factory, shop, total, *, used=0, external_id=None, **extra):
