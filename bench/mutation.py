@@ -397,13 +397,20 @@ def _executed_lines(path: Path, tests: list[str], timeout: float) -> set[int] | 
 
 
 def run_module(
-    module: str, tests: list[str], *, timeout: float, run_all: bool = False, only: dict | None = None
+    module: str,
+    tests: list[str],
+    *,
+    timeout: float,
+    run_all: bool = False,
+    only: dict | None = None,
+    span: tuple[int, int] | None = None,
 ) -> tuple[int, list[tuple[Mutation, str]]]:
     """Mutate `module` one mutation at a time; returns (killed, survivors).
 
     `only`: an earlier run's outcomes, (module, description) -> ["killed"/"survived", ...]: its survivors
     run again, its killed count killed without running (tests added never revive a mutant), and mutants
-    it never reached (a run stopped early) are left out of the figures.
+    it never reached (a run stopped early) are left out of the figures. `span`: (first, last) numbers of
+    the mutants to run, the rest left out of the figures (a long module run in parts).
     """
     path = ROOT / module
     original = path.read_bytes()
@@ -416,6 +423,8 @@ def run_module(
         print("  (the traced run failed: every mutant is run)", flush=True)
     try:
         for number, mutation in enumerate(found, 1):
+            if span is not None and not span[0] <= number <= span[1]:
+                continue
             if only is not None:
                 earlier = only.get((module, mutation.description)) or ["not reached"]
                 outcome = earlier.pop(0)
@@ -460,6 +469,14 @@ def equivalent(source_lines: list[str], mutation: Mutation) -> bool:
     return False
 
 
+def _span(text: str) -> tuple[int, int]:
+    """ "147-277" -> (147, 277)."""
+    matched = re.fullmatch(r"(\d+)-(\d+)", text)
+    if not matched or int(matched[1]) > int(matched[2]):
+        raise argparse.ArgumentTypeError(f"expected FIRST-LAST, e.g. 147-277, not {text!r}")
+    return int(matched[1]), int(matched[2])
+
+
 def _outcomes_in(output: str) -> dict[tuple[str, str], list[str]]:
     """(module, description) -> "killed"/"survived" in order, from the progress lines of an earlier run's output."""
     found: dict[tuple[str, str], list[str]] = {}
@@ -480,6 +497,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--recheck", type=Path, help="an earlier run's output: rerun its survivors, count its killed as killed"
     )
+    parser.add_argument(
+        "--mutants", type=_span, help="run only mutants FIRST-LAST of each module (numbered as the progress lines show)"
+    )
     args = parser.parse_args(argv)
     # stopped by Ctrl+C or `kill` (a background job ignores SIGINT): unwind, so the module is written back
     signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -498,7 +518,9 @@ def main(argv: list[str] | None = None) -> int:
     started, table = time.monotonic(), []
     for module in args.modules:
         tests = [t for t in (args.tests or TESTS[module]) if (ROOT / t.split("::")[0]).exists()]  # files or node ids
-        killed, survivors = run_module(module, tests, timeout=args.timeout, run_all=args.run_all, only=only)
+        killed, survivors = run_module(
+            module, tests, timeout=args.timeout, run_all=args.run_all, only=only, span=args.mutants
+        )
         table.append((module, killed, survivors))
 
     # kill rate: killed / mutants; score: killed / (mutants - survivors the source explains as equivalent)
