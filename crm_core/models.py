@@ -516,7 +516,10 @@ class AutomationHoldout(SQLModel, table=True):
     __tablename__ = "automation_holdouts"
 
     automation: str = Field(primary_key=True, max_length=40)
-    customer_id: int = Field(sa_column=Column(Integer, ForeignKey("customers.id"), primary_key=True))
+    # no foreign key here nor in the decisions: the engine writes a campaign's million rows from customers it
+    # has just read, and customers are never deleted (erasure blanks them); a key checked per row cost PostgreSQL
+    # more than a third of the writing (bench/README.md, pushes.py)
+    customer_id: int = Field(sa_column=Column(Integer, primary_key=True))
     in_holdout: bool
     assigned_at: datetime = _ts()
 
@@ -533,11 +536,11 @@ class AutomationDecision(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     automation: str = Field(max_length=40)
-    customer_id: int = _fk("customers.id", nullable=False)
+    customer_id: int = Field(sa_column=Column(Integer, nullable=False, index=True))  # no foreign key: see above
     occurrence: str = Field(max_length=120)
     outcome: str = Field(max_length=10)
     reason: str | None = Field(default=None, max_length=20)  # skipped: cap, opted_out, blocked, no_consent, no_line
-    outbox_id: int | None = _fk("outbox.id", index=False)
+    outbox_id: int | None = None  # the send's outbox row, written in the same transaction (no key checked)
     decided_at: datetime = _ts()
     business_day: date
     context: dict | None = Field(default=None, sa_type=JSON)

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
+from itertools import islice
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import JSON, func, select, text
@@ -210,13 +211,13 @@ class _Run:
 
     def automation(self, key: str, customer_ids) -> None:
         settings = get_automation(uow=self.uow, key=key)
-        rows = getattr(self, f"_{key}")(key, customer_ids)
-        for start in range(0, len(rows), self.chunk):
-            self._decide(key, settings, rows[start : start + self.chunk])
+        found = iter(getattr(self, f"_{key}")(key, customer_ids))
+        while chunk := list(islice(found, self.chunk)):
+            self._decide(key, settings, chunk)
         self.flush()
         self.uow.commit()  # ends this thread's reading transaction (the writer committed the rows)
 
-    # candidates: lists of (row, occurrence, context[, share]); context None = nothing to say (skipped no_match);
+    # candidates: iterables of (row, occurrence, context[, share]); context None = nothing to say (skipped no_match);
     # share: a hashable that stands for the context but its purchase (equal shares, one render for all)
 
     def _first_purchase(self, key, customer_ids):
@@ -241,9 +242,11 @@ class _Run:
         ]
 
     def _recommendations(self, key, customer_ids):
+        """A generator: the reading is done at once, the picks made as each chunk is decided (on PostgreSQL,
+        while the writer stores the chunk before)."""
         rows = self.uow.session.execute(candidates.recommendations(key, self.at, customer_ids)).all()
         if not rows:
-            return []
+            return
         pairs = defaultdict(list)
         for sku, other, score in self.uow.session.execute(
             select(ProductPair.sku, ProductPair.other_sku, ProductPair.score)
@@ -259,7 +262,6 @@ class _Run:
                 bought[customer_id].add(sku)
                 if purchase_id == latest[customer_id]:
                     basket[customer_id].add(sku)
-        out = []
         name = self.products.get
         shown: dict[tuple, list[dict]] = {}  # the same picks, the same (read-only) list
         chosen: dict[tuple[frozenset, frozenset], tuple] = {}  # customers with the same history, the same picks
@@ -275,8 +277,7 @@ class _Run:
                     for sku, src in picks
                 ]
             context = {"purchase_id": row.purchase_id, "items": items} if picks else None
-            out.append((row, row.occ, context, picks))
-        return out
+            yield row, row.occ, context, picks
 
     def _points_expiring(self, key, customer_ids):
         rows = self.uow.session.execute(candidates.points_expiring(key, self.at, customer_ids)).all()
@@ -400,7 +401,10 @@ class _Run:
         """The decision's context as JSON text: customers with equal shares differ only in the purchase."""
         rest = self.shared_text.get((key, share))
         if rest is None:
-            rest = self.shared_text[key, share] = _compact({k: v for k, v in context.items() if k != "purchase_id"})
+            kept = {k: v for k, v in context.items() if k != "purchase_id"}
+            if "items" in kept:  # products by sku only (a name is read when shown): a decision row stays small
+                kept["items"] = [{"sku": item["sku"], "because_sku": item["because_sku"]} for item in kept["items"]]
+            rest = self.shared_text[key, share] = _compact(kept)
         if "purchase_id" not in context:
             return rest
         purchase = f'{{"purchase_id":{int(context["purchase_id"])}'
