@@ -712,3 +712,27 @@ apscheduler_jobs = sa.Table(
     sa.Column("next_run_time", sa.Float(25), index=True),
     sa.Column("job_state", sa.LargeBinary, nullable=False),
 )
+
+
+class CustomerTag(SQLModel, table=True):
+    """A label staff or an import gave a customer (`coffee-lover`, `vip`), for segments."""
+
+    __tablename__ = "customer_tags"
+    __table_args__ = (Index("ix_customer_tags_tag", "tag"),)
+
+    customer_id: int = Field(sa_column=Column(Integer, ForeignKey("customers.id"), primary_key=True))
+    tag: str = Field(primary_key=True, max_length=50)
+    created_at: datetime = _ts()
+
+
+class Segment(SQLModel, table=True):
+    """A saved audience: rules on member attributes, purchase behaviour and engagement (crm_core.segments)."""
+
+    __tablename__ = "segments"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=100, unique=True)
+    rules: dict = Field(sa_type=JSON)  # {"match": "all" | "any", "conditions": [{"field": ..., ...}, ...]}
+    created_at: datetime = _ts()
+    updated_at: datetime = _ts()
+    updated_by: int | None = _fk("staff_users.id", index=False)
