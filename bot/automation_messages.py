@@ -12,7 +12,7 @@ from datetime import date
 
 from babel.dates import format_date
 
-from bot.i18n import format_day, format_number, normalize_locale
+from bot.i18n import format_day, format_number, format_yen, gettext, normalize_locale
 from crm_core import automations, outbox, shop
 from crm_core.automations import Recipient
 from crm_core.uow import UnitOfWork
@@ -21,7 +21,7 @@ log = logging.getLogger("kizuna.automations")
 
 
 def template_name(key: str) -> str:
-    return f"automation_{key}"
+    return "automation_flow" if automations.flow_id_of(key) is not None else f"automation_{key}"
 
 
 def _dates(context: dict) -> dict:
@@ -51,7 +51,27 @@ def wording_values(key: str, *, name: str, shop_name: str, context: dict, locale
         values.update(points=format_number(context["points"], locale), date=format_day(context["expires_on"], locale))
     elif key == "birthday":
         values["month"] = format_date(date(2000, context["month"], 1), "MMMM", locale=locale)
+    elif automations.flow_id_of(key) is not None:
+        values.update(
+            coupon=context["title"],
+            benefit=benefit_text(context, locale),
+            date=format_day(context["expires_on"], locale),
+        )
     return values
+
+
+def benefit_text(context: dict, locale: str) -> str:
+    """What a coupon gives, in words, as its bubble says it."""
+    kind, value, cap, item = context["kind"], context["value"], context.get("cap"), context.get("item")
+    if kind == "yen_off":
+        return gettext(locale, "%(amount)s off", amount=format_yen(value, locale))
+    if kind == "percent_off" and cap:
+        return gettext(locale, "%(percent)s%% off (up to %(cap)s)", percent=value, cap=format_yen(cap, locale))
+    if kind == "percent_off":
+        return gettext(locale, "%(percent)s%% off", percent=value)
+    if kind == "free_item":
+        return gettext(locale, "Free: %(item)s", item=item)
+    return gettext(locale, "Gift: %(item)s", item=item)
 
 
 CACHED = 20_000  # distinct messages kept per run

@@ -736,3 +736,37 @@ class Segment(SQLModel, table=True):
     created_at: datetime = _ts()
     updated_at: datetime = _ts()
     updated_by: int | None = _fk("staff_users.id", index=False)
+
+
+class CouponFlow(SQLModel, table=True):
+    """A marketer's coupon flow: on a trigger, to a segment, a message with a coupon, through the push engine.
+
+    The engine decides it as the automation `flow:<id>` (decisions, hold-outs, weekly cap, quiet hours,
+    results), and issues the coupon in the same transaction as each `send` decision.
+    """
+
+    __tablename__ = "coupon_flows"
+    __table_args__ = (
+        CheckConstraint(
+            "trigger in ('member_joined', 'nth_purchase', 'birthday_month', 'lapsed', 'points_threshold',"
+            " 'tier_reached', 'scheduled')",
+            name="ck_coupon_flow_trigger",
+        ),
+        CheckConstraint("holdout_percent >= 0 AND holdout_percent <= 50", name="ck_coupon_flow_holdout"),
+        CheckConstraint("ends_on IS NULL OR starts_on IS NULL OR ends_on >= starts_on", name="ck_coupon_flow_dates"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=100, unique=True)
+    trigger: str = Field(max_length=20)
+    params: dict = Field(sa_type=JSON)  # the trigger's numbers: {"n": 3}, {"days": 60}, {"points": 500}, ...
+    segment_id: int | None = _fk("segments.id", index=False)  # None: every customer
+    coupon_id: int = _fk("coupons.id", nullable=False, index=False)
+    templates: dict | None = Field(default=None, sa_type=JSON)  # {"ja": {"text": ...}, "en": {...}}; None: built-in
+    holdout_percent: int = 10
+    starts_on: date | None = None  # business days, inclusive
+    ends_on: date | None = None
+    paused: bool = False
+    created_at: datetime = _ts()
+    updated_at: datetime = _ts()
+    updated_by: int | None = _fk("staff_users.id", index=False)

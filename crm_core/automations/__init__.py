@@ -9,8 +9,11 @@ from __future__ import annotations
 from crm_core.automations.definitions import (
     AUTOMATIONS,
     DEFAULT_WEEKLY_CAP,
+    FLOW,
     AutomationDefinition,
     check_wording,
+    flow_id_of,
+    flow_key,
     get_automation,
     list_automations,
     render_wording,
@@ -18,18 +21,21 @@ from crm_core.automations.definitions import (
     update_automation,
     weekly_cap,
 )
-from crm_core.automations.engine import Recipient, RunReport, in_holdout, recommend, run_due, run_now
+from crm_core.automations.engine import Recipient, RunReport, in_holdout, recommend, run_due, run_flows, run_now
 from crm_core.automations.recommendations import RefreshReport, refresh
 from crm_core.automations.samples import sample
 
 __all__ = [
     "AUTOMATIONS",
     "DEFAULT_WEEKLY_CAP",
+    "FLOW",
     "AutomationDefinition",
     "Recipient",
     "RefreshReport",
     "RunReport",
     "check_wording",
+    "flow_id_of",
+    "flow_key",
     "get_automation",
     "in_holdout",
     "list_automations",
@@ -37,6 +43,7 @@ __all__ = [
     "refresh",
     "render_wording",
     "run_due",
+    "run_flows",
     "run_now",
     "sample",
     "set_weekly_cap",

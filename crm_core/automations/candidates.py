@@ -210,3 +210,85 @@ def birthday(key: str, at: Moment, customer_ids=None):
         .order_by(C.c.id)
     )
     return _only(query, customer_ids)
+
+
+FLOW_EVENT_WINDOW = timedelta(days=3)  # an event (joining, the Nth purchase) older than this no longer triggers
+
+
+def coupon_flow(key: str, flow, at: Moment, audience=None, customer_ids=None):
+    """The customers a coupon flow's trigger fires for now, with the occurrence that fires (one decision each).
+
+    `flow`: a CouponFlow; `audience`: a SELECT of customer ids (its segment) or None for everyone. Events are
+    those within FLOW_EVENT_WINDOW and not before the flow's first day.
+    """
+    from crm_core.models import PointAccount  # noqa: PLC0415 (only flows read balances)
+
+    params, trigger = flow.params or {}, flow.trigger
+    since = at.now - FLOW_EVENT_WINDOW
+    if flow.starts_on is not None:
+        since = max(since, datetime.combine(flow.starts_on, datetime.min.time(), tzinfo=at.zone))
+    kept = or_(P.c.total == 0, P.c.refunded_total < P.c.total)
+    source, customer_id, extra = None, None, ()
+    if trigger == "member_joined":
+        occurrence = literal("joined")
+        where = [C.c.created_at >= since, C.c.created_at <= at.now]
+    elif trigger == "nth_purchase":
+        n = int(params["n"])
+        ranked = (
+            select(
+                P.c.customer_id,
+                P.c.occurred_at,
+                func.row_number().over(partition_by=P.c.customer_id, order_by=(P.c.occurred_at, P.c.id)).label("nth"),
+            )
+            .where(kept, P.c.customer_id.in_(select(P.c.customer_id).where(P.c.occurred_at >= since, kept)))
+            .subquery()
+        )
+        source, customer_id = ranked, ranked.c.customer_id
+        occurrence = literal(f"purchase:{n}")
+        where = [ranked.c.nth == n, ranked.c.occurred_at >= since, ranked.c.occurred_at <= at.now]
+    elif trigger == "birthday_month":
+        occurrence = literal(f"birthday:{at.today.year}")
+        where = [C.c.birth_month == at.today.month]
+    elif trigger == "lapsed":
+        days = int(params["days"])
+        latest = (
+            select(
+                P.c.customer_id,
+                P.c.id,
+                P.c.occurred_at,
+                func.row_number()
+                .over(partition_by=P.c.customer_id, order_by=(P.c.occurred_at.desc(), P.c.id.desc()))
+                .label("back"),
+            )
+            .where(kept)
+            .subquery()
+        )
+        cutoff = datetime.combine(at.today - timedelta(days=days - 1), datetime.min.time(), tzinfo=at.zone)
+        source, customer_id = latest, latest.c.customer_id
+        # once per lapse: the occurrence names the last purchase (a new purchase, then a new lapse, fires again)
+        occurrence = literal("lapse:") + cast(latest.c.id, String)
+        where = [latest.c.back == 1, latest.c.occurred_at < cutoff]
+    elif trigger == "points_threshold":
+        points = int(params["points"])
+        A = PointAccount.__table__  # noqa: N806
+        source, customer_id = A, A.c.customer_id
+        occurrence = literal(f"points:{points}")
+        where = [A.c.balance >= points]
+    elif trigger == "tier_reached":
+        occurrence = literal(f"tier:{params['tier']}")
+        where = [C.c.tier == params["tier"]]
+    elif trigger == "scheduled":
+        on = params.get("on")
+        day_of_month = params.get("day_of_month")
+        due = (on is not None and at.today.isoformat() == on) or (day_of_month == at.today.day)
+        occurrence = literal(f"date:{at.today.isoformat()}")
+        where = [literal(bool(due))]
+    else:
+        raise ValueError(f"unknown trigger {trigger!r}")
+    query = select(*_customer_columns(), *extra, occurrence.label("occ")).select_from(
+        _with_customer(source, customer_id, key)
+    )
+    query = query.where(*where, _undecided(key, occurrence)).order_by(C.c.id)
+    if audience is not None:
+        query = query.where(C.c.id.in_(audience))
+    return _only(query, customer_ids)

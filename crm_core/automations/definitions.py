@@ -73,11 +73,32 @@ AUTOMATIONS: dict[str, AutomationDefinition] = {
     )
 }
 
+# a coupon flow (crm_core.flows) is decided as the automation `flow:<id>`, with this definition's placeholders
+FLOW_PREFIX = "flow:"
+FLOW = AutomationDefinition(
+    "flow",
+    N_("Coupon flow"),
+    N_("A message with a coupon, on the flow's trigger, to its segment."),
+    ("name", "shop", "coupon", "benefit", "date"),
+)
+
+
+def flow_key(flow_id: int) -> str:
+    """A flow's automation key: in its decisions, hold-outs, outbox dedupe keys and results."""
+    return f"{FLOW_PREFIX}{flow_id}"
+
+
+def flow_id_of(key: str) -> int | None:
+    """The flow id in an automation key, or None when it is not a flow's."""
+    number = key[len(FLOW_PREFIX) :] if key.startswith(FLOW_PREFIX) else ""
+    return int(number) if number.isdigit() else None
+
+
 _SANDBOX = SandboxedEnvironment(autoescape=False)  # noqa: S701  (plain text placed in LINE JSON by |tojson)
 
 
 def check_definition(key: str) -> AutomationDefinition:
-    definition = AUTOMATIONS.get(key)
+    definition = FLOW if key == "flow" or flow_id_of(key) is not None else AUTOMATIONS.get(key)
     if definition is None:
         raise NotFound(N_("No automation %(key)s."), key=key)
     return definition

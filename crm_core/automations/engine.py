@@ -24,18 +24,25 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import JSON, func, select, text
 from sqlalchemy.exc import IntegrityError
 
-from crm_core import channels, outbox
+from crm_core import channels, outbox, segments
 from crm_core.automations import candidates
-from crm_core.automations.definitions import AUTOMATIONS, check_definition, get_automation, weekly_cap
+from crm_core.automations.definitions import AUTOMATIONS, check_definition, flow_id_of, get_automation, weekly_cap
+from crm_core.coupons.benefits import expires_at
+from crm_core.coupons.issuing import new_code
 from crm_core.db import chunks
 from crm_core.models import (
     Automation,
     AutomationDecision,
     AutomationHoldout,
+    Coupon,
+    CouponFlow,
+    CustomerCoupon,
     OutboxBody,
     OutboxMessage,
     Product,
     ProductPair,
+    Segment,
+    TimelineEntry,
 )
 from crm_core.uow import UnitOfWork
 
@@ -46,12 +53,14 @@ LOOKUP_MAX = 2000  # weekly-cap counts looked up by customer id up to this many 
 CAP_WINDOW = timedelta(days=7)
 RECOMMEND_COUNT = 3
 PAIRS_PER_PRODUCT = 20
-SKIP_REASONS = ("cap", "opted_out", "blocked", "no_consent", "no_line", "no_match")
+SKIP_REASONS = ("cap", "opted_out", "blocked", "no_consent", "no_line", "no_match", "sold_out", "coupon_limit")
 
 O = OutboxMessage.__table__  # noqa: E741
 D = AutomationDecision.__table__
 H = AutomationHoldout.__table__
 B = OutboxBody.__table__
+CC = CustomerCoupon.__table__
+TL = TimelineEntry.__table__
 
 
 @dataclass(frozen=True)
@@ -139,7 +148,7 @@ def run_due(
         enabled = set(uow.session.execute(select(Automation.key).where(Automation.enabled.is_(True))).scalars())
         keys = [key for key in AUTOMATIONS if key in enabled]
     else:
-        keys = [check_definition(key).key for key in keys]
+        keys = [key for key in keys if check_definition(key)]  # NotFound for an unknown key
     report = RunReport()
     if not keys:
         return report
@@ -151,6 +160,28 @@ def run_due(
     finally:
         run.close()
     return report
+
+
+def run_flows(
+    *,
+    uow: UnitOfWork,
+    render: Render,
+    zone: ZoneInfo,
+    customer_ids: Iterable[int] | None = None,
+    chunk: int = CHUNK,
+) -> RunReport:
+    """Decide every running coupon flow (not paused, within its dates): the `flows.run` job, and the event
+    hooks after a purchase or a registration with that customer's id."""
+    today = uow.now().astimezone(zone).date()
+    query = select(CouponFlow.id).where(
+        CouponFlow.paused.is_(False),
+        (CouponFlow.starts_on.is_(None)) | (CouponFlow.starts_on <= today),
+        (CouponFlow.ends_on.is_(None)) | (CouponFlow.ends_on >= today),
+    )
+    keys = [f"flow:{flow_id}" for flow_id in uow.session.execute(query.order_by(CouponFlow.id)).scalars()]
+    if not keys:
+        return RunReport()
+    return run_due(uow=uow, render=render, zone=zone, keys=keys, customer_ids=customer_ids, chunk=chunk)
 
 
 def run_now(
@@ -177,6 +208,7 @@ class _Run:
         self.writer = ThreadPoolExecutor(1, thread_name_prefix="automation-writer") if self.postgres else None
         self.writer_connection = None
         self.in_flight = None  # (write, future) of the chunk the writer is storing
+        self.flow: _FlowRun | None = None  # the coupon flow being decided, if any
 
     def _count_recent(self, customer_ids: list[int]) -> None:
         """Load the weekly-cap counts of these customers (once each: the run adds its own sends after).
@@ -210,8 +242,14 @@ class _Run:
         return self._products
 
     def automation(self, key: str, customer_ids) -> None:
-        settings = get_automation(uow=self.uow, key=key)
-        found = iter(getattr(self, f"_{key}")(key, customer_ids))
+        flow_id = flow_id_of(key)
+        self.flow = None
+        if flow_id is None:
+            settings = get_automation(uow=self.uow, key=key)
+            found = iter(getattr(self, f"_{key}")(key, customer_ids))
+        else:
+            settings = self.uow.session.get(CouponFlow, flow_id)
+            found = iter(self._flow(key, settings, customer_ids))
         while chunk := list(islice(found, self.chunk)):
             self._decide(key, settings, chunk)
         self.flush()
@@ -296,6 +334,79 @@ class _Run:
             for (_, occurrence), (row, total, last_day) in grouped.items()
         ]
 
+    def _flow(self, key: str, flow: CouponFlow, customer_ids):
+        """A coupon flow's candidates: its trigger's, within its segment; nothing while its coupon is off or over."""
+        coupon = self.uow.session.get(Coupon, flow.coupon_id)
+        now = self.at.now
+        until = expires_at(
+            issued_at=now, zone=self.at.zone, valid_days=coupon.valid_days, valid_until=coupon.valid_until
+        )
+        if not coupon.active or until <= now:
+            log.warning("coupon flow %s: its coupon %s is switched off or over; nothing decided", flow.id, coupon.id)
+            return
+        audience = None
+        if flow.segment_id is not None:
+            rules = segments.check_rules(self.uow.session.get(Segment, flow.segment_id).rules)
+            audience = segments.audience(rules, now=now, zone=self.at.zone)
+        rows = self.uow.session.execute(candidates.coupon_flow(key, flow, self.at, audience, customer_ids)).all()
+        if not rows:
+            return
+        self.flow = _FlowRun(coupon=coupon, expires_at=until)
+        last_day = (until - timedelta(microseconds=1)).astimezone(self.at.zone).date()
+        context = {
+            "coupon_id": coupon.id,
+            "title": coupon.title,
+            "kind": coupon.benefit_kind,
+            "value": coupon.benefit_value,
+            "cap": coupon.benefit_cap,
+            "item": coupon.benefit_item,
+            "minimum": coupon.min_purchase,
+            "expires_on": last_day.isoformat(),
+        }
+        share = ("coupon", coupon.id, last_day)  # everyone's message is the same but for the name
+        for row in rows:
+            yield row, row.occ, context, share
+
+    def _flow_limits(self, customer_ids: list[int]) -> dict[int, int]:
+        """How many of the flow's coupon each of these customers holds (issued, used or void)."""
+        coupon_id = self.flow.coupon.id
+        held: dict[int, int] = {}
+        for part in chunks(customer_ids):
+            held.update(
+                self.uow.session.execute(
+                    select(CC.c.customer_id, func.count())
+                    .where(CC.c.coupon_id == coupon_id, CC.c.customer_id.in_(part))
+                    .group_by(CC.c.customer_id)
+                ).all()
+            )
+        return held
+
+    def _issue(self, key: str, customer_id: int, occurrence: str, held: dict[int, int]) -> str | None:
+        """The flow's coupon for this customer in this chunk's rows; or why not (sold_out, coupon_limit)."""
+        flow = self.flow
+        coupon = flow.coupon
+        if coupon.per_customer_limit is not None and held.get(customer_id, 0) >= coupon.per_customer_limit:
+            return "coupon_limit"
+        if coupon.stock is not None and coupon.issued + flow.taken >= coupon.stock:
+            return "sold_out"
+        held[customer_id] = held.get(customer_id, 0) + 1
+        flow.taken += 1
+        flow.rows.append(
+            {
+                "id": None,  # numbered with the chunk's outbox rows
+                "code": new_code(),
+                "coupon_id": coupon.id,
+                "customer_id": customer_id,
+                "seq": held[customer_id],
+                "obtained_by": "flow",
+                "idempotency_key": f"{key}:{customer_id}:{occurrence}",
+                "issued_at": self.at.now,
+                "expires_at": flow.expires_at,
+                "status": "issued",
+            }
+        )
+        return None
+
     def _birthday(self, key, customer_ids):
         rows = self.uow.session.execute(candidates.birthday(key, self.at, customer_ids)).all()
         return [(row, row.occ, {"month": row.birth_month, "year": self.at.today.year}) for row in rows]
@@ -332,6 +443,9 @@ class _Run:
                 row["body_id"] = self.bodies[row["body_id"]]
         for decision, row in sends:
             decision["outbox_id"] = row["id"]
+        if self.flow is not None and self.flow.rows:
+            for held, held_id in zip(self.flow.rows, self._new_ids(CC, len(self.flow.rows)), strict=True):
+                held["id"] = held_id
 
     def _write(self, key: str, sends: list, holdouts: list, decisions: list) -> None:
         """Store one chunk in its own transaction: inline on SQLite; on PostgreSQL by the writer thread,
@@ -341,6 +455,21 @@ class _Run:
         rows = [row for _, row in sends]
         needed = {row["body_id"] for row in rows if row["body_id"] is not None} - self.stored_bodies
         write = _Write(key, [self.body_rows[i] for i in sorted(needed)], rows, holdouts, decisions)
+        if self.flow is not None and self.flow.rows:
+            coupon = self.flow.coupon
+            write.coupons, self.flow.rows = self.flow.rows, []
+            write.stock = (coupon.id, len(write.coupons), self.at.now)
+            write.timeline = [
+                {
+                    "customer_id": held["customer_id"],
+                    "kind": "coupon_issued",
+                    "data": _compact(
+                        {"coupon_id": coupon.id, "customer_coupon_id": held["id"], "title": coupon.title, "by": "flow"}
+                    ),
+                    "occurred_at": self.at.now,
+                }
+                for held in write.coupons
+            ]
         if self.writer is None:
             uow = self.uow
             self._finish(write, self._store(uow.session.connection(), write, uow.commit, uow.rollback))
@@ -374,11 +503,20 @@ class _Run:
         """Insert the chunk's rows and commit; False when another run decided some of them meanwhile."""
         errors = (IntegrityError, connection.dialect.loaded_dbapi.IntegrityError)
         try:
+            if write.stock is not None:  # the CHECK on coupons refuses more than the stock, whoever took it
+                coupon_id, count, now = write.stock
+                connection.execute(
+                    Coupon.__table__.update()
+                    .where(Coupon.__table__.c.id == coupon_id)
+                    .values(issued=Coupon.__table__.c.issued + count, updated_at=now)
+                )
             for table, rows, as_text in (
                 (B, write.bodies, ()),
                 (O, write.outbox, ("messages",)),
                 (H, write.holdouts, ()),
                 (D, write.decisions, ("context",)),
+                (CC, write.coupons, ()),
+                (TL, write.timeline, ("data",)),
             ):
                 if rows:
                     _insert(connection, table, rows, as_text=as_text)
@@ -390,8 +528,11 @@ class _Run:
 
     def _finish(self, write: _Write, stored: bool) -> None:
         if not stored:
-            # another run decided some of these at the same moment: leave them to it (its bodies go again)
+            # another run decided some of these at the same moment (or took the last coupons): leave them to it,
+            # or to the next run (its bodies go again)
             log.warning("automation %s: %d decisions already made by another run", write.key, len(write.decisions))
+            if write.stock is not None and self.flow is not None:
+                self.flow.taken -= write.stock[1]
             return
         self.stored_bodies.update(body["id"] for body in write.bodies)
         for decision in write.decisions:
@@ -413,6 +554,7 @@ class _Run:
     def _decide(self, key: str, settings: Automation, chunk: list) -> None:
         now, today = self.at.now, self.at.today
         self._count_recent([row.customer_id for row, *_ in chunk])
+        held = self._flow_limits([row.customer_id for row, *_ in chunk]) if self.flow is not None else None
         decisions, sends, holdouts = [], [], []
         for row, occurrence, context, *share in chunk:
             customer_id = row.customer_id
@@ -436,15 +578,22 @@ class _Run:
             decisions.append(decision)
             if reason is not None:
                 continue
-            held = row.in_holdout
-            if held is None:
-                held = self.assigned.get((key, customer_id))
-            if held is None:  # the first decision for this customer: draw and record their group
-                held = self.assigned[(key, customer_id)] = in_holdout(key, customer_id, settings.holdout_percent)
-                holdouts.append({"automation": key, "customer_id": customer_id, "in_holdout": held, "assigned_at": now})
-            if held:
+            in_group = row.in_holdout
+            if in_group is None:
+                in_group = self.assigned.get((key, customer_id))
+            if in_group is None:  # the first decision for this customer: draw and record their group
+                in_group = self.assigned[(key, customer_id)] = in_holdout(key, customer_id, settings.holdout_percent)
+                holdouts.append(
+                    {"automation": key, "customer_id": customer_id, "in_holdout": in_group, "assigned_at": now}
+                )
+            if in_group:
                 decision["outcome"] = "holdout"
                 continue
+            if held is not None:
+                refused = self._issue(key, customer_id, occurrence, held)
+                if refused is not None:
+                    decision["reason"] = refused
+                    continue
             decision["outcome"] = "send"
             locale = row.language or row.locale
             messages = self.render(
@@ -491,6 +640,19 @@ class _Write:
     outbox: list[dict]
     holdouts: list[dict]
     decisions: list[dict]
+    coupons: list[dict] = field(default_factory=list)  # a coupon flow's coupons, one per send
+    timeline: list[dict] = field(default_factory=list)
+    stock: tuple | None = None  # (coupon id, coupons issued, now): the coupon's count goes up by as many
+
+
+@dataclass
+class _FlowRun:
+    """A coupon flow being decided: its coupon, when the coupons it issues now expire, and what it took."""
+
+    coupon: Coupon
+    expires_at: object
+    taken: int = 0  # coupons issued by this run so far (stored, or in a chunk on its way)
+    rows: list[dict] = field(default_factory=list)  # the chunk's coupons, until written
 
 
 def _insert(connection, table, rows: list[dict], *, as_text: tuple[str, ...] = ()) -> None:

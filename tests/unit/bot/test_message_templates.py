@@ -188,6 +188,18 @@ CONTEXTS = {
     },
     "automation_points_expiring": {"name": "山田", "intro": None, "points": 1200, "expires_on": date(2026, 11, 29)},
     "automation_birthday": {"name": "山田 花子", "intro": "お誕生日おめでとうございます！", "month": 11, "year": 2026},
+    "automation_flow": {
+        "name": "山田 花子",
+        "intro": None,
+        "coupon_id": 1,
+        "title": "おかえりなさいクーポン",
+        "kind": "percent_off",
+        "value": 10,
+        "cap": 1000,
+        "item": None,
+        "minimum": 3000,
+        "expires_on": date(2026, 12, 5),
+    },
 }
 renderer = MessageRenderer(public_url="https://kizuna.test")
 
