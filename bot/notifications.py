@@ -6,6 +6,7 @@ the commit, so a slow LINE never slows the till; blocked customers get nothing.
 
 from __future__ import annotations
 
+from bot import flow_events
 from bot.i18n import normalize_locale
 from crm_core import customers, loyalty, outbox, shop
 from crm_core.models import Customer, PointAccount, Purchase, Store
@@ -58,6 +59,7 @@ def queue_receipt(*, services, uow: UnitOfWork, result: PurchaseResult, points_s
     if not result.created:
         return []
     purchase = result.purchase
+    flow_events.after_commit(services, uow, purchase.customer_id)  # a coupon for the Nth purchase, ...
     program = loyalty.get_program(uow=uow)
     return _queue(
         services=services,

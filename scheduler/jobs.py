@@ -102,6 +102,15 @@ def run_automations(services) -> str:
     return report.summary()
 
 
+def run_flows(services) -> str:
+    from crm_core import automations
+
+    zone = services.settings.zone
+    with services.uow_factory() as uow:
+        report = automations.run_flows(uow=uow, render=services.automation_render(uow), zone=zone)
+    return report.summary()
+
+
 def refresh_recommendations(services) -> str:
     from crm_core import automations
 
@@ -132,6 +141,12 @@ JOBS: dict[str, Job] = {
             "automations.run",
             N_("Decide the automations' messages that are due now and write them to the outbox"),
             run_automations,
+            every_seconds=60,
+        ),
+        Job(
+            "flows.run",
+            N_("Decide the coupon flows' messages and coupons that are due now and write them to the outbox"),
+            run_flows,
             every_seconds=60,
         ),
         Job(

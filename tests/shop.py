@@ -54,6 +54,7 @@ class Shop:
         tier="regular",
         joined=None,
         home_store=False,
+        address=None,
     ) -> int:
         now = self.clock.now()
         self._customers += 1
@@ -78,7 +79,7 @@ class Shop:
                 uow.session.add(
                     ChannelIdentity(
                         channel="line",
-                        address=f"U{customer.id:032x}",
+                        address=address or f"U{customer.id:032x}",
                         customer_id=customer.id,
                         display_name=name,
                         language=language,

@@ -152,8 +152,9 @@ def run_due(
     report = RunReport()
     if not keys:
         return report
-    run = _Run(uow=uow, render=render, zone=zone, report=report, chunk=chunk)
     ids = None if customer_ids is None else sorted(set(customer_ids))
+    # a writer thread (and its connection) only pays for itself on a campaign-sized run
+    run = _Run(uow=uow, render=render, zone=zone, report=report, chunk=chunk, apart=ids is None or len(ids) > chunk)
     try:
         for key in keys:
             run.automation(key, ids)
@@ -168,16 +169,19 @@ def run_flows(
     render: Render,
     zone: ZoneInfo,
     customer_ids: Iterable[int] | None = None,
+    triggers: Iterable[str] | None = None,
     chunk: int = CHUNK,
 ) -> RunReport:
-    """Decide every running coupon flow (not paused, within its dates): the `flows.run` job, and the event
-    hooks after a purchase or a registration with that customer's id."""
+    """Decide every running coupon flow (not paused, within its dates), or those with one of `triggers`: the
+    `flows.run` job, and the event hooks after a purchase or a registration with that customer's id."""
     today = uow.now().astimezone(zone).date()
     query = select(CouponFlow.id).where(
         CouponFlow.paused.is_(False),
         (CouponFlow.starts_on.is_(None)) | (CouponFlow.starts_on <= today),
         (CouponFlow.ends_on.is_(None)) | (CouponFlow.ends_on >= today),
     )
+    if triggers is not None:
+        query = query.where(CouponFlow.trigger.in_(list(triggers)))
     keys = [f"flow:{flow_id}" for flow_id in uow.session.execute(query.order_by(CouponFlow.id)).scalars()]
     if not keys:
         return RunReport()
@@ -192,7 +196,9 @@ def run_now(
 
 
 class _Run:
-    def __init__(self, *, uow: UnitOfWork, render: Render, zone: ZoneInfo, report: RunReport, chunk: int):
+    def __init__(
+        self, *, uow: UnitOfWork, render: Render, zone: ZoneInfo, report: RunReport, chunk: int, apart: bool = True
+    ):
         self.uow, self.render, self.report, self.chunk = uow, render, report, chunk
         self.at = candidates.Moment(now=uow.now(), zone=zone)
         self.cap = weekly_cap(uow)
@@ -205,7 +211,8 @@ class _Run:
         self.body_rows: dict[int, dict] = {}  # id -> the body's row, until stored
         self.stored_bodies: set[int] = set()  # ids of the bodies committed in this run
         self.postgres = uow.session.get_bind().dialect.name == "postgresql"
-        self.writer = ThreadPoolExecutor(1, thread_name_prefix="automation-writer") if self.postgres else None
+        apart = apart and self.postgres
+        self.writer = ThreadPoolExecutor(1, thread_name_prefix="automation-writer") if apart else None
         self.writer_connection = None
         self.in_flight = None  # (write, future) of the chunk the writer is storing
         self.flow: _FlowRun | None = None  # the coupon flow being decided, if any

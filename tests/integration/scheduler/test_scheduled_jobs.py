@@ -44,6 +44,7 @@ def test_a_scheduler_that_starts_runs_at_once_the_jobs_it_missed(services, clock
         outbox_deliver=clock.now(),
         webhook_sweep=clock.now(),
         automations_run=clock.now(),
+        flows_run=clock.now(),
         recommendations_refresh=clock.now(),
     )
     ran: list[str] = []
@@ -76,6 +77,7 @@ def test_a_job_that_never_ran_runs_at_start_and_records_its_run(services, clock,
         outbox_deliver=clock.now(),
         webhook_sweep=clock.now(),
         automations_run=clock.now(),
+        flows_run=clock.now(),
         recommendations_refresh=clock.now(),
     )
     done = threading.Event()
