@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import date
+from datetime import date, timedelta
 
 from babel.dates import format_date
 
@@ -137,4 +137,34 @@ def preview(services, uow: UnitOfWork, key: str, customer_id: int, templates=Non
         templates = automations.get_automation(uow=uow, key=key).templates
     render = render_for(services, uow)
     text = render(key, recipient=recipient, context=context, locale=recipient.locale, templates=templates)
+    return json.loads(outbox.filled(text, outbox.escaped(recipient.name)))
+
+
+def preview_flow(services, uow: UnitOfWork, spec, customer_id: int) -> list[dict]:
+    """What this customer would get from a (checked) coupon flow spec now, in their language: its coupon as it
+    would be issued today and the spec's wording (or the built-in one)."""
+    from crm_core import customers  # noqa: PLC0415
+    from crm_core.coupons.benefits import expires_at  # noqa: PLC0415
+    from crm_core.models import Coupon  # noqa: PLC0415
+
+    zone = services.settings.zone
+    customer = customers.get_customer(uow=uow, customer_id=customer_id)
+    identity = customers.line_identity_of(uow=uow, customer_id=customer_id)
+    locale = (identity.language if identity else None) or customer.locale
+    recipient = Recipient(customer_id=customer.id, name=customer.name, locale=locale)
+    coupon = uow.session.get(Coupon, spec.coupon_id)
+    now = uow.now()
+    until = expires_at(issued_at=now, zone=zone, valid_days=coupon.valid_days, valid_until=coupon.valid_until)
+    context = {
+        "coupon_id": coupon.id,
+        "title": coupon.title,
+        "kind": coupon.benefit_kind,
+        "value": coupon.benefit_value,
+        "cap": coupon.benefit_cap,
+        "item": coupon.benefit_item,
+        "minimum": coupon.min_purchase,
+        "expires_on": (until - timedelta(microseconds=1)).astimezone(zone).date().isoformat(),
+    }
+    render = render_for(services, uow)
+    text = render("flow:0", recipient=recipient, context=context, locale=recipient.locale, templates=spec.templates)
     return json.loads(outbox.filled(text, outbox.escaped(recipient.name)))

@@ -16,7 +16,11 @@ EVENT_TRIGGERS = ("nth_purchase", "points_threshold", "tier_reached")
 
 
 def after_commit(services, uow: UnitOfWork, customer_id: int) -> None:
-    """Run the event-triggered flows for this customer once `uow` has committed (never failing the caller)."""
+    """Once `uow` has committed, run for this customer the running flows a purchase can trigger, if there are
+    any (asked in `uow`'s own transaction: no flow, no extra work for the till); never failing the caller."""
+    keys = automations.running_flow_keys(uow=uow, zone=services.settings.zone, triggers=EVENT_TRIGGERS)
+    if not keys:
+        return
 
     def run() -> None:
         try:
@@ -26,9 +30,9 @@ def after_commit(services, uow: UnitOfWork, customer_id: int) -> None:
                     render=services.automation_render(flows_uow),
                     zone=services.settings.zone,
                     customer_ids=[customer_id],
-                    triggers=EVENT_TRIGGERS,
+                    keys=keys,
                 )
         except Exception:  # the purchase stands; the flows.run job decides within a minute
-            log.exception("coupon flows after an event for customer %s", customer_id)
+            log.exception("coupon flows after a purchase of customer %s", customer_id)
 
     uow.after_commit(run)

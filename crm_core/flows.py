@@ -188,3 +188,79 @@ def running_keys(*, uow: UnitOfWork, zone) -> list[str]:
         or_(CouponFlow.ends_on.is_(None), CouponFlow.ends_on >= today),
     )
     return [flow_key(flow_id) for flow_id in uow.session.exec(query.order_by(CouponFlow.id))]
+
+
+def flow_coupons(*, uow: UnitOfWork) -> list[Coupon]:
+    """The coupons a flow may issue (obtained through flows), newest first."""
+    return list(uow.session.exec(select(Coupon).where(Coupon.obtain == "flow").order_by(Coupon.id.desc())))
+
+
+@dataclass(frozen=True)
+class DryRun:
+    """Who a flow would reach now: its trigger's candidates in its segment, and what would become of them."""
+
+    candidates: int
+    send: int
+    holdout: int
+    skipped: dict[str, int]  # reason -> customers (the weekly cap is left to the run: it depends on the day)
+
+
+def dry_run(*, uow: UnitOfWork, spec: FlowSpec, zone, flow_id: int | None = None) -> DryRun:
+    """Count what deciding the (checked) flow now would do, writing nothing."""
+    from crm_core import segments  # noqa: PLC0415
+    from crm_core.automations import candidates, engine  # noqa: PLC0415
+
+    key = flow_key(flow_id or 0)
+    flow = CouponFlow(trigger=spec.trigger, params=spec.params, starts_on=spec.starts_on, coupon_id=spec.coupon_id)
+    at = candidates.Moment(now=uow.now(), zone=zone)
+    audience = None
+    if spec.segment_id is not None:
+        rules = segments.check_rules(uow.session.get(Segment, spec.segment_id).rules)
+        audience = segments.audience(rules, now=at.now, zone=zone)
+    send = holdout = 0
+    skipped: dict[str, int] = {}
+    rows = uow.session.execute(candidates.coupon_flow(key, flow, at, audience)).all()
+    for row in rows:
+        reason = engine.skip_reason(row)
+        if reason is not None:
+            skipped[reason] = skipped.get(reason, 0) + 1
+            continue
+        held = row.in_holdout
+        if held is None:
+            held = engine.in_holdout(key, row.customer_id, spec.holdout_percent)
+        if held:
+            holdout += 1
+        else:
+            send += 1
+    return DryRun(candidates=len(rows), send=send, holdout=holdout, skipped=skipped)
+
+
+@dataclass(frozen=True)
+class CouponResults:
+    issued: int
+    redeemed: int
+    revenue: int  # yen: what the purchases the coupons were redeemed with came to, net of refunds
+    discount: int  # yen taken off by them
+
+
+def coupon_results(*, uow: UnitOfWork, flow_id: int) -> CouponResults | None:
+    """What became of the coupons this flow issued (None for an unknown flow)."""
+    from sqlalchemy import func  # noqa: PLC0415
+
+    from crm_core.models import CustomerCoupon, Purchase  # noqa: PLC0415
+
+    if uow.session.get(CouponFlow, flow_id) is None:
+        return None
+    mine = CustomerCoupon.idempotency_key.like(f"{flow_key(flow_id)}:%")
+    issued = uow.session.exec(select(func.count()).select_from(CustomerCoupon).where(mine)).one()
+    redeemed, discount, revenue = uow.session.exec(
+        select(
+            func.count(),
+            func.coalesce(func.sum(CustomerCoupon.discount), 0),
+            func.coalesce(func.sum(Purchase.total - Purchase.refunded_total), 0),
+        )
+        .select_from(CustomerCoupon)
+        .outerjoin(Purchase, Purchase.id == CustomerCoupon.purchase_id)
+        .where(mine, CustomerCoupon.status == "redeemed")
+    ).one()
+    return CouponResults(issued=issued, redeemed=redeemed, revenue=int(revenue), discount=int(discount))

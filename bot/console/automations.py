@@ -386,6 +386,19 @@ def _verdict(interval, *, measure: str) -> str:
 def automation_results(key: str):
     """Per day and in total: what the automation decided and what became of it; messaged against held out."""
     definition = _definition(key)
+    return results_page(
+        key,
+        title=_(definition.title),
+        back=(url_for("console.automation_list"), _("Automations")),
+        settings_url=url_for("console.automation_edit", key=key),
+        results_endpoint=("console.automation_results", {"key": key}),
+    )
+
+
+def results_page(
+    key: str, *, title: str, back: tuple[str, str], settings_url: str, results_endpoint: tuple, coupon=None
+):
+    """The results page of an automation or a coupon flow (`key`), with its links and a coupon's figures."""
     days = request.args.get("days", type=int)
     days = days if days in PERIODS else DEFAULT_PERIOD
     until = _today()
@@ -412,10 +425,15 @@ def automation_results(key: str):
         ),
     }
     locale = current_locale()
+    endpoint, arguments = results_endpoint
     return render_template(
         "console/automation_results.html",
         key=key,
-        title=_(definition.title),
+        title=title,
+        back=back,
+        settings_url=settings_url,
+        period_urls={period: url_for(endpoint, days=period, **arguments) for period in PERIODS},
+        coupon=coupon,
         days=days,
         periods=PERIODS,
         found=found,

@@ -21,7 +21,16 @@ from crm_core.automations.definitions import (
     update_automation,
     weekly_cap,
 )
-from crm_core.automations.engine import Recipient, RunReport, in_holdout, recommend, run_due, run_flows, run_now
+from crm_core.automations.engine import (
+    Recipient,
+    RunReport,
+    in_holdout,
+    recommend,
+    run_due,
+    run_flows,
+    run_now,
+    running_flow_keys,
+)
 from crm_core.automations.recommendations import RefreshReport, refresh
 from crm_core.automations.samples import sample
 
@@ -45,6 +54,7 @@ __all__ = [
     "run_due",
     "run_flows",
     "run_now",
+    "running_flow_keys",
     "sample",
     "set_weekly_cap",
     "update_automation",

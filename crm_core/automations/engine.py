@@ -26,7 +26,14 @@ from sqlalchemy.exc import IntegrityError
 
 from crm_core import channels, outbox, segments
 from crm_core.automations import candidates
-from crm_core.automations.definitions import AUTOMATIONS, check_definition, flow_id_of, get_automation, weekly_cap
+from crm_core.automations.definitions import (
+    AUTOMATIONS,
+    check_definition,
+    flow_id_of,
+    flow_key,
+    get_automation,
+    weekly_cap,
+)
 from crm_core.coupons.benefits import expires_at
 from crm_core.coupons.issuing import new_code
 from crm_core.db import chunks
@@ -163,17 +170,9 @@ def run_due(
     return report
 
 
-def run_flows(
-    *,
-    uow: UnitOfWork,
-    render: Render,
-    zone: ZoneInfo,
-    customer_ids: Iterable[int] | None = None,
-    triggers: Iterable[str] | None = None,
-    chunk: int = CHUNK,
-) -> RunReport:
-    """Decide every running coupon flow (not paused, within its dates), or those with one of `triggers`: the
-    `flows.run` job, and the event hooks after a purchase or a registration with that customer's id."""
+def running_flow_keys(*, uow: UnitOfWork, zone: ZoneInfo, triggers: Iterable[str] | None = None) -> list[str]:
+    """The automation keys of the coupon flows running today (not paused, within their dates), or of those with
+    one of `triggers`."""
     today = uow.now().astimezone(zone).date()
     query = select(CouponFlow.id).where(
         CouponFlow.paused.is_(False),
@@ -182,7 +181,21 @@ def run_flows(
     )
     if triggers is not None:
         query = query.where(CouponFlow.trigger.in_(list(triggers)))
-    keys = [f"flow:{flow_id}" for flow_id in uow.session.execute(query.order_by(CouponFlow.id)).scalars()]
+    return [flow_key(flow_id) for flow_id in uow.session.execute(query.order_by(CouponFlow.id)).scalars()]
+
+
+def run_flows(
+    *,
+    uow: UnitOfWork,
+    render: Render,
+    zone: ZoneInfo,
+    customer_ids: Iterable[int] | None = None,
+    keys: Iterable[str] | None = None,
+    chunk: int = CHUNK,
+) -> RunReport:
+    """Decide every running coupon flow (or `keys`): the `flows.run` job, and the event hook after a purchase
+    with that customer's id."""
+    keys = running_flow_keys(uow=uow, zone=zone) if keys is None else list(keys)
     if not keys:
         return RunReport()
     return run_due(uow=uow, render=render, zone=zone, keys=keys, customer_ids=customer_ids, chunk=chunk)
