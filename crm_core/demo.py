@@ -74,6 +74,7 @@ DEMO_COUPONS = (
     ("ドリンク10%オフ", "percent_off", 10, 300, "claim", None, 500),
     ("コーヒー1杯無料", "free_item", 480, "本日のコーヒー", "points", 300, None),
     ("焼き菓子プレゼント抽選", "gift", 350, "焼き菓子", "lottery", 3000, 50),
+    ("おかえりなさい 300円引き", "yen_off", 300, None, "flow", None, None),  # for a win-back coupon flow
 )
 AUTOMATIONS_KEY = "demo.automations"  # set once the automations were switched on and their two friends seeded
 
@@ -91,6 +92,7 @@ class LineFriend:
 LINE_FRIENDS = (
     LineFriend("U" + "d0c0ffee" * 4, "高橋 健", "DEMO-LINE-1", "replenishment"),  # the same beans every 30 days
     LineFriend("U" + "d0ca4e11" * 4, "伊藤 結衣", "DEMO-LINE-2", "recommendations"),  # bought a few days ago
+    LineFriend("U" + "d0c1a95e" * 4, "小林 陽菜", "DEMO-LINE-3", "win_back"),  # no purchase in 65 days
 )
 
 
@@ -140,7 +142,8 @@ def _seed_automations(*, uow: UnitOfWork) -> int:
     """Switch every automation on and add the two LINE friends whose histories show them; returns customers added.
 
     高橋 健 bought the same beans every 30 days, the last time 28 days ago: his replenishment reminder
-    is due. 伊藤 結衣 bought coffee and cake four days ago: she gets recommendations with reasons.
+    is due. 伊藤 結衣 bought coffee and cake four days ago: she gets recommendations with reasons. 小林 陽菜
+    last came 65 days ago: a win-back coupon flow (no purchase in 60 days) reaches her.
     Their purchases earn no points (no points warning muddles the story).
     """
     now = uow.now()
@@ -152,6 +155,7 @@ def _seed_automations(*, uow: UnitOfWork) -> int:
     histories = {
         "replenishment": [(now - timedelta(days=28 + 30 * n, hours=2), ["BEAN-001"]) for n in range(12)],
         "recommendations": [(now - timedelta(days=4, hours=1), ["BEAN-002", "FOOD-002"])],
+        "win_back": [(now - timedelta(days=65 + 21 * n, hours=3), ["FOOD-002"]) for n in range(3)],
     }
     added = 0
     for index, friend in enumerate(LINE_FRIENDS):

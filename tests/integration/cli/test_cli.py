@@ -98,7 +98,7 @@ def test_demo_no_serve_fills_the_database_once(run, uow_factory):
     assert second.exit_code == 0 and "nothing added" in second.output
     with uow_factory() as uow:
         assert uow.session.exec(select(func.count()).select_from(Store)).one() == 2
-        assert uow.session.exec(select(func.count()).select_from(Customer)).one() == 302  # + 2 LINE friends
+        assert uow.session.exec(select(func.count()).select_from(Customer)).one() == 303  # + 3 LINE friends
         assert uow.session.exec(select(func.count()).select_from(Purchase)).one() > 2000
 
 
