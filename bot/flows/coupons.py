@@ -112,13 +112,12 @@ def open_coupon(ctx: EventContext, params: dict) -> None:
 
 def _show(ctx: EventContext, held: CustomerCoupon, coupon: Coupon, *, won: bool = False) -> None:
     qr = coupons.qr_code_for(uow=ctx.uow, held=held, secret=ctx.settings.secret_key)
-    code = held.code
     ctx.reply(
         "coupon",
         **benefit(coupon),
         id=held.id,
         won=won,
-        code=f"{code[:4]}-{code[4:8]}-{code[8:]}",
+        code=coupons.display_code(held.code, prefix=coupon.code_prefix),
         qr_url=f"{ctx.settings.public_url}/coupon/{qr}.png",
         qr_valid_until=cards.expires_at(qr),
         last_day=held.expires_at - timedelta(microseconds=1),

@@ -2,6 +2,7 @@
 out under stock and per-customer limits (`issuing`) and using them once (`redeeming`)."""
 
 from crm_core.coupons.benefits import KINDS, discount_for, expires_at
+from crm_core.coupons.codes import ALPHABETS, display_code, normalize_code
 from crm_core.coupons.definitions import (
     OBTAIN,
     CouponSpec,
@@ -23,7 +24,6 @@ from crm_core.coupons.issuing import (
     get_by_code,
     get_by_key,
     issue_coupon,
-    normalize_code,
 )
 from crm_core.coupons.redeeming import (
     Redemption,
@@ -36,6 +36,7 @@ from crm_core.coupons.redeeming import (
 )
 
 __all__ = [
+    "ALPHABETS",
     "KINDS",
     "OBTAIN",
     "CouponSpec",
@@ -48,6 +49,7 @@ __all__ = [
     "code_of",
     "define_coupon",
     "discount_for",
+    "display_code",
     "draw_lottery",
     "exchange_points",
     "expires_at",
