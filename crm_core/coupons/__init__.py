@@ -1,5 +1,6 @@
-"""Coupons: definitions (`definitions`), the discount and validity arithmetic (`benefits`), handing them
-out under stock and per-customer limits (`issuing`) and using them once (`redeeming`)."""
+"""Coupons: definitions (`definitions`), the discount and validity arithmetic (`benefits`), their codes
+(`codes`), handing them out under stock and per-customer limits (`issuing`), using them once
+(`redeeming`) and what became of them (`usage`)."""
 
 from crm_core.coupons.benefits import KINDS, discount_for, expires_at
 from crm_core.coupons.codes import ALPHABETS, display_code, normalize_code
@@ -10,6 +11,7 @@ from crm_core.coupons.definitions import (
     define_coupon,
     get_coupon,
     list_coupons,
+    set_active,
     spec_of,
     store_codes_of,
     store_ids_of,
@@ -34,6 +36,7 @@ from crm_core.coupons.redeeming import (
     qr_code_for,
     redeem_coupon,
 )
+from crm_core.coupons.usage import Usage, usage_of
 
 __all__ = [
     "ALPHABETS",
@@ -43,6 +46,7 @@ __all__ = [
     "Draw",
     "Issued",
     "Redemption",
+    "Usage",
     "check_coupon",
     "check_redeemable",
     "claim_coupon",
@@ -63,8 +67,10 @@ __all__ = [
     "offered_coupons",
     "qr_code_for",
     "redeem_coupon",
+    "set_active",
     "spec_of",
     "store_codes_of",
     "store_ids_of",
     "update_coupon",
+    "usage_of",
 ]

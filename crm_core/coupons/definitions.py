@@ -174,6 +174,18 @@ def update_coupon(*, uow: UnitOfWork, coupon_id: int, **changes) -> Coupon:
     return coupon
 
 
+def set_active(*, uow: UnitOfWork, coupon_id: int, active: bool) -> Coupon:
+    """Stop handing a coupon out (claims, flows, the API, points, the lottery), or start again.
+
+    Stopping deletes nothing: coupons customers already hold stay usable until they expire.
+    """
+    coupon = check_coupon(uow=uow, coupon_id=coupon_id, lock=True)
+    coupon.active = active
+    coupon.updated_at = uow.now()
+    uow.session.flush()
+    return coupon
+
+
 def get_coupon(*, uow: UnitOfWork, coupon_id: int) -> Coupon | None:
     return uow.session.get(Coupon, coupon_id)
 
