@@ -283,7 +283,7 @@ def values_of(coupon: Coupon, store_codes: list[str]) -> dict:
         "per_customer_limit": text(coupon.per_customer_limit),
         "obtain": coupon.obtain,
         "points_cost": text(coupon.points_cost),
-        "win_percent": "" if win is None else f"{Decimal(win) / 100:f}".rstrip("0").rstrip("."),
+        "win_percent": "" if win is None else f"{win / 100:g}",
         "code_prefix": coupon.code_prefix,
         "code_alphabet": coupon.code_alphabet,
         "code_length": text(coupon.code_length),

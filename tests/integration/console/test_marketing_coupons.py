@@ -292,3 +292,15 @@ def test_the_edit_page_previews_the_bubble_a_customer_sees_in_line(as_role, shop
 
 def test_an_unknown_coupon_is_not_found(as_role):
     assert as_role("marketer").get("/console/marketing/coupons/999").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("typed", "basis_points", "shown"), [("10", 1000, "10"), ("100%", 10000, "100"), ("０.05", 5, "0.05")]
+)
+def test_the_win_probability_reads_back_as_typed(as_role, shop, uow_factory, typed, basis_points, shown):
+    client = as_role("marketer")
+    assert post(client, NEW, form(win_percent=typed)).status_code == 302
+    [coupon] = saved(uow_factory)
+    assert coupon.win_basis_points == basis_points
+    page = client.get(f"/console/marketing/coupons/{coupon.id}").get_data(as_text=True)
+    assert f'name="win_percent" value="{shown}"' in page
