@@ -13,6 +13,7 @@ from babel.dates import DateTimePattern, format_skeleton, get_time_format, match
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_currency, format_decimal
+from babel.numbers import format_percent as babel_format_percent
 from babel.support import NullTranslations, Translations
 
 TRANSLATIONS = Path(__file__).parent / "translations"
@@ -59,6 +60,11 @@ def format_yen(amount: int, locale: str) -> str:
 
 def format_number(value: int, locale: str) -> str:
     return format_decimal(value, locale=locale)
+
+
+def format_percent(share: float, locale: str) -> str:
+    """0.125 as 12.5%."""
+    return babel_format_percent(share, format="#,##0.0%", locale=locale)
 
 
 @functools.lru_cache(maxsize=32)

@@ -621,6 +621,8 @@ class Coupon(SQLModel, table=True):
             "win_basis_points IS NULL OR (win_basis_points >= 0 AND win_basis_points <= 10000)",
             name="ck_coupon_win_basis_points",
         ),
+        CheckConstraint("code_alphabet in ('mixed', 'digits')", name="ck_coupon_code_alphabet"),
+        CheckConstraint("code_length >= 6 AND length(code_prefix) + code_length <= 32", name="ck_coupon_code_length"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -640,7 +642,10 @@ class Coupon(SQLModel, table=True):
     obtain: str = Field(default="claim", max_length=20)
     points_cost: int | None = None  # obtain == 'points'
     win_basis_points: int | None = None  # obtain == 'lottery': 10000 is always
-    active: bool = True
+    active: bool = True  # False: stopped, no more handed out; coupons held stay usable until they expire
+    code_prefix: str = Field(default="", max_length=8, sa_column_kwargs={"server_default": ""})
+    code_alphabet: str = Field(default="mixed", max_length=10, sa_column_kwargs={"server_default": "mixed"})
+    code_length: int = Field(default=12, sa_column_kwargs={"server_default": "12"})  # after the prefix
     created_at: datetime = _ts()
     updated_at: datetime = _ts()
 

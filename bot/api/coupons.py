@@ -34,8 +34,10 @@ COUPON_FIELDS = {
     "points_cost",
     "win_basis_points",
     "active",
+    "code_format",
 }
 BENEFIT_FIELDS = {"kind", "value", "cap", "item"}
+CODE_FORMAT_FIELDS = {"prefix", "alphabet", "length"}
 ISSUE_FIELDS = {"customer_id", "idempotency_key"}
 REDEEM_FIELDS = {"code", "store_code", "customer_id", "total", "purchase_external_id"}
 # the API's names for the fields a definition may get wrong
@@ -45,6 +47,9 @@ API_NAMES = {
     "benefit_cap": "benefit.cap",
     "benefit_item": "benefit.item",
     "min_purchase": "minimum_purchase",
+    "code_prefix": "code_format.prefix",
+    "code_alphabet": "code_format.alphabet",
+    "code_length": "code_format.length",
 }
 
 
@@ -94,6 +99,7 @@ def coupon_view(coupon: Coupon, store_codes: list[str]) -> dict:
         "win_basis_points": coupon.win_basis_points,
         "store_codes": store_codes,
         "active": coupon.active,
+        "code_format": {"prefix": coupon.code_prefix, "alphabet": coupon.code_alphabet, "length": coupon.code_length},
         "created_at": coupon.created_at.isoformat(),
     }
 
@@ -131,6 +137,10 @@ def _spec(body: dict) -> coupons.CouponSpec:
     active = body.get("active", True)
     if not isinstance(active, bool):
         raise ApiError(400, "invalid_field", "active must be true or false.")
+    code_format = body.get("code_format") or {}
+    if not isinstance(code_format, dict):
+        raise ApiError(400, "invalid_field", "code_format must be an object: {prefix, alphabet, length}.")
+    check_fields(code_format, CODE_FORMAT_FIELDS, "code_format.")
     return coupons.CouponSpec(
         title=body.get("title"),
         benefit_kind=benefit.get("kind"),
@@ -149,6 +159,9 @@ def _spec(body: dict) -> coupons.CouponSpec:
         image_url=body.get("image_url"),
         store_codes=tuple(codes),
         active=active,
+        code_prefix=code_format.get("prefix", ""),
+        code_alphabet=code_format.get("alphabet", coupons.codes.MIXED),
+        code_length=code_format.get("length", coupons.codes.DEFAULT_LENGTH),
     )
 
 

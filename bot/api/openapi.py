@@ -564,8 +564,27 @@ _BENEFIT = {
         "item": _nullable("string", maxLength=200, description="free_item, gift: what the customer gets"),
     },
 }
+_CODE_FORMAT = {
+    "type": "object",
+    "additionalProperties": False,
+    "description": "The codes this coupon hands out: the prefix, then `length` random characters",
+    "properties": {
+        "prefix": {"type": "string", "maxLength": 8, "default": "", "description": "Letters and digits, no O or I"},
+        "alphabet": {
+            "type": "string",
+            "enum": ["mixed", "digits"],
+            "default": "mixed",
+            "description": "mixed: letters and digits without 0/O and 1/I; digits: 0-9",
+        },
+        "length": {"type": "integer", "minimum": 6, "default": 12, "description": "digits: 8 at least"},
+    },
+}
 _HELD = {
-    "code": {"type": "string", "description": "12 characters; case, spaces and dashes do not matter when typed"},
+    "code": {
+        "type": "string",
+        "description": "As its coupon's code_format says (12 characters by default); full-width characters, case, "
+        "spaces and dashes do not matter when typed, and an O or I typed for 0 or 1 is read as the digit",
+    },
     "coupon_id": {"type": "integer"},
     "customer_id": {"type": "integer"},
     "status": {"type": "string", "enum": ["issued", "redeemed", "void"]},
@@ -579,6 +598,7 @@ _HELD = {
 DOCUMENT["components"]["schemas"].update(
     {
         "Benefit": _BENEFIT,
+        "CodeFormat": _CODE_FORMAT,
         "CouponInput": {
             "type": "object",
             "additionalProperties": False,
@@ -600,6 +620,7 @@ DOCUMENT["components"]["schemas"].update(
                     "integer", minimum=0, maximum=10000, description="obtain lottery: 10000 always wins"
                 ),
                 "active": {"type": "boolean", "default": True},
+                "code_format": {"$ref": "#/components/schemas/CodeFormat"},
             },
         },
         "Coupon": {
@@ -622,6 +643,7 @@ DOCUMENT["components"]["schemas"].update(
                 "win_basis_points": _nullable("integer"),
                 "store_codes": {"type": "array", "items": {"type": "string"}},
                 "active": {"type": "boolean"},
+                "code_format": {"$ref": "#/components/schemas/CodeFormat"},
                 "created_at": {"type": "string", "format": "date-time"},
             },
         },

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from bot.console import accounts, auth, automations, flows, program, settings, stores, system, till, tokens, views
+from bot.console import accounts, auth, automations, marketing, program, settings, stores, system, till, tokens, views
 
 
 def create_console_blueprint() -> Blueprint:
@@ -26,5 +26,5 @@ def create_console_blueprint() -> Blueprint:
     accounts.register(bp)
     tokens.register(bp)
     automations.register(bp)
-    flows.register(bp)
+    marketing.register(bp)
     return bp

@@ -35,6 +35,18 @@ def benefit(coupon: Coupon) -> dict:
     }
 
 
+def preview(renderer, coupon: Coupon, *, locale: str, last_day) -> list[tuple[str, list[dict]]]:
+    """The coupon's bubble of the `クーポン` carousel as a customer would see it, for the marketer's console:
+    ("offered", messages) unless only flows issue it, then ("held", messages) once held, valid until `last_day`."""
+    shown = []
+    if coupon.obtain != coupons.definitions.FLOW:
+        offered = {**benefit(coupon), "id": coupon.id, "obtain": coupon.obtain, "points": coupon.points_cost or 0}
+        shown.append(("offered", renderer.render("coupons", locale=locale, held=[], offered=[offered])))
+    held = {**benefit(coupon), "id": 0, "last_day": last_day}
+    shown.append(("held", renderer.render("coupons", locale=locale, held=[held], offered=[])))
+    return shown
+
+
 def show_coupons(ctx: EventContext, params: dict | None = None) -> None:
     """A carousel of the coupons the customer holds, then those they can get now."""
     customer = _member(ctx)
@@ -112,13 +124,12 @@ def open_coupon(ctx: EventContext, params: dict) -> None:
 
 def _show(ctx: EventContext, held: CustomerCoupon, coupon: Coupon, *, won: bool = False) -> None:
     qr = coupons.qr_code_for(uow=ctx.uow, held=held, secret=ctx.settings.secret_key)
-    code = held.code
     ctx.reply(
         "coupon",
         **benefit(coupon),
         id=held.id,
         won=won,
-        code=f"{code[:4]}-{code[4:8]}-{code[8:]}",
+        code=coupons.display_code(held.code, prefix=coupon.code_prefix),
         qr_url=f"{ctx.settings.public_url}/coupon/{qr}.png",
         qr_valid_until=cards.expires_at(qr),
         last_day=held.expires_at - timedelta(microseconds=1),

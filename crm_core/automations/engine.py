@@ -35,7 +35,7 @@ from crm_core.automations.definitions import (
     weekly_cap,
 )
 from crm_core.coupons.benefits import expires_at
-from crm_core.coupons.issuing import new_code
+from crm_core.coupons.codes import new_code
 from crm_core.db import chunks
 from crm_core.models import (
     Automation,
@@ -414,7 +414,7 @@ class _Run:
         flow.rows.append(
             {
                 "id": None,  # numbered with the chunk's outbox rows
-                "code": new_code(),
+                "code": new_code(prefix=coupon.code_prefix, alphabet=coupon.code_alphabet, length=coupon.code_length),
                 "coupon_id": coupon.id,
                 "customer_id": customer_id,
                 "seq": held[customer_id],

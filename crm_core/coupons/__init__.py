@@ -1,7 +1,9 @@
-"""Coupons: definitions (`definitions`), the discount and validity arithmetic (`benefits`), handing them
-out under stock and per-customer limits (`issuing`) and using them once (`redeeming`)."""
+"""Coupons: definitions (`definitions`), the discount and validity arithmetic (`benefits`), their codes
+(`codes`), handing them out under stock and per-customer limits (`issuing`), using them once
+(`redeeming`) and what became of them (`usage`)."""
 
 from crm_core.coupons.benefits import KINDS, discount_for, expires_at
+from crm_core.coupons.codes import ALPHABETS, display_code, normalize_code
 from crm_core.coupons.definitions import (
     OBTAIN,
     CouponSpec,
@@ -9,6 +11,7 @@ from crm_core.coupons.definitions import (
     define_coupon,
     get_coupon,
     list_coupons,
+    set_active,
     spec_of,
     store_codes_of,
     store_ids_of,
@@ -23,7 +26,6 @@ from crm_core.coupons.issuing import (
     get_by_code,
     get_by_key,
     issue_coupon,
-    normalize_code,
 )
 from crm_core.coupons.redeeming import (
     Redemption,
@@ -34,20 +36,24 @@ from crm_core.coupons.redeeming import (
     qr_code_for,
     redeem_coupon,
 )
+from crm_core.coupons.usage import Usage, usage_of
 
 __all__ = [
+    "ALPHABETS",
     "KINDS",
     "OBTAIN",
     "CouponSpec",
     "Draw",
     "Issued",
     "Redemption",
+    "Usage",
     "check_coupon",
     "check_redeemable",
     "claim_coupon",
     "code_of",
     "define_coupon",
     "discount_for",
+    "display_code",
     "draw_lottery",
     "exchange_points",
     "expires_at",
@@ -61,8 +67,10 @@ __all__ = [
     "offered_coupons",
     "qr_code_for",
     "redeem_coupon",
+    "set_active",
     "spec_of",
     "store_codes_of",
     "store_ids_of",
     "update_coupon",
+    "usage_of",
 ]

@@ -8,6 +8,7 @@ from datetime import date
 from sqlmodel import select
 
 from crm_core import stores
+from crm_core.coupons import codes
 from crm_core.coupons.benefits import FREE_ITEM, GIFT, KINDS, PERCENT_OFF, YEN_OFF
 from crm_core.errors import N_, InvalidFields, InvalidInput, NotFound
 from crm_core.models import Coupon, CouponStore, Store
@@ -41,6 +42,9 @@ class CouponSpec:
     image_url: str | None = None
     store_codes: tuple[str, ...] = field(default_factory=tuple)
     active: bool = True
+    code_prefix: str = ""
+    code_alphabet: str = codes.MIXED
+    code_length: int = codes.DEFAULT_LENGTH
 
     def check(self) -> CouponSpec:
         """This spec tidied (title trimmed), or InvalidFields naming every wrong field."""
@@ -96,6 +100,13 @@ class CouponSpec:
         url = self.image_url.strip() if isinstance(self.image_url, str) else None
         if url and (len(url) > 500 or not url.startswith(("https://", "http://"))):
             errors["image_url"] = InvalidInput(N_("The image needs an http(s) address of at most 500 characters."))
+        prefix, format_errors = codes.check_format(
+            prefix=self.code_prefix,
+            alphabet=self.code_alphabet,
+            length=self.code_length,
+            stock=self.stock if "stock" not in errors else None,
+        )
+        errors.update(format_errors)
         if errors:
             raise InvalidFields(errors)
         return replace(
@@ -107,6 +118,7 @@ class CouponSpec:
             points_cost=self.points_cost if self.obtain == POINTS else None,
             win_basis_points=self.win_basis_points if self.obtain == LOTTERY else None,
             store_codes=tuple(self.store_codes or ()),
+            code_prefix=prefix,
         )
 
 
@@ -158,6 +170,18 @@ def update_coupon(*, uow: UnitOfWork, coupon_id: int, **changes) -> Coupon:
         uow.session.delete(link)
     uow.session.flush()
     uow.session.add_all(CouponStore(coupon_id=coupon.id, store_id=store_id) for store_id in store_ids)
+    uow.session.flush()
+    return coupon
+
+
+def set_active(*, uow: UnitOfWork, coupon_id: int, active: bool) -> Coupon:
+    """Stop handing a coupon out (claims, flows, the API, points, the lottery), or start again.
+
+    Stopping deletes nothing: coupons customers already hold stay usable until they expire.
+    """
+    coupon = check_coupon(uow=uow, coupon_id=coupon_id, lock=True)
+    coupon.active = active
+    coupon.updated_at = uow.now()
     uow.session.flush()
     return coupon
 

@@ -29,6 +29,7 @@ from sqlmodel import select
 
 from crm_core import points, timeline
 from crm_core.coupons.benefits import expires_at
+from crm_core.coupons.codes import MAX_CODE, new_code, normalize_code
 from crm_core.coupons.definitions import CLAIM, LOTTERY, POINTS, check_coupon
 from crm_core.customers import check_customer
 from crm_core.errors import (
@@ -45,8 +46,6 @@ from crm_core.models import Coupon, CouponDraw, CustomerCoupon
 from crm_core.uow import UnitOfWork
 
 TOKYO = ZoneInfo("Asia/Tokyo")
-CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O or 1/I to misread
-CODE_LENGTH = 12  # 60 bits: guessing a live code is hopeless
 ATTEMPTS = 3
 
 
@@ -63,18 +62,9 @@ class Draw:
     created: bool  # False: the idempotency key had already drawn
 
 
-def new_code() -> str:
-    return "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
-
-
-def normalize_code(code: str | None) -> str:
-    """A code as people type or scan it: case, spaces and dashes do not matter."""
-    return "".join((code or "").split()).replace("-", "").upper()
-
-
 def get_by_code(*, uow: UnitOfWork, code: str) -> CustomerCoupon | None:
     code = normalize_code(code)
-    if not code or len(code) > 32:
+    if not code or len(code) > MAX_CODE:
         return None
     return uow.session.exec(select(CustomerCoupon).where(CustomerCoupon.code == code)).first()
 
@@ -134,7 +124,7 @@ def _issue_locked(
         raise LimitReached()
     now = uow.now()
     held = CustomerCoupon(
-        code=new_code(),
+        code=new_code(prefix=coupon.code_prefix, alphabet=coupon.code_alphabet, length=coupon.code_length),
         coupon_id=coupon.id,
         customer_id=customer_id,
         seq=seq,

@@ -15,8 +15,9 @@ from sqlmodel import select
 
 from crm_core import cards, timeline
 from crm_core.coupons.benefits import PERCENT_OFF, YEN_OFF, business_day, discount_for, expires_at, starts_at
+from crm_core.coupons.codes import MAX_CODE, plain
 from crm_core.coupons.definitions import CLAIM, LOTTERY, POINTS, store_ids_of
-from crm_core.coupons.issuing import CODE_LENGTH, TOKYO, _count, get_by_code, normalize_code
+from crm_core.coupons.issuing import TOKYO, _count, get_by_code
 from crm_core.errors import (
     N_,
     AlreadyUsed,
@@ -45,8 +46,8 @@ class Redemption:
 def code_of(*, uow: UnitOfWork, code: str, secret: str) -> tuple[str, int | None]:
     """What the till scanned or typed: a coupon's own code as it is, or the signed, expiring QR code of a
     coupon opened in LINE, read into the coupon's code and whose it is."""
-    text = normalize_code(code)
-    if not (text.startswith("KZQ") and len(text) > CODE_LENGTH):
+    text = plain(code)
+    if not (text.startswith("KZQ") and len(text) > MAX_CODE):
         return code, None
     try:
         customer_id, held_id = cards.read_bound(secret=secret, purpose=cards.COUPON, code=text, now=uow.now())

@@ -182,3 +182,24 @@ def test_coupon_scopes_and_a_store_token(client, uow_factory, shop):
     assert other.status_code == 403
     done = client.post("/api/v1/coupons/redeem", headers=till, json={"code": code, "store_code": "SHIBUYA"})
     assert done.status_code == 200 and done.json["discount"] == 0
+
+
+def test_a_coupon_may_choose_its_code_format(api, shop):
+    hanako, _taro = shop
+    coupon = _define(api, code_format={"prefix": "kz", "alphabet": "digits", "length": 8})
+    _shape("Coupon", coupon)
+    assert coupon["code_format"] == {"prefix": "KZ", "alphabet": "digits", "length": 8}
+    assert _define(api)["code_format"] == {"prefix": "", "alphabet": "mixed", "length": 12}
+
+    issued = api.post(f"/coupons/{coupon['id']}/issue", json={"customer_id": hanako}).json
+    assert issued["code"].startswith("KZ") and issued["code"][2:].isdigit() and len(issued["code"]) == 10
+    redeemed = api.post("/coupons/redeem", json={"code": "kz-" + issued["code"][2:], "store_code": "SHIBUYA"})
+    assert redeemed.status_code == 200, redeemed.json
+
+    refused = api.post("/coupons", json={"title": "x", "benefit": {"kind": "yen_off", "value": 1}, "valid_days": 1,
+                                         "code_format": {"prefix": "IO", "length": 4}})  # fmt: skip
+    _error(refused, 422, "invalid_field")
+    assert "code_format.prefix" in refused.json["error"]["message"]
+    assert "code_format.length" in refused.json["error"]["message"]
+    _error(api.post("/coupons", json={"title": "x", "benefit": {"kind": "yen_off", "value": 1}, "valid_days": 1,
+                                      "code_format": {"size": 9}}), 400, "unknown_field")  # fmt: skip

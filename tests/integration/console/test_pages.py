@@ -178,6 +178,8 @@ PAGES = {
     "/console/events": "admin",
     "/console/settings": "admin",
     "/console/system": "admin",
+    "/console/marketing": "marketer",
+    "/console/marketing/coupons/new": "marketer",
 }
 
 

@@ -71,7 +71,7 @@ def segment_list():
             {"segment": s, "size": segments.size(uow=uow, rules=s.rules, zone=services.settings.zone)}
             for s in segments.list_segments(uow=uow)
         ]
-    return render_template("console/segments.html", rows=rows)
+    return render_template("console/marketing/segments.html", rows=rows, section="console.segment_list")
 
 
 def _rows_of(rules: dict | None) -> list[dict]:
@@ -121,7 +121,8 @@ def _posted_rules() -> tuple[dict, list[dict]]:
 
 def _segment_page(segment_id, values, *, errors=None, checked=None, status=200):
     return render_template(
-        "console/segment_edit.html",
+        "console/marketing/segment_edit.html",
+        section="console.segment_list",
         segment_id=segment_id,
         values=values,
         errors=errors or {},
@@ -191,7 +192,7 @@ def flow_list():
             }
             for flow in flows.list_flows(uow=uow)
         ]
-    return render_template("console/flows.html", rows=rows)
+    return render_template("console/marketing/flows.html", rows=rows, section="console.flow_list")
 
 
 PARAMS = ("n", "days", "points", "tier", "on", "day_of_month")
@@ -270,7 +271,8 @@ def _flow_page(flow_id, values, *, errors=None, preview=None, dry_run=None, stat
         coupon_choices = [(c.id, c.title) for c in flows.flow_coupons(uow=uow)]
         suggestions = [(c.member_number, c.name) for c in automations.audience.suggested_customers(uow=uow)]
     return render_template(
-        "console/flow_edit.html",
+        "console/marketing/flow_edit.html",
+        section="console.flow_list",
         flow_id=flow_id,
         values=values,
         errors=errors or {},
