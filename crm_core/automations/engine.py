@@ -388,18 +388,34 @@ class _Run:
             yield row, row.occ, context, share
 
     def _flow_limits(self, customer_ids: list[int]) -> dict[int, int]:
-        """How many of the flow's coupon each of these customers holds (issued, used or void)."""
-        coupon_id = self.flow.coupon.id
-        held: dict[int, int] = {}
-        for part in chunks(customer_ids):
-            held.update(
-                self.uow.session.execute(
-                    select(CC.c.customer_id, func.count())
-                    .where(CC.c.coupon_id == coupon_id, CC.c.customer_id.in_(part))
-                    .group_by(CC.c.customer_id)
-                ).all()
-            )
-        return held
+        """How many of the flow's coupon each customer holds (issued, used or void), kept for the whole run.
+
+        A few customers (a purchase's flows): looked up by id. Many (a campaign): every holder of the coupon in
+        one GROUP BY on its unique index, instead of thousands of lookups per chunk.
+        """
+        flow = self.flow
+        if flow.held is None:
+            flow.held = {}
+            if len(customer_ids) > LOOKUP_MAX or len(customer_ids) >= self.chunk:
+                flow.held.update(
+                    self.uow.session.execute(
+                        select(CC.c.customer_id, func.count())
+                        .where(CC.c.coupon_id == flow.coupon.id)
+                        .group_by(CC.c.customer_id)
+                    ).all()
+                )
+                flow.all_held = True
+        if not flow.all_held:
+            for part in chunks(sorted(set(customer_ids) - flow.looked_up)):
+                flow.held.update(
+                    self.uow.session.execute(
+                        select(CC.c.customer_id, func.count())
+                        .where(CC.c.coupon_id == flow.coupon.id, CC.c.customer_id.in_(part))
+                        .group_by(CC.c.customer_id)
+                    ).all()
+                )
+                flow.looked_up.update(part)
+        return flow.held
 
     def _issue(self, key: str, customer_id: int, occurrence: str, held: dict[int, int]) -> str | None:
         """The flow's coupon for this customer in this chunk's rows; or why not (sold_out, coupon_limit)."""
@@ -677,6 +693,9 @@ class _FlowRun:
     expires_at: object
     taken: int = 0  # coupons issued by this run so far (stored, or in a chunk on its way)
     rows: list[dict] = field(default_factory=list)  # the chunk's coupons, until written
+    held: dict[int, int] | None = None  # customer -> coupons of this kind held, this run's included
+    all_held: bool = False  # `held` has every holder (else only those in `looked_up`)
+    looked_up: set[int] = field(default_factory=set)
 
 
 def _insert(connection, table, rows: list[dict], *, as_text: tuple[str, ...] = ()) -> None:
