@@ -1,0 +1,73 @@
+"""Segments at their limits: every age band's edges on a birthday, the RFM year's first day, the rule limits."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+
+import pytest
+
+from crm_core import segments
+from crm_core.errors import InvalidFields
+from tests.integration.segments.test_segments import TODAY, members
+from tests.shop import TOKYO, Shop
+
+
+@pytest.fixture
+def shop(services, clock) -> Shop:
+    return Shop(services, clock)
+
+
+def born(years_ago: int, *, days: int = 0) -> date:
+    return TODAY.replace(year=TODAY.year - years_ago) + timedelta(days=days)
+
+
+@pytest.mark.parametrize(
+    ("band", "youngest", "oldest"),
+    [("under_20", 0, 19), ("20s", 20, 29), ("40s", 40, 49), ("50s", 50, 59), ("60s", 60, 69), ("70_plus", 70, 200)],
+)
+def test_each_age_band_holds_its_first_and_last_year_and_no_more(shop, band, youngest, oldest):
+    first_day = shop.customer("今日で最年少", birth_date=born(youngest))
+    too_young = shop.customer("明日で最年少", birth_date=born(youngest, days=1))
+    last_year = shop.customer("明日で最年長を超える", birth_date=born(oldest + 1, days=1))
+    too_old = shop.customer("今日で最年長を超えた", birth_date=born(oldest + 1))
+
+    found = members(shop, {"field": "age_band", "op": "in", "value": [band]})
+
+    assert first_day in found and last_year in found
+    assert too_old not in found
+    assert (too_young in found) == (youngest == 0)  # nobody is younger than 0: the band starts at birth
+
+
+def test_rfm_scores_count_purchases_from_the_first_day_of_the_year_back(shop):
+    inside = shop.customer("364日前")
+    shop.buy(inside, datetime(2025, 11, 23, 0, 0, tzinfo=TOKYO))  # the first day of the 365 ending today
+    outside = shop.customer("365日前")
+    shop.buy(outside, datetime(2025, 11, 22, 23, 59, tzinfo=TOKYO))
+
+    scored = members(shop, {"field": "rfm_r", "op": ">=", "value": 1})
+
+    assert inside in scored and outside not in scored
+
+
+def _condition(n: int) -> dict:
+    return {"field": "tier", "op": "in", "value": ["gold"]}
+
+
+def test_the_rules_limits_are_where_they_say():
+    assert segments.check_rules({"conditions": [_condition(n) for n in range(20)]})
+    with pytest.raises(InvalidFields) as refused:
+        segments.check_rules({"conditions": [_condition(n) for n in range(21)]})
+    assert set(refused.value.errors) == {"conditions"}
+
+    window = {"field": "frequency", "op": ">=", "value": 1}
+    assert segments.check_rules({"conditions": [{**window, "days": 3650}]})
+    with pytest.raises(InvalidFields):
+        segments.check_rules({"conditions": [{**window, "days": 3651}]})
+
+    tags = {"field": "tag", "op": "in"}
+    assert segments.check_rules({"conditions": [{**tags, "value": [f"t{n}" for n in range(100)]}]})
+    with pytest.raises(InvalidFields):
+        segments.check_rules({"conditions": [{**tags, "value": [f"t{n}" for n in range(101)]}]})
+    with pytest.raises(InvalidFields):
+        segments.check_rules({"conditions": [{**tags, "value": ["x" * 101]}]})
+    assert segments.check_rules({"conditions": [{**tags, "value": ["x" * 100]}]})
