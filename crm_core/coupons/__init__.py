@@ -33,6 +33,7 @@ from crm_core.coupons.redeeming import (
     offered_coupons,
     qr_code_for,
     redeem_coupon,
+    restore_coupon,
 )
 
 __all__ = [
@@ -61,6 +62,7 @@ __all__ = [
     "offered_coupons",
     "qr_code_for",
     "redeem_coupon",
+    "restore_coupon",
     "spec_of",
     "store_codes_of",
     "store_ids_of",

@@ -198,3 +198,29 @@ def offered_coupons(*, uow: UnitOfWork, customer_id: int, limit: int = 10, zone:
         if len(offered) == limit:
             break
     return offered
+
+
+def restore_coupon(*, uow: UnitOfWork, purchase_id: int, staff_user_id: int | None = None) -> CustomerCoupon | None:
+    """Give back the coupon used with a purchase that was undone: usable again (until its own expiry), or None."""
+    held = uow.session.exec(
+        select(CustomerCoupon).where(CustomerCoupon.purchase_id == purchase_id, CustomerCoupon.status == "redeemed")
+    ).first()
+    if held is None:
+        return None
+    result = uow.session.execute(
+        update(CustomerCoupon)
+        .where(CustomerCoupon.id == held.id, CustomerCoupon.status == "redeemed")
+        .values(status="issued", redeemed_at=None, store_id=None, purchase_id=None, discount=None)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        return None
+    uow.session.refresh(held)
+    timeline.record(
+        uow=uow,
+        kind="coupon_restored",
+        customer_id=held.customer_id,
+        staff_user_id=staff_user_id,
+        data={"customer_coupon_id": held.id, "purchase_id": purchase_id},
+    )
+    return held
