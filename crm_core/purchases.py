@@ -496,6 +496,7 @@ def purchase_view(*, uow: UnitOfWork, purchase: Purchase) -> dict:
         "refunded_total": purchase.refunded_total,
         "points_earned": purchase.points_earned,
         "points_used": purchase.points_used,
+        "discount": purchase.discount,  # a coupon's yen off at the till: the price was total + discount
         "items": [
             {
                 "sku": item.sku,
