@@ -271,3 +271,15 @@ def test_a_full_stamp_card_gives_one_reward_coupon_redeemable_at_the_till(staff,
 
     assert sell(staff, form, total="500", coupon=reward.code).status_code == 302
     assert held(uow_factory, reward.code).status == "redeemed"
+
+
+def test_a_sale_that_fails_leaves_the_coupon_unused(staff, shop, give, uow_factory, clock):
+    code = give()
+    _, form = open_customer(staff, card_code(clock, shop["customer_id"]))
+
+    refused = sell(staff, form, total="3240", coupon=code, points="600")  # 500 points held
+
+    assert refused.status_code == 400
+    assert purchases_of(uow_factory, shop["customer_id"]) == []
+    assert held(uow_factory, code).status == "issued"
+    assert f'value="{code}" form="till-sale-form" checked' in refused.get_data(as_text=True)  # still picked
