@@ -299,6 +299,10 @@ def todays_sales(*, uow: UnitOfWork, customer_id: int, store_id: int, zone: Zone
     today = list(uow.session.exec(query.order_by(Purchase.created_at.desc(), Purchase.id.desc())))
     spends = _open_spends_of(uow, [purchase.id for purchase in today])
     returned = _returned_of(uow, [purchase.id for purchase in today if purchase.refunded_total])
+    free = [purchase.id for purchase in today if purchase.total == 0]  # undone once their coupon came back
+    with_coupon = set(
+        uow.session.exec(select(CustomerCoupon.purchase_id).where(CustomerCoupon.purchase_id.in_(free))) if free else ()
+    )
     sales = []
     for purchase in today:
         open_spends = spends.get(purchase.id, [])
@@ -311,7 +315,7 @@ def todays_sales(*, uow: UnitOfWork, customer_id: int, store_id: int, zone: Zone
                 points_earned=purchase.points_earned,
                 points_spent=spent,
                 spend_entry_id=open_spends[0].id if open_spends and spent else None,
-                undone=purchase.refunded_total >= purchase.total,
+                undone=purchase.refunded_total >= purchase.total if purchase.total else purchase.id not in with_coupon,
                 discount=purchase.discount,
             )
         )
@@ -438,6 +442,8 @@ def undo_sale(
     external_id = f"till-undo:{purchase.id}"
     if uow.session.exec(select(Refund.id).where(Refund.external_id == external_id)).first() is not None:
         raise AlreadyReversed()
+    if purchase.total == 0:  # a coupon paid for all of it: nothing to refund, the coupon comes back
+        return _undo_free_sale(uow, purchase=purchase, staff_user_id=staff_user_id, reason=reason)
     if purchase.refunded_total >= purchase.total:
         raise AlreadyReversed()
     returned = 0
@@ -470,6 +476,24 @@ def undo_sale(
         points_returned=returned + refund.points_returned,
         shortfall=refund.shortfall,
         points_balance=points.balance_of(uow=uow, customer_id=customer_id),
+    )
+
+
+def _undo_free_sale(uow: UnitOfWork, *, purchase: Purchase, staff_user_id: int, reason: str) -> UndoResult:
+    if coupons.restore_coupon(uow=uow, purchase_id=purchase.id, staff_user_id=staff_user_id) is None:
+        raise AlreadyReversed()
+    timeline.record(
+        uow=uow,
+        kind="till_undo",
+        customer_id=purchase.customer_id,
+        staff_user_id=staff_user_id,
+        data={"purchase_id": purchase.id, "store_id": purchase.store_id, "reason": reason, "points_returned": 0},
+    )
+    return UndoResult(
+        points_reversed=0,
+        points_returned=0,
+        shortfall=0,
+        points_balance=points.balance_of(uow=uow, customer_id=purchase.customer_id),
     )
 
 

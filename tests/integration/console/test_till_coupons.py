@@ -283,3 +283,47 @@ def test_a_sale_that_fails_leaves_the_coupon_unused(staff, shop, give, uow_facto
     assert purchases_of(uow_factory, shop["customer_id"]) == []
     assert held(uow_factory, code).status == "issued"
     assert f'value="{code}" form="till-sale-form" checked' in refused.get_data(as_text=True)  # still picked
+
+
+def test_a_sale_the_coupon_pays_in_full_earns_nothing_and_can_be_undone(staff, shop, give, uow_factory):
+    code = give()
+    _, form = open_customer(staff, shop["member_number"])
+
+    assert sell(staff, form, total="300", coupon=code).status_code == 302
+
+    (purchase,) = purchases_of(uow_factory, shop["customer_id"])
+    assert (purchase.total, purchase.discount, purchase.points_earned) == (0, 300, 0)
+    page = page_of(staff, form)
+    assert "取消済み" not in page and f'name="purchase_id" value="{purchase.id}"' in page
+    undo = {**form, "purchase_id": purchase.id, "reason": "打ち間違い", "what": "sale"}
+    assert staff.post("/console/till/undo", data=undo).status_code == 302
+    assert held(uow_factory, code).status == "issued"
+    page = page_of(staff, form)
+    assert "取消済み" in page and f'name="purchase_id" value="{purchase.id}"' not in page
+    assert staff.post("/console/till/undo", data=undo).status_code == 400  # once
+
+
+def test_sales_at_once_on_a_card_one_stamp_from_full_give_one_reward(shop, uow_factory, services, database_url):
+    if not database_url.startswith("postgresql"):
+        pytest.skip("real concurrency needs PostgreSQL")
+    with uow_factory() as uow:
+        loyalty.save_program(uow=uow, program=loyalty.Program(mode="stamps", stamp_goal=1))
+        uow.commit()
+
+    def sale(n):
+        return till_service.sell(
+            uow_factory=uow_factory,
+            customer_id=shop["customer_id"],
+            store_id=shop["stores"]["SHIBUYA" if n % 2 else "UMEDA"],
+            staff_user_id=None,
+            key=f"{n:032x}",
+            total=500,
+            zone=services.settings.zone,
+        )
+
+    results = together(6, sale)
+
+    assert [r for r in results if isinstance(r, Exception)] == []
+    with uow_factory() as uow:
+        rewards = uow.session.exec(select(CustomerCoupon).where(CustomerCoupon.customer_id == shop["customer_id"]))
+        assert [held.obtained_by for held in rewards] == ["stamps"]
