@@ -283,6 +283,7 @@ def record_purchase(
             "points": result.points_earned,
             "points_used": points_used,
             "store_id": store_id,
+            **({"discount": discount} if discount else {}),
         },
     )
     return result

@@ -39,7 +39,7 @@ from crm_core.errors import (
     NotThisCustomer,
     TooLateToUndo,
 )
-from crm_core.models import Coupon, Customer, CustomerCoupon, PointAccount, PointEntry, Purchase, Refund
+from crm_core.models import Coupon, CouponStore, Customer, CustomerCoupon, PointAccount, PointEntry, Purchase, Refund
 from crm_core.uow import UnitOfWork
 
 SOURCE = "till"
@@ -348,12 +348,24 @@ def till_coupons(*, uow: UnitOfWork, customer_id: int, store_id: int, zone: Zone
         .order_by(CustomerCoupon.expires_at, CustomerCoupon.id)
         .limit(50)
     )
+    rows = list(uow.session.exec(query))
+    stores_of: dict[int, set[int]] = {}
+    if rows:  # every coupon's stores in one query
+        links = select(CouponStore).where(CouponStore.coupon_id.in_({coupon.id for _, coupon in rows}))
+        for link in uow.session.exec(links):
+            stores_of.setdefault(link.coupon_id, set()).add(link.store_id)
     shown = []
-    for held, coupon in uow.session.exec(query):
+    for held, coupon in rows:
         discount, refused = None, None
         try:
             discount = coupons.check_redeemable(
-                uow=uow, held=held, coupon=coupon, store_id=store_id, customer_id=customer_id, zone=zone
+                uow=uow,
+                held=held,
+                coupon=coupon,
+                store_id=store_id,
+                customer_id=customer_id,
+                zone=zone,
+                allowed_stores=stores_of.get(coupon.id, set()),
             )
         except CouponRefused as why:
             refused = why

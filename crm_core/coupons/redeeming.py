@@ -74,8 +74,12 @@ def check_redeemable(
     customer_id: int | None = None,
     total: int | None = None,
     zone: ZoneInfo = TOKYO,
+    allowed_stores: set[int] | None = None,
 ) -> int | None:
-    """The discount in yen if the coupon may be used now in this store, or the reason it may not."""
+    """The discount in yen if the coupon may be used now in this store, or the reason it may not.
+
+    `allowed_stores`: the coupon's stores when the caller already read them (`store_ids_of`).
+    """
     if customer_id is not None and held.customer_id != customer_id:
         raise NotThisCustomer()
     if held.status != "issued":
@@ -86,7 +90,7 @@ def check_redeemable(
     start = starts_at(valid_from=coupon.valid_from, zone=zone)
     if start is not None and now < start:
         raise NotYetValid(day=business_day(start, zone).isoformat())
-    allowed = store_ids_of(uow=uow, coupon_id=coupon.id)
+    allowed = store_ids_of(uow=uow, coupon_id=coupon.id) if allowed_stores is None else allowed_stores
     if allowed and store_id not in allowed:
         raise NotThisStore()
     if total is None:

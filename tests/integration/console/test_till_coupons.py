@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import event
 from sqlmodel import select
 
 from crm_core import coupons, customers, loyalty, purchases
@@ -327,3 +328,26 @@ def test_sales_at_once_on_a_card_one_stamp_from_full_give_one_reward(shop, uow_f
     with uow_factory() as uow:
         rewards = uow.session.exec(select(CustomerCoupon).where(CustomerCoupon.customer_id == shop["customer_id"]))
         assert [held.obtained_by for held in rewards] == ["stamps"]
+
+
+def test_many_coupons_cost_the_panel_no_more_statements_than_one(staff, shop, give, services):
+    def statements_for_page() -> int:
+        _, form = open_customer(staff, shop["member_number"])
+        seen = []
+
+        def executed(_connection, _cursor, statement, *_):
+            seen.append(statement)
+
+        event.listen(services.engine, "before_cursor_execute", executed)
+        try:
+            assert staff.get("/console/till/customer", query_string={"t": form["ticket"]}).status_code == 200
+        finally:
+            event.remove(services.engine, "before_cursor_execute", executed)
+        return len(seen)
+
+    give(store_codes=("UMEDA",))
+    one = statements_for_page()
+    for n in range(6):
+        give(title=f"クーポン{n}", store_codes=("UMEDA", "SHIBUYA") if n % 2 else ())
+
+    assert statements_for_page() == one
