@@ -6,10 +6,12 @@ the commit, so a slow LINE never slows the till; blocked customers get nothing.
 
 from __future__ import annotations
 
+from sqlmodel import select
+
 from bot import flow_events
 from bot.i18n import normalize_locale
 from crm_core import customers, loyalty, outbox, shop
-from crm_core.models import Customer, PointAccount, Purchase, Store
+from crm_core.models import Coupon, Customer, CustomerCoupon, PointAccount, Purchase, Store
 from crm_core.purchases import PurchaseResult
 from crm_core.uow import UnitOfWork
 
@@ -55,12 +57,18 @@ def _balance(uow: UnitOfWork, customer_id: int) -> int:
 
 
 def queue_receipt(*, services, uow: UnitOfWork, result: PurchaseResult, points_spent: int = 0) -> list[int]:
-    """A receipt on LINE for a new purchase (amount, points earned, new balance), once per purchase."""
+    """A receipt on LINE for a new purchase (amount, the coupon and its discount, points earned, new balance), once
+    per purchase."""
     if not result.created:
         return []
     purchase = result.purchase
     flow_events.after_commit(services, uow, purchase.customer_id)  # a coupon for the Nth purchase, ...
     program = loyalty.get_program(uow=uow)
+    coupon_title = uow.session.exec(  # the coupon used with it at the till (same transaction)
+        select(Coupon.title)
+        .join(CustomerCoupon, CustomerCoupon.coupon_id == Coupon.id)
+        .where(CustomerCoupon.purchase_id == purchase.id)
+    ).first()
     return _queue(
         services=services,
         uow=uow,
@@ -71,6 +79,9 @@ def queue_receipt(*, services, uow: UnitOfWork, result: PurchaseResult, points_s
         store=uow.session.get(Store, purchase.store_id).name,
         occurred_at=purchase.occurred_at,
         total=purchase.total,
+        price=purchase.total + purchase.discount,
+        discount=purchase.discount,
+        coupon_title=coupon_title,
         points_earned=result.points_earned,
         points_spent=points_spent,
         balance=_balance(uow, purchase.customer_id),

@@ -8,7 +8,7 @@ purchases from before the last year, whose points have expired; tiers follow the
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from zoneinfo import ZoneInfo
 
@@ -17,7 +17,7 @@ from sqlmodel import select
 
 from crm_core import automations, coupons, points, shop
 from crm_core.customers import luhn_digit, write_birthday, write_search_key
-from crm_core.loyalty import get_program
+from crm_core.loyalty import get_program, save_program
 from crm_core.models import ChannelIdentity, Customer, Product, Purchase, PurchaseItem, Store
 from crm_core.passwords import hash_password
 from crm_core.purchases import refresh_tier
@@ -76,6 +76,7 @@ DEMO_COUPONS = (
     ("焼き菓子プレゼント抽選", "gift", 350, "焼き菓子", "lottery", 3000, 50),
     ("おかえりなさい 300円引き", "yen_off", 300, None, "flow", None, None),  # for a win-back coupon flow
 )
+STAMP_REWARD_KEY = "demo.stamp_reward"  # set once the stamp card's reward coupon was defined
 AUTOMATIONS_KEY = "demo.automations"  # set once the automations were switched on and their two friends seeded
 
 
@@ -116,6 +117,9 @@ def seed(*, uow: UnitOfWork, zone: ZoneInfo | None = None) -> dict[str, int]:
     if shop.get_setting(uow=uow, key=COUPONS_KEY) is None:
         added["coupons"] = _seed_coupons(uow=uow)
         shop.set_setting(uow=uow, key=COUPONS_KEY, value=1)
+    if shop.get_setting(uow=uow, key=STAMP_REWARD_KEY) is None:
+        added["coupons"] += _seed_stamp_reward(uow=uow)
+        shop.set_setting(uow=uow, key=STAMP_REWARD_KEY, value=1)
     return added
 
 
@@ -136,6 +140,26 @@ def _seed_coupons(*, uow: UnitOfWork) -> int:
         )
         coupons.define_coupon(uow=uow, spec=spec)
     return len(DEMO_COUPONS)
+
+
+def _seed_stamp_reward(*, uow: UnitOfWork) -> int:
+    """The coupon a full stamp card gives (a drink, 90 days), named in the program for when it uses stamps."""
+    spec = coupons.CouponSpec(
+        title="スタンプカード特典 ドリンク1杯無料",
+        benefit_kind="free_item",
+        benefit_value=480,
+        benefit_item="お好きなドリンク1杯",
+        valid_days=90,
+        per_customer_limit=None,
+        obtain="flow",
+    )
+    coupon = coupons.define_coupon(uow=uow, spec=spec)
+    program = get_program(uow=uow)
+    save_program(
+        uow=uow,
+        program=replace(program, stamp_reward_coupon_id=coupon.id, stamp_reward_title=spec.title, stamp_reward_days=90),
+    )
+    return 1
 
 
 def _seed_automations(*, uow: UnitOfWork) -> int:

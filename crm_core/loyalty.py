@@ -48,6 +48,7 @@ class Program:
     stamp_goal: int = 10
     stamp_reward_title: str = "Free drink"
     stamp_reward_days: int = 90
+    stamp_reward_coupon_id: int | None = None  # the coupon a full card gives; None: a gift made from the two above
 
     def tier_for(self, spend: int) -> Tier:
         eligible = [tier for tier in self.tiers if spend >= tier.min_spend]
@@ -107,6 +108,8 @@ def _check(program: Program) -> Program:
     positive(program.pending_days, "pending_days", allow_zero=True, most=365)
     positive(program.stamp_goal, "stamp_goal", most=100)
     positive(program.stamp_reward_days, "stamp_reward_days", most=3_650)
+    if program.stamp_reward_coupon_id is not None:
+        positive(program.stamp_reward_coupon_id, "stamp_reward_coupon_id", most=2**31 - 1)
     if program.earn_on not in EARN_ON:
         raise InvalidInput(N_("Points must be earned on the amount paid in yen or on the whole total."))
     if program.validity_kind not in VALIDITY_KINDS:

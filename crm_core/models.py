@@ -298,6 +298,7 @@ class Purchase(SQLModel, table=True):
         CheckConstraint("total >= 0", name="ck_purchase_total"),
         CheckConstraint("refunded_total >= 0 AND refunded_total <= total", name="ck_purchase_refunded"),
         CheckConstraint("points_used >= 0 AND points_used <= total", name="ck_purchase_points_used"),
+        CheckConstraint("discount >= 0", name="ck_purchase_discount"),
         Index("ix_purchases_customer_occurred", "customer_id", "occurred_at"),
     )
 
@@ -309,6 +310,8 @@ class Purchase(SQLModel, table=True):
     refunded_total: int = 0
     points_earned: int = 0
     points_used: int = Field(default=0, sa_column_kwargs={"server_default": "0"})  # paid with points, 1 pt = ¥1
+    # yen a coupon took off before `total` (what the customer pays, in yen and points): the price was total + discount
+    discount: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     earning: dict | None = Field(default=None, sa_type=JSON)  # the earning rule it was granted by (refunds reuse it)
     staff_user_id: int | None = _fk("staff_users.id", index=False)
     source: str = Field(default="api", max_length=20)

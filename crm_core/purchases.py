@@ -28,7 +28,7 @@ from crm_core import points, stamps, timeline
 from crm_core.customers import check_customer
 from crm_core.errors import N_, Conflict, InvalidInput, NotFound
 from crm_core.loyalty import Program, get_program
-from crm_core.models import Customer, Purchase, PurchaseItem, Refund, Reward, Store
+from crm_core.models import Customer, Purchase, PurchaseItem, Refund, Store
 from crm_core.uow import UnitOfWork
 
 TIER_WINDOW = timedelta(days=365)
@@ -53,7 +53,7 @@ class PurchaseResult:
     created: bool
     tier_before: str
     tier_after: str
-    reward: Reward | None = None
+    reward: stamps.StampReward | None = None
     stamps: int | None = None
     warnings: list[str] = field(default_factory=list)
 
@@ -111,13 +111,14 @@ def _int(value, what: str, *, minimum: int = 0, maximum: int = MAX_TOTAL) -> int
     return value
 
 
-def check_items(total: int, items: list[Item]) -> None:
+def check_items(total: int, items: list[Item], discount: int = 0) -> None:
+    """Items, when given, add up to the price: the total plus the coupon discount taken off it."""
     for item in items:
         _int(item.quantity, "quantity", minimum=1, maximum=10_000)
         _int(item.unit_price, "unit_price")
         if not item.sku or not item.name:
             raise InvalidInput(N_("Every item needs a sku and a name."))
-    if items and sum(item.quantity * item.unit_price for item in items) != total:
+    if items and sum(item.quantity * item.unit_price for item in items) != total + discount:
         raise InvalidInput(N_("The items do not add up to the total."))
 
 
@@ -178,18 +179,21 @@ def record_purchase(
     grant_points: bool = True,
     zone: ZoneInfo | None = None,
     points_used: int = 0,
+    discount: int = 0,
 ) -> PurchaseResult:
     """Record a purchase, spend the points it is paid with and grant its points in one transaction.
 
     The same external_id answers the same; InsufficientPoints (nothing recorded) when the customer has
-    fewer usable points than `points_used`.
+    fewer usable points than `points_used`. `discount`: yen a coupon took off the price; `total` is what
+    the customer pays after it (in yen and points), so points, refunds and spend all count `total`.
 
     Two requests racing with one external_id: the unique constraint lets one insert win; the caller
     retries the loser in a new transaction, which then finds the purchase and answers the same.
     """
     total = _int(total, "total")
+    discount = _int(discount, "discount")
     items = items or []
-    check_items(total, items)
+    check_items(total, items, discount)
     if not isinstance(points_used, int) or isinstance(points_used, bool) or not 0 <= points_used <= total:
         raise InvalidInput(N_("Points used must be a whole number from 0 up to the total."))
     if external_id is not None:
@@ -214,6 +218,7 @@ def record_purchase(
         store_id=store_id,
         total=total,
         points_used=points_used,
+        discount=discount,
         earning=program.earning(program.tier_named(tier_before).multiplier_pct) if earns else None,
         staff_user_id=staff_user_id,
         source=source,
@@ -278,6 +283,7 @@ def record_purchase(
             "points": result.points_earned,
             "points_used": points_used,
             "store_id": store_id,
+            **({"discount": discount} if discount else {}),
         },
     )
     return result
@@ -491,6 +497,7 @@ def purchase_view(*, uow: UnitOfWork, purchase: Purchase) -> dict:
         "refunded_total": purchase.refunded_total,
         "points_earned": purchase.points_earned,
         "points_used": purchase.points_used,
+        "discount": purchase.discount,  # a coupon's yen off at the till: the price was total + discount
         "items": [
             {
                 "sku": item.sku,

@@ -424,6 +424,10 @@ DOCUMENT["components"]["schemas"].update(
                 "refunded_total": {"type": "integer"},
                 "points_earned": {"type": "integer"},
                 "points_used": {"type": "integer"},
+                "discount": {
+                    "type": "integer",
+                    "description": "Yen a coupon took off at the till; the price was total + discount",
+                },
                 "items": {"type": "array", "items": {"$ref": "#/components/schemas/PurchaseItem"}},
                 "refunds": {"type": "array", "items": {"type": "object"}},
             },

@@ -1,5 +1,5 @@
 """Loyalty program settings: points per yen (on the yen paid or the whole total), tiers, validity, pending days,
-stamp card (marketers and admins)."""
+stamp card and the coupon its reward is (marketers and admins)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 
 from bot.console.session import current_user, kizuna, login_required
 from bot.web_i18n import gettext as _
-from crm_core import loyalty, staff
+from crm_core import coupons, loyalty, staff
 from crm_core.errors import N_, InvalidInput, KizunaError
 
 EDITOR_ROLE = "marketer"
@@ -22,6 +22,7 @@ FIELD_LABELS = {
     "pending_days": N_("Days before points can be used"),
     "stamp_goal": N_("Stamps for a reward"),
     "stamp_reward_days": N_("Days a reward stays valid"),
+    "stamp_reward_coupon_id": N_("Reward coupon"),
     "min_spend": N_("Minimum spend"),
     "multiplier_pct": N_("Multiplier"),
 }
@@ -50,6 +51,7 @@ def _values_from_form(form) -> dict:
     """What the form shows again after an error: the text as typed."""
     values = {name: form.get(name, "") for name in (*_NUMBERS, *_TEXTS)}
     values["earn_on"] = form.get("earn_on", loyalty.Program.earn_on)  # a form from before the setting: the default
+    values["stamp_reward_coupon_id"] = form.get("stamp_reward_coupon_id", "")
     rows = zip(form.getlist("tier_name"), form.getlist("tier_min_spend"), form.getlist("tier_multiplier"), strict=False)
     values["tiers"] = [{"name": n, "min_spend": m, "multiplier_pct": p} for n, m, p in list(rows)[:MAX_TIERS]]
     return values
@@ -62,6 +64,8 @@ def program_from_form(values: dict) -> loyalty.Program:
     if not data["stamp_reward_title"]:
         raise InvalidInput(N_("The stamp card reward needs a title."))
     data["stamp_reward_title"] = data["stamp_reward_title"][:200]
+    chosen = str(values.get("stamp_reward_coupon_id") or "").strip()
+    data["stamp_reward_coupon_id"] = _number(chosen, "stamp_reward_coupon_id") if chosen else None
     tiers = []
     for row in values["tiers"]:
         if not any(str(value).strip() for value in row.values()):
@@ -87,7 +91,9 @@ def _message(error: KizunaError) -> str:
 def _page(values: dict, *, error: str | None = None, status: int = 200):
     spare = [{"name": "", "min_spend": "", "multiplier_pct": ""}] * SPARE_TIER_ROWS
     values = dict(values, tiers=list(values["tiers"]) + spare)
-    return render_template("console/program.html", values=values, error=error), status
+    with kizuna().uow_factory() as uow:
+        offered = coupons.list_coupons(uow=uow, active_only=True, limit=500)
+    return render_template("console/program.html", values=values, reward_coupons=offered, error=error), status
 
 
 @login_required(role=EDITOR_ROLE)
@@ -101,6 +107,8 @@ def program_settings():
     try:
         program = program_from_form(values)
         with kizuna().uow_factory() as uow:
+            if program.stamp_reward_coupon_id is not None:
+                coupons.check_coupon(uow=uow, coupon_id=program.stamp_reward_coupon_id)
             loyalty.save_program(uow=uow, program=program)
             uow.commit()
     except KizunaError as error:

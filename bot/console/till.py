@@ -196,6 +196,14 @@ def _sale_from_form(form) -> tuple[int, list[purchases.Item], int]:
     return total, items, points_to_spend
 
 
+def _coupon_from_form(form) -> str | None:
+    """The coupon used with the sale: a code typed or scanned (it wins), or one picked from the customer's list."""
+    typed = unicodedata.normalize("NFKC", form.get("coupon_code", "")).strip()
+    if len(typed) > 400:
+        raise InvalidInput(N_("No coupon with this code."))
+    return typed or form.get("coupon", "").strip()[:40] or None
+
+
 def _id_from_form(name: str) -> int:
     value = request.form.get(name, "")
     if not value.isdigit() or len(value) > 10 or int(value) > MAX_ID:
@@ -287,7 +295,7 @@ def _panel(customer_id: int, card_shown: bool, store: Store, *, error: str | Non
         program=found.program,
         balance=found.balance,
         visits=found.visits,
-        rewards=found.rewards,
+        coupons=found.coupons,
         stamps_now=found.stamps,
         sales=found.sales,
         ticket=_issue_ticket(customer_id, card_shown),
@@ -336,6 +344,7 @@ def record_sale():
         if not _KEY.fullmatch(key):
             raise InvalidInput(N_("This form is incomplete. Please reload the page and try again."))
         total, items, points_to_spend = _sale_from_form(request.form)
+        coupon_code = _coupon_from_form(request.form)
         without_card_reason = till.check_points_payment(
             points_to_spend=points_to_spend,
             card_shown=card_shown,
@@ -356,20 +365,27 @@ def record_sale():
                 services=services, uow=uow, result=result, points_spent=spent
             ),
             without_card_reason=without_card_reason,
+            coupon_code=coupon_code,
+            secret=services.settings.secret_key,
         )
     except KizunaError as error:
         return _panel(customer_id, card_shown, store, error=_message(error), status=400, form=request.form)
     locale = current_locale()
-    flash(
-        _(
-            "Recorded %(total)s: %(earned)s points earned, %(spent)s used. Balance: %(balance)s points.",
-            total=i18n.format_yen(result.total, locale),
-            earned=i18n.format_number(result.points_earned, locale),
-            spent=i18n.format_number(result.points_spent, locale),
-            balance=i18n.format_number(result.points_balance, locale),
-        ),
-        "info",
+    recorded = _(
+        "Recorded %(total)s: %(earned)s points earned, %(spent)s used. Balance: %(balance)s points.",
+        total=i18n.format_yen(result.total, locale),
+        earned=i18n.format_number(result.points_earned, locale),
+        spent=i18n.format_number(result.points_spent, locale),
+        balance=i18n.format_number(result.points_balance, locale),
     )
+    if result.coupon_title is not None:
+        recorded += " " + _(
+            "Coupon %(title)s: %(discount)s off %(price)s.",
+            title=result.coupon_title,
+            discount=i18n.format_yen(result.discount, locale),
+            price=i18n.format_yen(result.price, locale),
+        )
+    flash(recorded, "info")
     return _back_to(who)
 
 

@@ -29,6 +29,8 @@ LABELS = {
     "reward_issued": N_("Filled the stamp card and got a reward"),
     "coupon_issued": N_("Got a coupon"),
     "coupon_redeemed": N_("Used a coupon"),
+    "coupon_restored": N_("Got a coupon back (the sale was undone)"),
+    "reward_not_issued": N_("Filled the stamp card, but its reward coupon could not be issued"),
     "till_undo": N_("A sale or a points payment was undone at the till"),
     "points_without_card": N_("Paid with points without showing the card (an admin allowed it)"),
     "erased": N_("Personal data erased on request"),

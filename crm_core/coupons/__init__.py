@@ -35,6 +35,7 @@ from crm_core.coupons.redeeming import (
     offered_coupons,
     qr_code_for,
     redeem_coupon,
+    restore_coupon,
 )
 from crm_core.coupons.usage import Usage, usage_of
 
@@ -67,6 +68,7 @@ __all__ = [
     "offered_coupons",
     "qr_code_for",
     "redeem_coupon",
+    "restore_coupon",
     "set_active",
     "spec_of",
     "store_codes_of",

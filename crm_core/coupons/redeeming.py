@@ -75,8 +75,12 @@ def check_redeemable(
     customer_id: int | None = None,
     total: int | None = None,
     zone: ZoneInfo = TOKYO,
+    allowed_stores: set[int] | None = None,
 ) -> int | None:
-    """The discount in yen if the coupon may be used now in this store, or the reason it may not."""
+    """The discount in yen if the coupon may be used now in this store, or the reason it may not.
+
+    `allowed_stores`: the coupon's stores when the caller already read them (`store_ids_of`).
+    """
     if customer_id is not None and held.customer_id != customer_id:
         raise NotThisCustomer()
     if held.status != "issued":
@@ -87,7 +91,7 @@ def check_redeemable(
     start = starts_at(valid_from=coupon.valid_from, zone=zone)
     if start is not None and now < start:
         raise NotYetValid(day=business_day(start, zone).isoformat())
-    allowed = store_ids_of(uow=uow, coupon_id=coupon.id)
+    allowed = store_ids_of(uow=uow, coupon_id=coupon.id) if allowed_stores is None else allowed_stores
     if allowed and store_id not in allowed:
         raise NotThisStore()
     if total is None:
@@ -199,3 +203,29 @@ def offered_coupons(*, uow: UnitOfWork, customer_id: int, limit: int = 10, zone:
         if len(offered) == limit:
             break
     return offered
+
+
+def restore_coupon(*, uow: UnitOfWork, purchase_id: int, staff_user_id: int | None = None) -> CustomerCoupon | None:
+    """Give back the coupon used with a purchase that was undone: usable again (until its own expiry), or None."""
+    held = uow.session.exec(
+        select(CustomerCoupon).where(CustomerCoupon.purchase_id == purchase_id, CustomerCoupon.status == "redeemed")
+    ).first()
+    if held is None:
+        return None
+    result = uow.session.execute(
+        update(CustomerCoupon)
+        .where(CustomerCoupon.id == held.id, CustomerCoupon.status == "redeemed")
+        .values(status="issued", redeemed_at=None, store_id=None, purchase_id=None, discount=None)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        return None
+    uow.session.refresh(held)
+    timeline.record(
+        uow=uow,
+        kind="coupon_restored",
+        customer_id=held.customer_id,
+        staff_user_id=staff_user_id,
+        data={"customer_coupon_id": held.id, "purchase_id": purchase_id},
+    )
+    return held

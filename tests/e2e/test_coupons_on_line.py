@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from crm_core import api_tokens, coupons, customers, points
+from crm_core import api_tokens, coupons, customers, loyalty, points, purchases
 from crm_core.models import Store
 from tests.e2e.conftest import postback_data, texts
 
@@ -85,3 +85,26 @@ def test_points_exchange_and_lottery_on_line(chat, uow_factory):
     assert "ハズレ" in texts(hanako.tap(f"action=coupon_get&coupon={lottery}"))
     assert "上限" in texts(hanako.tap(f"action=coupon_get&coupon={lottery}"))  # one draw per person
     assert "現在ご利用いただけません" in texts(hanako.tap("action=coupon_get&coupon=999"))
+
+
+def test_a_full_stamp_card_s_reward_is_in_the_coupon_carousel(chat, uow_factory, clock):
+    hanako = _member(chat)
+    reward = _define(
+        uow_factory, title="ドリンク1杯無料", benefit_kind="free_item", benefit_item="ドリンク", obtain="flow"
+    )
+    with uow_factory() as uow:
+        uow.session.add(store := Store(code="SHIBUYA", name="渋谷店", created_at=uow.now()))
+        loyalty.save_program(
+            uow=uow, program=loyalty.Program(mode="stamps", stamp_goal=1, stamp_reward_coupon_id=reward)
+        )
+        customer = customers.get_by_line_user_id(uow=uow, line_user_id=hanako.line_user_id)
+        uow.session.flush()
+        result = purchases.record_purchase(uow=uow, customer_id=customer.id, store_id=store.id, total=500)
+        assert result.reward is not None and result.reward.title == "ドリンク1杯無料"
+        uow.commit()
+
+    (carousel,) = hanako.say("クーポン")
+
+    shown = texts([carousel])
+    assert "ドリンク1杯無料" in shown and "保有中" in shown
+    assert postback_data([carousel]) == [f"action=coupon_open&id={result.reward.held.id}"]

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 from bot.simulator.limits import json_size
-from crm_core import api_tokens, cards, customers, loyalty
-from crm_core.models import Reward, Store
+from crm_core import api_tokens, cards, coupons, customers, loyalty
+from crm_core.models import CustomerCoupon, Store
 from tests.e2e.conftest import texts
 
 
@@ -100,10 +100,14 @@ def test_a_stamp_card_with_120_open_rewards_still_reaches_line(chat, uow_factory
         loyalty.save_program(uow=uow, program=loyalty.Program(mode="stamps", stamp_goal=10))
         customer = customers.get_by_line_user_id(uow=uow, line_user_id=hanako.line_user_id)
         for n in range(120):
+            spec = coupons.CouponSpec(
+                title=f"ドリンク1杯無料 #{n}", benefit_kind="gift", benefit_item="drink", valid_days=300, obtain="flow"
+            )
+            coupon = coupons.define_coupon(uow=uow, spec=spec)
             uow.session.add(
-                Reward(
-                    customer_id=customer.id, code=f"RW{n:04d}", kind="stamp", title=f"ドリンク1杯無料 #{n}",
-                    source_key=f"test:{n}", issued_at=uow.now(), expires_at=uow.now() + timedelta(days=200 - n),
+                CustomerCoupon(
+                    code=f"RW{n:04d}", coupon_id=coupon.id, customer_id=customer.id, seq=1, obtained_by="stamps",
+                    idempotency_key=f"test:{n}", issued_at=uow.now(), expires_at=uow.now() + timedelta(days=200 - n),
                 )
             )  # fmt: skip
         uow.commit()

@@ -27,6 +27,18 @@
     });
   }
 
+  // Coupons with a minimum purchase: say so as soon as the total typed is below it (the server checks again).
+  var total = document.querySelector("[data-testid=till-total]");
+  if (total) {
+    total.addEventListener("input", function () {
+      var yen = parseInt((total.value || "").normalize("NFKC").replace(/[^0-9]/g, ""), 10);
+      document.querySelectorAll("[data-coupon][data-minimum]").forEach(function (coupon) {
+        var note = coupon.querySelector("[data-below-minimum]");
+        if (note) note.hidden = !(yen >= 0 && yen < parseInt(coupon.dataset.minimum, 10));
+      });
+    });
+  }
+
   // Camera scanning.
   var form = document.querySelector("[data-till-scan]");
   if (!form) return;

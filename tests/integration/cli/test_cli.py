@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlmodel import func, select
 
-from crm_core import api_tokens, staff
+from crm_core import api_tokens, coupons, loyalty, staff
 from crm_core import stores as store_service
 from crm_core.models import Customer, Purchase, Store
 
@@ -100,6 +100,8 @@ def test_demo_no_serve_fills_the_database_once(run, uow_factory):
         assert uow.session.exec(select(func.count()).select_from(Store)).one() == 2
         assert uow.session.exec(select(func.count()).select_from(Customer)).one() == 303  # + 3 LINE friends
         assert uow.session.exec(select(func.count()).select_from(Purchase)).one() > 2000
+        reward = coupons.get_coupon(uow=uow, coupon_id=loyalty.get_program(uow=uow).stamp_reward_coupon_id)
+        assert (reward.title, reward.benefit_kind) == ("スタンプカード特典 ドリンク1杯無料", "free_item")
 
 
 def test_the_demo_keeps_one_admin_password_per_database(run, uow_factory):

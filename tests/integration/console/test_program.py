@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from crm_core import loyalty
+from crm_core import coupons, loyalty
 from tests.integration.console.conftest import csrf_token
 
 PAGE = "/console/program"
@@ -122,3 +122,22 @@ def test_the_program_says_what_points_are_earned_on(as_role, uow_factory):
     assert refused.status_code == 400
     assert "Points must be earned on the amount paid in yen or on the whole total." in refused.get_data(as_text=True)
     assert (program(uow_factory).earn_on, program(uow_factory).yen_per_point) == ("gross", 200)
+
+
+def test_the_stamp_card_reward_is_a_coupon_the_marketer_picks(as_role, uow_factory):
+    with uow_factory() as uow:
+        spec = coupons.CouponSpec(title="ケーキ1個無料", benefit_kind="free_item", benefit_item="ケーキ", valid_days=60)
+        coupon_id = coupons.define_coupon(uow=uow, spec=spec).id
+        uow.commit()
+    client = as_role("marketer")
+    assert "ケーキ1個無料" in client.get(PAGE).get_data(as_text=True)
+
+    assert client.post(PAGE, data=form(client, stamp_reward_coupon_id=str(coupon_id))).status_code == 302
+    assert program(uow_factory).stamp_reward_coupon_id == coupon_id
+    page = client.get(PAGE).get_data(as_text=True)
+    assert f'<option value="{coupon_id}" selected>ケーキ1個無料</option>' in page
+
+    refused = client.post(PAGE, data=form(client, stamp_reward_coupon_id="99999"))
+    assert refused.status_code == 400 and "No coupon with this id." in refused.get_data(as_text=True)
+    assert client.post(PAGE, data=form(client, stamp_reward_coupon_id="")).status_code == 302
+    assert program(uow_factory).stamp_reward_coupon_id is None
