@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from bot.flows import registration
 from bot.handlers.context import EventContext
-from crm_core import cards, loyalty, points, purchases, stamps
+from crm_core import cards, coupons, loyalty, points, purchases, stamps
 from crm_core.models import PointAccount
 
 SHOWN_REWARDS = 5  # the soonest to expire; the card says how many more (one row each would outgrow LINE's 30 KB)
@@ -37,6 +37,12 @@ def show_card(ctx: EventContext, params: dict | None = None) -> None:
     upcoming = program.next_tier(spend)
     account = ctx.uow.session.get(PointAccount, customer.id)
     rewards = stamps.open_rewards(uow=ctx.uow, customer_id=customer.id)  # soonest to expire first
+    # coupons the points can be exchanged for now: the card leads to them (the cheapest says from how many points)
+    costs = [
+        c.points_cost
+        for c in coupons.offered_coupons(uow=ctx.uow, customer_id=customer.id, zone=ctx.settings.zone)
+        if c.obtain == "points"
+    ]
     ctx.reply(
         "point_card",
         mode=program.mode,
@@ -53,6 +59,7 @@ def show_card(ctx: EventContext, params: dict | None = None) -> None:
         stamp_goal=program.stamp_goal,
         rewards=rewards[:SHOWN_REWARDS],
         more_rewards=len(rewards[SHOWN_REWARDS:]),
+        exchange_from=min(costs) if costs and program.mode != "stamps" else None,
     )
 
 
