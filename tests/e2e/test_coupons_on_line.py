@@ -76,7 +76,10 @@ def test_points_exchange_and_lottery_on_line(chat, uow_factory):
         points.grant(uow=uow, customer_id=customer.id, amount=500, idempotency_key="welcome")
         uow.commit()
 
-    (carousel,) = hanako.say("クーポン")
+    (card,) = hanako.say("ポイント")  # the point card leads to the exchange
+    assert "ポイントをクーポンに交換" in texts([card]) and "300ポイントから" in texts([card])
+    assert "action=coupons" in postback_data(card)
+    (carousel,) = hanako.tap("action=coupons")
     assert "300ポイントと交換" in texts([carousel]) and "抽選で当たるクーポンです" in texts([carousel])
     assert "無料: コーヒー" in texts(hanako.tap(f"action=coupon_get&coupon={exchange}"))
     assert "ポイントが足りません" in texts(hanako.tap(f"action=coupon_get&coupon={exchange}"))

@@ -116,6 +116,7 @@ CONTEXTS = {
         "stamp_goal": 10,
         "rewards": [],
         "more_rewards": 0,
+        "exchange_from": 300,
     },
     "history": {
         "purchases": [
