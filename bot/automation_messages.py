@@ -140,18 +140,19 @@ def preview(services, uow: UnitOfWork, key: str, customer_id: int, templates=Non
     return json.loads(outbox.filled(text, outbox.escaped(recipient.name)))
 
 
-def preview_flow(services, uow: UnitOfWork, spec, customer_id: int) -> list[dict]:
-    """What this customer would get from a (checked) coupon flow spec now, in their language: its coupon as it
-    would be issued today and the spec's wording (or the built-in one)."""
+def preview_flow(services, uow: UnitOfWork, spec, customer_id: int | None = None, recipient=None) -> list[dict]:
+    """What this customer (or `recipient`: a marketer's test send) would get from a (checked) coupon flow spec
+    now, in their language: its coupon as it would be issued today and the spec's wording (or the built-in one)."""
     from crm_core import customers  # noqa: PLC0415
     from crm_core.coupons.benefits import expires_at  # noqa: PLC0415
     from crm_core.models import Coupon  # noqa: PLC0415
 
     zone = services.settings.zone
-    customer = customers.get_customer(uow=uow, customer_id=customer_id)
-    identity = customers.line_identity_of(uow=uow, customer_id=customer_id)
-    locale = (identity.language if identity else None) or customer.locale
-    recipient = Recipient(customer_id=customer.id, name=customer.name, locale=locale)
+    if recipient is None:
+        customer = customers.get_customer(uow=uow, customer_id=customer_id)
+        identity = customers.line_identity_of(uow=uow, customer_id=customer_id)
+        locale = (identity.language if identity else None) or customer.locale
+        recipient = Recipient(customer_id=customer.id, name=customer.name, locale=locale)
     coupon = uow.session.get(Coupon, spec.coupon_id)
     now = uow.now()
     until = expires_at(issued_at=now, zone=zone, valid_days=coupon.valid_days, valid_until=coupon.valid_until)

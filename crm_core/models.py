@@ -238,6 +238,8 @@ class StaffUser(SQLModel, table=True):
     session_epoch: int = 0  # raised on disable and password reset: sessions opened before end at once
     created_at: datetime = _ts()
     last_login_at: datetime | None = _ts(nullable=True)
+    # the staff member's own LINE account, linked by sending the shop a code from the console: test sends go there
+    line_user_id: str | None = Field(default=None, max_length=100, unique=True)
 
 
 class StaffSession(SQLModel, table=True):

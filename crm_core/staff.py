@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import base64
+import hmac
+import re
 import secrets
+from datetime import datetime
 
 from sqlalchemy import func
 from sqlmodel import select
@@ -202,3 +206,38 @@ def log_in(*, uow: UnitOfWork, email: str, password: str, address: str | None = 
 
 def get_staff_user(*, uow: UnitOfWork, staff_user_id: int) -> StaffUser | None:
     return uow.session.get(StaffUser, staff_user_id)
+
+
+LINK_PREFIX = "KZ-"
+LINK_WINDOW = 600  # seconds: a link code works in its 10 minutes and the next
+_LINK_CODE = re.compile(r"KZ-[A-Z2-7]{8}")
+
+
+def line_link_code(*, user: StaffUser, secret: str, now: datetime, window: int = 0) -> str:
+    """The code this staff member sends the shop's LINE account to link their own (signed; 10 to 20 minutes)."""
+    slot = int(now.timestamp()) // LINK_WINDOW - window
+    digest = hmac.new(secret.encode(), f"staff-line:{user.id}:{user.session_epoch}:{slot}".encode(), "sha256")
+    return LINK_PREFIX + base64.b32encode(digest.digest()).decode()[:8]
+
+
+def is_line_link_code(text: str) -> bool:
+    return bool(_LINK_CODE.fullmatch(text.strip().upper()))
+
+
+def link_line_account(*, uow: UnitOfWork, code: str, line_user_id: str, secret: str) -> StaffUser | None:
+    """Link the LINE account that sent `code` to the marketer or admin whose code it is (None: no such code now).
+
+    A LINE account belongs to one staff member: linking it elsewhere unlinks it from the one before.
+    """
+    code, now = code.strip().upper(), uow.now()
+    for user in uow.session.exec(select(StaffUser).where(StaffUser.active.is_(True)).order_by(StaffUser.id)):
+        if not has_role(user, "marketer"):
+            continue
+        if any(hmac.compare_digest(code, line_link_code(user=user, secret=secret, now=now, window=w)) for w in (0, 1)):
+            for other in uow.session.exec(select(StaffUser).where(StaffUser.line_user_id == line_user_id)):
+                other.line_user_id = None
+            uow.session.flush()
+            user.line_user_id = line_user_id
+            uow.session.flush()
+            return user
+    return None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bot.flows import menu, registration
 from bot.handlers.context import EventContext
-from crm_core import channels
+from crm_core import channels, staff
 
 
 def handle_message(ctx: EventContext) -> None:
@@ -17,6 +17,15 @@ def handle_message(ctx: EventContext) -> None:
         return
     if not is_text:
         ctx.reply("not_understood")
+        return
+    if staff.is_line_link_code(text):  # a marketer linking their own LINE for test sends (a code from the console)
+        linked = staff.link_line_account(
+            uow=ctx.uow, code=text, line_user_id=ctx.identity.address, secret=ctx.settings.secret_key
+        )
+        if linked is None:
+            ctx.reply("staff_line_link_unknown")
+        else:
+            ctx.reply("staff_line_linked", name=linked.display_name or linked.email)
         return
     state = ctx.identity.conversation or {}
     if keyword is None and state.get("flow") == registration.LINK_FLOW:

@@ -18,7 +18,7 @@ from bot.console.session import current_user, kizuna, login_required
 from bot.i18n import format_day, format_yen
 from bot.web_i18n import current_locale
 from bot.web_i18n import gettext as _
-from crm_core import automations, customers, flows, segments
+from crm_core import automations, customers, flows, segments, staff
 from crm_core.errors import N_, InvalidFields, InvalidInput, KizunaError
 from crm_core.models import Coupon
 
@@ -265,8 +265,10 @@ def _spec(values: dict) -> tuple[flows.FlowSpec, dict]:
     return spec, errors
 
 
-def _flow_page(flow_id, values, *, errors=None, preview=None, dry_run=None, status=200):
-    with kizuna().uow_factory() as uow:
+def _flow_page(flow_id, values, *, errors=None, preview=None, dry_run=None, test_sent=False, status=200):
+    services = kizuna()
+    with services.uow_factory() as uow:
+        user = staff.get_staff_user(uow=uow, staff_user_id=current_user().id)
         segment_choices = [(s.id, s.name) for s in segments.list_segments(uow=uow)]
         coupon_choices = [(c.id, c.title) for c in flows.flow_coupons(uow=uow)]
         suggestions = [(c.member_number, c.name) for c in automations.audience.suggested_customers(uow=uow)]
@@ -284,6 +286,11 @@ def _flow_page(flow_id, values, *, errors=None, preview=None, dry_run=None, stat
         placeholders=automations.FLOW.placeholders,
         suggestions=suggestions,
         tiers=flows.TIERS,
+        test_sent=test_sent,
+        line_linked=bool(user.line_user_id),
+        link_code=None
+        if user.line_user_id
+        else staff.line_link_code(user=user, secret=services.settings.secret_key, now=services.uow_factory.clock.now()),
     ), status
 
 
@@ -309,6 +316,9 @@ def flow_edit(flow_id: int | None = None):
         with services.uow_factory() as uow:  # ended before the page is drawn: SQLite has one writer
             if action == "preview":
                 shown["preview"] = _preview(services, uow, spec.check(uow), values["member_number"])
+            elif action == "test_send":
+                shown["test_sent"] = _test_send(services, uow, spec.check(uow))
+                uow.commit()
             elif action == "dry_run":
                 shown["dry_run"] = flows.dry_run(
                     uow=uow, spec=spec.check(uow), zone=services.settings.zone, flow_id=flow_id
@@ -317,6 +327,8 @@ def flow_edit(flow_id: int | None = None):
                 saved = flows.save_flow(uow=uow, spec=spec, flow_id=flow_id, staff_user_id=current_user().id)
                 uow.commit()
                 saved_id = saved.id
+        if shown.get("test_sent"):
+            services.delivery.deliver_due(max_seconds=TEST_SEND_SECONDS)
         if shown:
             return _flow_page(flow_id, values, **shown)
     except KizunaError as error:
@@ -324,6 +336,24 @@ def flow_edit(flow_id: int | None = None):
         return _flow_page(flow_id, values, errors=errors, status=400)
     flash(_("The flow was saved."), "info")
     return redirect(url_for("console.flow_edit", flow_id=saved_id))
+
+
+TEST_SEND_SECONDS = 5
+
+
+def _test_send(services, uow, spec: flows.FlowSpec) -> bool:
+    """The flow's message as a customer would get it, to the marketer's own LINE account (no coupon is issued)."""
+    from bot import automation_messages
+    from crm_core import outbox
+    from crm_core.automations import Recipient
+
+    user = staff.get_staff_user(uow=uow, staff_user_id=current_user().id)
+    if not user.line_user_id:
+        raise InvalidFields({"test_send": InvalidInput(N_("Link your LINE account first (below)."))})
+    recipient = Recipient(customer_id=0, name=user.display_name or user.email, locale=current_locale())
+    messages = automation_messages.preview_flow(services, uow, spec, recipient=recipient)
+    outbox.enqueue(uow=uow, address=user.line_user_id, messages=messages, category="transactional")
+    return True
 
 
 def _preview(services, uow, spec: flows.FlowSpec, member_number: str) -> dict:

@@ -192,6 +192,7 @@ CONTEXTS = {
     },
     "automation_points_expiring": {"name": "山田", "intro": None, "points": 1200, "expires_on": date(2026, 11, 29)},
     "automation_birthday": {"name": "山田 花子", "intro": "お誕生日おめでとうございます！", "month": 11, "year": 2026},
+    "staff_line_linked": {"name": "マーケ 担当"},
     "automation_flow": {
         "name": "山田 花子",
         "intro": None,
