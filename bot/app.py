@@ -57,7 +57,9 @@ def build_services(settings: Settings, *, clock=None, engine: Engine | None = No
         uow_factory=uow_factory, renderer=renderer, gateway=gateway, delivery=delivery, settings=settings
     )
     pump = EventPump(uow_factory=uow_factory, processor=processor, workers=workers)
-    return Kizuna(settings, engine, uow_factory, renderer, gateway, delivery, pump)
+    services = Kizuna(settings, engine, uow_factory, renderer, gateway, delivery, pump)
+    processor.services = services  # handlers that start work beyond the reply (a new member's coupon flows)
+    return services
 
 
 def create_app(

@@ -58,6 +58,7 @@ class EventProcessor:
         self.gateway = gateway
         self.delivery = delivery
         self.settings = settings
+        self.services = None  # set by build_services once the composition root exists
         self.outage = DatabaseOutage(log)  # one per process: the pump and the event worker report to it too
 
     def process(self, event_id: int, event_type: str | None = None, lane: str | None = None) -> str:
@@ -133,6 +134,7 @@ class EventProcessor:
                     gateway=self.gateway,
                     settings=self.settings,
                     profile=profile,
+                    services=self.services,
                 )
                 handler(ctx)
                 if ctx.replies and not standby:

@@ -1,6 +1,6 @@
-"""Coupon flows on events: after a purchase is committed, the flows it may trigger run for that customer
-at once (the customer is at the till now). Everything else, a registration included, is found by the
-`flows.run` job within a minute."""
+"""Coupon flows on events: after a purchase or a registration is committed, the flows it may trigger run
+for that customer at once (the customer is at the till, or on LINE, now). The `flows.run` job finds the
+rest (birthdays, lapses, dates) every minute."""
 
 from __future__ import annotations
 
@@ -11,14 +11,16 @@ from crm_core.uow import UnitOfWork
 
 log = logging.getLogger("kizuna.flows")
 
-# what a purchase can change: the purchase count, the points, the tier
+# what a purchase can change: the purchase count, the points, the tier; and a registration
 EVENT_TRIGGERS = ("nth_purchase", "points_threshold", "tier_reached")
+JOINING = ("member_joined",)
 
 
-def after_commit(services, uow: UnitOfWork, customer_id: int) -> None:
-    """Once `uow` has committed, run for this customer the running flows a purchase can trigger, if there are
-    any (asked in `uow`'s own transaction: no flow, no extra work for the till); never failing the caller."""
-    keys = automations.running_flow_keys(uow=uow, zone=services.settings.zone, triggers=EVENT_TRIGGERS)
+def after_commit(services, uow: UnitOfWork, customer_id: int, triggers: tuple[str, ...] = EVENT_TRIGGERS) -> None:
+    """Once `uow` has committed, run for this customer the running flows the event can trigger (`triggers`), if
+    there are any (asked in `uow`'s own transaction: no flow, no extra work for the till); never failing the
+    caller."""
+    keys = automations.running_flow_keys(uow=uow, zone=services.settings.zone, triggers=triggers)
     if not keys:
         return
 
@@ -33,6 +35,6 @@ def after_commit(services, uow: UnitOfWork, customer_id: int) -> None:
                     keys=keys,
                 )
         except Exception:  # the purchase stands; the flows.run job decides within a minute
-            log.exception("coupon flows after a purchase of customer %s", customer_id)
+            log.exception("coupon flows after an event of customer %s", customer_id)
 
     uow.after_commit(run)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
+from bot import flow_events
 from bot.flows import profile
 from bot.handlers.context import EventContext
 from bot.line_gateway import SendError
@@ -98,6 +99,8 @@ def register_new(ctx: EventContext, params: dict) -> None:
     if already is not None:
         already_member(ctx)
     else:
+        if ctx.services is not None:  # a welcome coupon, if a flow gives one, right after the registration
+            flow_events.after_commit(ctx.services, ctx.uow, customer.id, triggers=flow_events.JOINING)
         profile_url = profile.profile_url(ctx, customer)  # the profile page, offered once with "Later"
         ctx.reply("registered", name=customer.name, member_number=customer.member_number, profile_url=profile_url)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from bot.i18n import normalize_locale
 from crm_core import channels, shop
@@ -26,6 +26,7 @@ class EventContext:
     settings: Settings
     profile: Profile | None = None
     replies: list[dict] = field(default_factory=list)
+    services: Any = None  # the composition root, for work a handler starts after the commit (None in some tests)
 
     @property
     def line_user_id(self) -> str:

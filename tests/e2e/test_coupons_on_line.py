@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from sqlmodel import select
+
 from crm_core import api_tokens, coupons, customers, loyalty, points, purchases
 from crm_core.models import Store
 from tests.e2e.conftest import postback_data, texts
@@ -111,3 +113,26 @@ def test_a_full_stamp_card_s_reward_is_in_the_coupon_carousel(chat, uow_factory,
     shown = texts([carousel])
     assert "ドリンク1杯無料" in shown and "保有中" in shown
     assert postback_data([carousel]) == [f"action=coupon_open&id={result.reward.held.id}"]
+
+
+def test_a_welcome_flow_gives_its_coupon_as_soon_as_a_friend_registers(chat, uow_factory):
+    from crm_core import automations, flows
+    from crm_core.models import CustomerCoupon
+
+    welcome = _define(uow_factory, title="入会特典 300円引き", obtain="flow")
+    with uow_factory() as uow:
+        flow = flows.save_flow(
+            uow=uow,
+            spec=flows.FlowSpec(name="入会特典", trigger="member_joined", coupon_id=welcome, holdout_percent=0),
+        )
+        uow.commit()
+        key = automations.flow_key(flow.id)
+
+    hanako = _member(chat)  # follows, agrees, registers: the flow runs right after the registration's commit
+
+    with uow_factory() as uow:
+        customer = customers.get_by_line_user_id(uow=uow, line_user_id=hanako.line_user_id)
+        (held,) = uow.session.exec(select(CustomerCoupon).where(CustomerCoupon.customer_id == customer.id)).all()
+        assert held.coupon_id == welcome and held.idempotency_key.startswith(f"{key}:{customer.id}:joined")
+    (carousel,) = hanako.say("クーポン")
+    assert "入会特典 300円引き" in texts([carousel])
