@@ -389,3 +389,7 @@ def untag_customer(*, uow: UnitOfWork, customer_id: int, tag: str) -> bool:
     uow.session.delete(found)
     uow.session.flush()
     return True
+
+
+def tags_of(*, uow: UnitOfWork, customer_id: int) -> list[str]:
+    return list(uow.session.execute(select(T.c.tag).where(T.c.customer_id == customer_id).order_by(T.c.tag)).scalars())

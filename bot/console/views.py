@@ -12,8 +12,8 @@ from bot.console.timeline_labels import describe
 from bot.i18n import format_month_day
 from bot.web_i18n import current_locale
 from bot.web_i18n import gettext as _
-from crm_core import customers, events, profiles, shop, timeline
-from crm_core.errors import InvalidFields
+from crm_core import customers, events, profiles, segments, shop, timeline
+from crm_core.errors import InvalidFields, KizunaError
 from crm_core.models import Store
 
 PAGE_SIZE = 50
@@ -27,6 +27,7 @@ def register(bp: Blueprint) -> None:
     bp.add_url_rule("/customers", view_func=customer_search)
     bp.add_url_rule("/customers/<int:customer_id>", view_func=customer_detail, methods=["GET", "POST"])
     bp.add_url_rule("/customers/<int:customer_id>/erase", view_func=erase_customer, methods=["POST"])
+    bp.add_url_rule("/customers/<int:customer_id>/tags", view_func=customer_tags, methods=["POST"])
     bp.add_url_rule("/events", view_func=failed_events)
     bp.add_url_rule("/events/<int:event_id>/rerun", view_func=rerun_event, methods=["POST"])
     bp.context_processor(lambda: {"tier_label": tier_label})
@@ -111,6 +112,7 @@ def customer_detail(customer_id: int):
         entries = timeline.list_for_customer(uow=uow, customer_id=customer_id, limit=TIMELINE_SHOWN)
         stores = profiles.stores_to_choose(uow=uow, current_id=customer.home_store_id)
         home_store = uow.session.get(Store, customer.home_store_id) if customer.home_store_id else None
+        tags = segments.tags_of(uow=uow, customer_id=customer_id)
     birthday = customer.birth_month and format_month_day(customer.birth_month, customer.birth_day, current_locale())
     page = render_template(
         "console/customer.html",
@@ -126,8 +128,27 @@ def customer_detail(customer_id: int):
         stores=stores,
         values=values or profiles.form_values(customer),
         errors=errors,
+        tags=tags,
     )
     return page, status
+
+
+@login_required
+def customer_tags(customer_id: int):
+    """Add a tag to a customer, or remove one (segments choose customers by tag)."""
+    with kizuna().uow_factory() as uow:
+        customer = customers.get_customer(uow=uow, customer_id=customer_id) if customer_id <= MAX_ID else None
+        if customer is None or customer.erased_at is not None:
+            return _error(404, _("Not found"), _("No customer with this id."))
+        try:
+            if request.form.get("remove"):
+                segments.untag_customer(uow=uow, customer_id=customer_id, tag=request.form["remove"])
+            else:
+                segments.tag_customer(uow=uow, customer_id=customer_id, tag=request.form.get("add", ""))
+            uow.commit()
+        except KizunaError as error:
+            flash(_(error.message, **error.params), "error")
+    return redirect(url_for("console.customer_detail", customer_id=customer_id))
 
 
 @login_required(role="admin")
