@@ -39,7 +39,7 @@ def test_the_demo_friends_get_a_replenishment_reminder_and_recommendations_on_li
     assert line.messages_to(lapsed.line_user_id) == []  # no automation fits a customer who stopped coming
 
     with uow_factory() as uow:
-        coupon = uow.session.exec(select(Coupon).where(Coupon.obtain == "flow")).one()
+        coupon = uow.session.exec(select(Coupon).where(Coupon.title == "おかえりなさい 300円引き")).one()
         segment = segments.save_segment(
             uow=uow, name="休眠60日", rules={"conditions": [{"field": "recency_days", "op": ">=", "value": 60}]}
         )
