@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import date, timedelta
+from datetime import date
 
 from babel.dates import format_date
 
@@ -156,16 +156,7 @@ def preview_flow(services, uow: UnitOfWork, spec, customer_id: int | None = None
     coupon = uow.session.get(Coupon, spec.coupon_id)
     now = uow.now()
     until = expires_at(issued_at=now, zone=zone, valid_days=coupon.valid_days, valid_until=coupon.valid_until)
-    context = {
-        "coupon_id": coupon.id,
-        "title": coupon.title,
-        "kind": coupon.benefit_kind,
-        "value": coupon.benefit_value,
-        "cap": coupon.benefit_cap,
-        "item": coupon.benefit_item,
-        "minimum": coupon.min_purchase,
-        "expires_on": (until - timedelta(microseconds=1)).astimezone(zone).date().isoformat(),
-    }
+    context = automations.flow_context(coupon, until, zone)
     render = render_for(services, uow)
     text = render("flow:0", recipient=recipient, context=context, locale=recipient.locale, templates=spec.templates)
     return json.loads(outbox.filled(text, outbox.escaped(recipient.name)))

@@ -24,6 +24,7 @@ from crm_core.automations.definitions import (
 from crm_core.automations.engine import (
     Recipient,
     RunReport,
+    flow_context,
     in_holdout,
     recommend,
     run_due,
@@ -43,6 +44,7 @@ __all__ = [
     "RefreshReport",
     "RunReport",
     "check_wording",
+    "flow_context",
     "flow_id_of",
     "flow_key",
     "get_automation",

@@ -372,18 +372,8 @@ class _Run:
         if not rows:
             return
         self.flow = _FlowRun(coupon=coupon, expires_at=until)
-        last_day = (until - timedelta(microseconds=1)).astimezone(self.at.zone).date()
-        context = {
-            "coupon_id": coupon.id,
-            "title": coupon.title,
-            "kind": coupon.benefit_kind,
-            "value": coupon.benefit_value,
-            "cap": coupon.benefit_cap,
-            "item": coupon.benefit_item,
-            "minimum": coupon.min_purchase,
-            "expires_on": last_day.isoformat(),
-        }
-        share = ("coupon", coupon.id, last_day)  # everyone's message is the same but for the name
+        context = flow_context(coupon, until, self.at.zone)
+        share = ("coupon", coupon.id, context["expires_on"])  # everyone's message is the same but for the name
         for row in rows:
             yield row, row.occ, context, share
 
@@ -669,6 +659,20 @@ class _Run:
             row["retry_key"] = retry_key
         self._number(sends)
         self._write(key, sends, holdouts, decisions)
+
+
+def flow_context(coupon: Coupon, until, zone: ZoneInfo) -> dict:
+    """What a coupon flow's message says of its coupon, issued now and valid `until` (its last day shown)."""
+    return {
+        "coupon_id": coupon.id,
+        "title": coupon.title,
+        "kind": coupon.benefit_kind,
+        "value": coupon.benefit_value,
+        "cap": coupon.benefit_cap,
+        "item": coupon.benefit_item,
+        "minimum": coupon.min_purchase,
+        "expires_on": (until - timedelta(microseconds=1)).astimezone(zone).date().isoformat(),
+    }
 
 
 @dataclass
