@@ -27,6 +27,8 @@ REASONS = {
     "no_consent": N_("no consent to the privacy notice"),
     "no_line": N_("not a LINE friend"),
     "no_match": N_("nothing to recommend"),
+    "sold_out": N_("the coupon ran out"),
+    "coupon_limit": N_("already holds as many of the coupon as one may"),
     "quiet_hours": N_("quiet hours"),
     "quota": N_("LINE's monthly quota"),
     "queued": N_("queued"),
