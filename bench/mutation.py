@@ -371,6 +371,7 @@ def trace(frame, event, arg):
     return None
 
 # a trace function that raises (a RecursionError a test provokes on purpose) is unset for good: set it again
+# before each test (lines run after the error within that same test stay unseen: --run-all for them)
 class Retrace:
     def pytest_runtest_setup(self, item):
         sys.settrace(trace)
