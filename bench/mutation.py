@@ -370,10 +370,22 @@ def trace(frame, event, arg):
         return local
     return None
 
+# a trace function that raises (a RecursionError a test provokes on purpose) is unset for good: set it again
+# before each test (lines run after the error within that same test stay unseen: --run-all for them)
+class Retrace:
+    def pytest_runtest_setup(self, item):
+        sys.settrace(trace)
+
+    def pytest_runtest_call(self, item):
+        sys.settrace(trace)
+
+    def pytest_runtest_teardown(self, item):
+        sys.settrace(trace)
+
 sys.settrace(trace)
 threading.settrace(trace)
 import pytest
-code = pytest.main(arguments)
+code = pytest.main(arguments, plugins=[Retrace()])
 sys.settrace(None)
 with open(out, "w") as file:
     json.dump(sorted(lines), file)

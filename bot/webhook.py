@@ -14,7 +14,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from crm_core import events
 from crm_core.db import is_transient
 
-log = logging.getLogger(__name__)  # mutation-equivalent: removing a log call (a log line is no behaviour)
+log = logging.getLogger(__name__)
 bp = Blueprint("webhook", __name__)
 
 
@@ -99,7 +99,6 @@ def _store(kizuna, received: list[dict]) -> list[str]:
     except SQLAlchemyError as error:
         if not is_transient(error):
             raise
-        # mutation-equivalent: removing the log call (a log line; the second try is what matters)
         log.warning("storing webhook events failed (%s); trying once more", type(error).__name__)
     with kizuna.uow_factory.transaction() as connection:
         events.store_events(connection=connection, events=received, now=kizuna.uow_factory.clock.now())

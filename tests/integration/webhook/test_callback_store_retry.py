@@ -34,7 +34,7 @@ def _wait_for(condition, *, timeout: float = 10.0, what: str):
 
 @pytest.mark.skipif(not PG_URL, reason="terminates a PostgreSQL connection")
 def test_events_stored_after_a_lost_connection_are_processed_without_waiting_for_the_sweep(
-    client, line, services, uow_factory, settle
+    client, line, services, uow_factory, settle, caplog
 ):
     user = line.add_user("山田 花子")
     body = line.webhook_body([line.follow(user)])
@@ -59,6 +59,9 @@ def test_events_stored_after_a_lost_connection_are_processed_without_waiting_for
         request.join(timeout=30)
 
     assert answers == [200]  # stored on the second try: LINE need not redeliver
+    # the operator sees why the database was asked twice (the error's kind, never the events)
+    retries = [record.getMessage() for record in caplog.records if record.name == "bot.webhook"]
+    assert retries == ["storing webhook events failed (OperationalError); trying once more"]
     settle()  # no sweep runs here: only the webhook's hand-off can have started the work
     assert len(line.messages_to(user)) == GREETING
     with uow_factory() as uow:

@@ -60,3 +60,17 @@ def test_a_body_line_signed_with_its_surrounding_whitespace_is_taken(client, lin
     settle()
     assert [event.status for event in _stored(uow_factory)] == ["done"]
     assert line.messages_to(user)  # the new friend was greeted
+
+
+def test_a_refused_signature_is_logged_for_the_operator_without_the_body_or_the_signature(
+    client, line, user, uow_factory, caplog
+):
+    """A forged webhook, or a channel secret set wrong, shows in the log; what was posted does not."""
+    body = line.webhook_body([line.text(user, "ポイント")])
+    forged = signature(body, channel_secret="not-the-channel-secret")
+    assert _post(client, body, forged).status_code == 400
+    refusals = [record for record in caplog.records if record.name == "bot.webhook"]
+    assert [(record.levelname, record.getMessage()) for record in refusals] == [
+        ("WARNING", "webhook refused: bad or missing signature")
+    ]
+    assert forged not in caplog.text and user not in caplog.text and CHANNEL_SECRET not in caplog.text
