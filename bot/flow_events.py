@@ -37,4 +37,5 @@ def after_commit(services, uow: UnitOfWork, customer_id: int, triggers: tuple[st
         except Exception:  # the purchase stands; the flows.run job decides within a minute
             log.exception("coupon flows after an event of customer %s", customer_id)
 
-    uow.after_commit(run)
+    # on the event workers, not in the request: the till's answer and the LINE reply do not wait for the flows
+    uow.after_commit(lambda: services.pump.run_in_background(run))

@@ -137,6 +137,7 @@ def _seed_coupons(*, uow: UnitOfWork) -> int:
             obtain=obtain,
             points_cost=price if obtain == "points" else None,
             win_basis_points=price if obtain == "lottery" else None,
+            per_customer_limit=None if obtain == "flow" else 1,  # a win-back flow comes back with each lapse
         )
         coupons.define_coupon(uow=uow, spec=spec)
     return len(DEMO_COUPONS)

@@ -12,12 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import date
 
-from sqlalchemy import or_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
 from crm_core.automations.definitions import MAX_HOLDOUT_PERCENT, check_wording, flow_key
-from crm_core.coupons.benefits import business_day
 from crm_core.errors import N_, Conflict, InvalidFields, InvalidInput, NotFound
 from crm_core.models import Coupon, CouponFlow, Segment
 from crm_core.uow import UnitOfWork
@@ -66,6 +64,14 @@ class FlowSpec:
             errors["coupon_id"] = InvalidInput(N_("Choose a coupon."))
         elif coupon.obtain != "flow":
             errors["coupon_id"] = InvalidInput(N_("Choose a coupon that is obtained through flows."))
+        elif coupon.per_customer_limit is not None and _recurs(self.trigger, self.params or {}):
+            errors["coupon_id"] = InvalidInput(
+                N_(
+                    "This flow comes back (each birthday, each lapse, every month) but the coupon may be held "
+                    "%(limit)s times per customer: it would stop there. Choose a coupon without a per-customer limit."
+                ),
+                limit=coupon.per_customer_limit,
+            )
         if self.segment_id is not None and (
             not _whole(self.segment_id, 1, 2**31 - 1) or uow.session.get(Segment, self.segment_id) is None
         ):
@@ -87,6 +93,11 @@ class FlowSpec:
         if errors:
             raise InvalidFields(errors)
         return replace(self, name=name, params=params, templates=templates, paused=bool(self.paused))
+
+
+def _recurs(trigger: str, params: dict) -> bool:
+    """Whether the trigger fires again for the same customer (once a year, once per lapse, once a month)."""
+    return trigger in ("birthday_month", "lapsed") or (trigger == "scheduled" and params.get("day_of_month"))
 
 
 def _whole(value, low: int, high: int) -> bool:
@@ -177,17 +188,6 @@ def get_flow(*, uow: UnitOfWork, flow_id: int) -> CouponFlow:
 
 def list_flows(*, uow: UnitOfWork) -> list[CouponFlow]:
     return list(uow.session.exec(select(CouponFlow).order_by(CouponFlow.name)))
-
-
-def running_keys(*, uow: UnitOfWork, zone) -> list[str]:
-    """The automation keys of the flows running today: not paused, within their dates."""
-    today = business_day(uow.now(), zone)
-    query = select(CouponFlow.id).where(
-        CouponFlow.paused.is_(False),
-        or_(CouponFlow.starts_on.is_(None), CouponFlow.starts_on <= today),
-        or_(CouponFlow.ends_on.is_(None), CouponFlow.ends_on >= today),
-    )
-    return [flow_key(flow_id) for flow_id in uow.session.exec(query.order_by(CouponFlow.id))]
 
 
 def flow_coupons(*, uow: UnitOfWork) -> list[Coupon]:

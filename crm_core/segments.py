@@ -254,7 +254,14 @@ def _clause(condition: dict, *, now: datetime, today: date, zone: ZoneInfo):
         clause = C.c.marketing_opt_out.is_(True) if value else C.c.marketing_opt_out.is_(False)
     else:  # check_rules lets no other field through
         raise InvalidInput(N_("Unknown field: %(field)s."), field=name)
-    return not_(clause) if negate else clause
+    if not negate:
+        return clause
+    # "is none of" keeps those with nothing there: no home store, no birth date (unless "unknown" is chosen)
+    if name == "home_store":
+        return or_(not_(clause), C.c.home_store_id.is_(None))
+    if name == "age_band" and "unknown" not in value:
+        return or_(not_(clause), C.c.birth_date.is_(None))
+    return not_(clause)
 
 
 def _days_since(moment, op: str, value: int, *, today: date, zone: ZoneInfo):
@@ -286,19 +293,21 @@ def _years_before(day: date, years: int) -> date:
 def rfm_scores(*, now: datetime, zone: ZoneInfo):
     """(customer_id, r, f, m): each 1-5 among the customers who bought within RFM_DAYS (5 is the best).
 
-    Quintiles by NTILE over the latest purchase, the number of purchases and the spend, ties broken by
-    customer id so the same history always gives the same scores.
+    A score is the fifth of the customers the measure puts this customer in, counting everyone tied with
+    them as at or below them: ceil(5 x share at or below), in integers. Equal histories get equal scores
+    (a shop's many one-time buyers all score the same frequency), and the same history the same scores.
     """
     today = now.astimezone(zone).date()
     since = _day_start(today - timedelta(days=RFM_DAYS - 1), zone)
     last, count, spend = func.max(P.c.occurred_at), func.count(), func.sum(P.c.total - P.c.refunded_total)
+    everyone = func.count().over()
+
+    def score(measure):
+        at_or_below = func.count().over(order_by=measure)  # the default frame takes in the ties (RANGE)
+        return (RFM_BANDS * at_or_below + everyone - 1) // everyone  # integer division: the ceiling
+
     return (
-        select(
-            P.c.customer_id,
-            func.ntile(RFM_BANDS).over(order_by=(last, P.c.customer_id)).label("r"),
-            func.ntile(RFM_BANDS).over(order_by=(count, P.c.customer_id)).label("f"),
-            func.ntile(RFM_BANDS).over(order_by=(spend, P.c.customer_id)).label("m"),
-        )
+        select(P.c.customer_id, score(last).label("r"), score(count).label("f"), score(spend).label("m"))
         .where(P.c.occurred_at >= since, _kept())
         .group_by(P.c.customer_id)
     )

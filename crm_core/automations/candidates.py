@@ -213,6 +213,7 @@ def birthday(key: str, at: Moment, customer_ids=None):
 
 
 FLOW_EVENT_WINDOW = timedelta(days=3)  # an event (joining, the Nth purchase) older than this no longer triggers
+FLOW_EVENT_TRIGGERS = ("member_joined", "nth_purchase")  # the triggers with such a window
 
 
 def coupon_flow(key: str, flow, at: Moment, audience=None, customer_ids=None):

@@ -56,6 +56,9 @@ from crm_core.uow import UnitOfWork
 log = logging.getLogger("kizuna.automations")
 
 CHUNK = 5000
+CODE_ATTEMPTS = 5  # draws of a chunk's clashing coupon codes
+# a flow triggered by an event leaves these undecided while the event is recent (candidates.FLOW_EVENT_WINDOW)
+WAIT_FOR = ("no_line", "no_consent")
 LOOKUP_MAX = 2000  # weekly-cap counts looked up by customer id up to this many at once, else all read
 CAP_WINDOW = timedelta(days=7)
 RECOMMEND_COUNT = 3
@@ -196,9 +199,16 @@ def run_flows(
     """Decide every running coupon flow (or `keys`): the `flows.run` job, and the event hook after a purchase
     with that customer's id."""
     keys = running_flow_keys(uow=uow, zone=zone) if keys is None else list(keys)
-    if not keys:
-        return RunReport()
-    return run_due(uow=uow, render=render, zone=zone, keys=keys, customer_ids=customer_ids, chunk=chunk)
+    report = RunReport()
+    for key in keys:  # one at a time: a flow that cannot be decided (a broken segment) does not stop the others
+        try:
+            done = run_due(uow=uow, render=render, zone=zone, keys=[key], customer_ids=customer_ids, chunk=chunk)
+        except Exception:
+            log.exception("coupon flow %s could not be decided; the other flows go on", key)
+            uow.rollback()
+            continue
+        report.decided.update(done.decided)
+    return report
 
 
 def run_now(
@@ -356,7 +366,8 @@ class _Run:
 
     def _flow(self, key: str, flow: CouponFlow, customer_ids):
         """A coupon flow's candidates: its trigger's, within its segment; nothing while its coupon is off or over."""
-        coupon = self.uow.session.get(Coupon, flow.coupon_id)
+        # read afresh: another flow of this run (or a rollback) may have left an older copy in the session
+        coupon = self.uow.session.get(Coupon, flow.coupon_id, populate_existing=True)
         now = self.at.now
         until = expires_at(
             issued_at=now, zone=self.at.zone, valid_days=coupon.valid_days, valid_until=coupon.valid_until
@@ -371,7 +382,13 @@ class _Run:
         rows = self.uow.session.execute(candidates.coupon_flow(key, flow, self.at, audience, customer_ids)).all()
         if not rows:
             return
-        self.flow = _FlowRun(coupon=coupon, expires_at=until)
+        self.flow = _FlowRun(
+            coupon=coupon,
+            expires_at=until,
+            base=coupon.issued,
+            limit=coupon.per_customer_limit,
+            waits=flow.trigger in candidates.FLOW_EVENT_TRIGGERS,
+        )
         context = flow_context(coupon, until, self.at.zone)
         share = ("coupon", coupon.id, context["expires_on"])  # everyone's message is the same but for the name
         for row in rows:
@@ -411,9 +428,9 @@ class _Run:
         """The flow's coupon for this customer in this chunk's rows; or why not (sold_out, coupon_limit)."""
         flow = self.flow
         coupon = flow.coupon
-        if coupon.per_customer_limit is not None and held.get(customer_id, 0) >= coupon.per_customer_limit:
+        if flow.limit is not None and held.get(customer_id, 0) >= flow.limit:
             return "coupon_limit"
-        if coupon.stock is not None and coupon.issued + flow.taken >= coupon.stock:
+        if coupon.stock is not None and flow.base + flow.taken >= coupon.stock:
             return "sold_out"
         held[customer_id] = held.get(customer_id, 0) + 1
         flow.taken += 1
@@ -472,6 +489,31 @@ class _Run:
         if self.flow is not None and self.flow.rows:
             for held, held_id in zip(self.flow.rows, self._new_ids(CC, len(self.flow.rows)), strict=True):
                 held["id"] = held_id
+            self._unique_codes(self.flow.rows)
+
+    def _unique_codes(self, rows: list[dict]) -> None:
+        """Draw again the chunk's random codes that clash with one another or with a stored coupon's (a short
+        format makes that likely enough that one clash must not refuse a whole chunk)."""
+        coupon = self.flow.coupon
+
+        def draw() -> str:
+            return new_code(prefix=coupon.code_prefix, alphabet=coupon.code_alphabet, length=coupon.code_length)
+
+        for _attempt in range(CODE_ATTEMPTS):
+            seen: set[str] = set()
+            clashes = []
+            for row in rows:
+                if row["code"] in seen:
+                    clashes.append(row)
+                seen.add(row["code"])
+            for part in chunks(sorted(seen)):
+                taken = set(self.uow.session.execute(select(CC.c.code).where(CC.c.code.in_(part))).scalars())
+                clashes.extend(row for row in rows if row["code"] in taken)
+            if not clashes:
+                return
+            for row in clashes:
+                row["code"] = draw()
+        # still clashing: the chunk's insert is refused and its customers are decided by a later run
 
     def _write(self, key: str, sends: list, holdouts: list, decisions: list) -> None:
         """Store one chunk in its own transaction: inline on SQLite; on PostgreSQL by the writer thread,
@@ -561,8 +603,13 @@ class _Run:
             # another run decided some of these at the same moment (or took the last coupons): leave them to it,
             # or to the next run (its bodies go again)
             log.warning("automation %s: %d decisions already made by another run", write.key, len(write.decisions))
+            # what the chunk counted is given back: its customers are decided by a later run
+            for row in write.outbox:
+                self.sent_recently[row["customer_id"]] -= 1
             if write.stock is not None and self.flow is not None:
                 self.flow.taken -= write.stock[1]
+                for held in write.coupons:
+                    self.flow.held[held["customer_id"]] -= 1
             return
         self.stored_bodies.update(body["id"] for body in write.bodies)
         for decision in write.decisions:
@@ -590,6 +637,8 @@ class _Run:
             customer_id = row.customer_id
             recorded = context if not share or context is None else self._context_text(key, context, share[0])
             reason = skip_reason(row)
+            if reason in WAIT_FOR and self.flow is not None and self.flow.waits:
+                continue  # not recorded: linking LINE or agreeing within the event's window still brings the coupon
             if reason is None and context is None:
                 reason = "no_match"
             if reason is None and self.sent_recently[customer_id] >= self.cap:
@@ -695,6 +744,9 @@ class _FlowRun:
 
     coupon: Coupon
     expires_at: object
+    waits: bool = False  # an event's flow (joining, the Nth purchase): who cannot get it yet is asked again
+    base: int = 0  # the coupon's issued count when the run read it
+    limit: int | None = None  # its per-customer limit
     taken: int = 0  # coupons issued by this run so far (stored, or in a chunk on its way)
     rows: list[dict] = field(default_factory=list)  # the chunk's coupons, until written
     held: dict[int, int] | None = None  # customer -> coupons of this kind held, this run's included

@@ -22,7 +22,12 @@ def test_a_marketer_links_their_line_and_gets_a_test_send_without_a_coupon(chat,
         coupon = coupons.define_coupon(
             uow=uow,
             spec=CouponSpec(
-                title="おかえりクーポン", benefit_kind="yen_off", benefit_value=500, valid_days=14, obtain="flow"
+                title="おかえりクーポン",
+                benefit_kind="yen_off",
+                benefit_value=500,
+                valid_days=14,
+                obtain="flow",
+                per_customer_limit=None,
             ),
         )
         uow.commit()

@@ -88,6 +88,11 @@ def _move_rewards() -> None:
 
 
 def downgrade() -> None:
+    # the stamp rewards still held as coupons are open rewards again (the coupons stay, unused by the old code)
+    op.execute(
+        "UPDATE rewards SET redeemed_at = NULL WHERE source_key IN (SELECT idempotency_key FROM customer_coupons "
+        "WHERE obtained_by = 'stamps' AND status = 'issued')"
+    )
     with op.batch_alter_table('purchases', schema=None) as batch_op:
         batch_op.drop_constraint('ck_purchase_discount', type_='check')
         batch_op.drop_column('discount')

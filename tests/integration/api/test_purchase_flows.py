@@ -39,6 +39,7 @@ def test_the_third_purchase_issues_the_flows_coupon_before_the_answer(api, servi
     )
 
     assert answer.status_code == 201
+    services.pump.wait_idle()  # the flows run on the event workers right after the commit
     assert shop.outcomes(key) == {customer: ("send", None)}
     with shop.uow_factory() as uow:
         (given,) = uow.session.exec(select(CustomerCoupon)).all()

@@ -74,3 +74,37 @@ def test_open_rewards_become_coupons_and_used_or_expired_ones_stay_behind(tmp_pa
         )
         assert db.execute(sa.text("SELECT discount FROM purchases")).fetchall() == []
     engine.dispose()
+
+
+def test_going_back_opens_again_the_rewards_still_held_as_coupons(tmp_path):
+    from alembic import command
+
+    from crm_core.migrate import alembic_config
+
+    url = f"sqlite:///{tmp_path / 'back.sqlite3'}"
+    upgrade(url, "0018")
+    engine = make_engine(url)
+    with engine.begin() as db:
+        db.execute(
+            sa.text(
+                "INSERT INTO customers (id, member_number, name, locale, tier, marketing_opt_out, created_at, "
+                "updated_at) VALUES (1, '1000000001', '客', 'ja', 'regular', false, :now, :now)"
+            ),
+            {"now": PAST},
+        )
+        db.execute(
+            sa.text(
+                "INSERT INTO rewards (customer_id, code, kind, title, source_key, issued_at, expires_at) "
+                "VALUES (1, 'OPENAAAAAA', 'stamp_card', 'Free drink', 'stamps:1', :now, :expires)"
+            ),
+            {"now": PAST, "expires": FUTURE},
+        )
+    engine.dispose()
+    upgrade(url, "0019")
+
+    command.downgrade(alembic_config(url), "0018")
+
+    engine = make_engine(url)
+    with engine.connect() as db:
+        assert db.execute(sa.text("SELECT redeemed_at FROM rewards")).scalar() is None
+    engine.dispose()

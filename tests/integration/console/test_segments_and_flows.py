@@ -26,7 +26,12 @@ def _flow_coupon(uow_factory) -> int:
         made = coupons.define_coupon(
             uow=uow,
             spec=CouponSpec(
-                title="おかえりクーポン", benefit_kind="yen_off", benefit_value=500, valid_days=14, obtain="flow"
+                title="おかえりクーポン",
+                benefit_kind="yen_off",
+                benefit_value=500,
+                valid_days=14,
+                obtain="flow",
+                per_customer_limit=None,
             ),
         )
         uow.commit()

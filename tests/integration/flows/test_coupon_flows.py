@@ -28,7 +28,7 @@ def shop(services, clock) -> Shop:
 
 def coupon(shop: Shop, **changes) -> int:
     spec = {"title": "おかえりなさいクーポン", "benefit_kind": "yen_off", "benefit_value": 500, "valid_days": 14}
-    spec.update({"obtain": "flow", **changes})
+    spec.update({"obtain": "flow", "per_customer_limit": None, **changes})
     with shop.uow_factory() as uow:
         made = coupons.define_coupon(uow=uow, spec=CouponSpec(**spec))
         uow.commit()
@@ -129,11 +129,21 @@ def test_no_more_coupons_than_the_stock_and_none_past_the_customers_limit(shop):
     customers = [shop.customer(f"顧客{n}") for n in range(4)]
     for customer in customers:
         shop.buy(customer, ago(80))
-    coupon_id = coupon(shop, stock=2)
+    coupon_id = coupon(shop, stock=2, per_customer_limit=1)
     with shop.uow_factory() as uow:  # the first customer got this coupon another way already
         coupons.issue_coupon(uow=uow, coupon_id=coupon_id, customer_id=customers[0], idempotency_key="api:1")
+        flow = flows.save_flow(  # once, today: a coupon one may hold once will do
+            uow=uow,
+            spec=flows.FlowSpec(
+                name="本日限り",
+                trigger="scheduled",
+                params={"on": TODAY.isoformat()},
+                coupon_id=coupon_id,
+                holdout_percent=0,
+            ),
+        )
         uow.commit()
-    flow_id = win_back(shop, coupon_id)
+        flow_id = flow.id
 
     run_flows(shop, chunk=1)
 
@@ -221,6 +231,20 @@ def test_a_wrong_flow_is_refused_field_by_field_and_nothing_is_saved(shop, chang
         assert flows.list_flows(uow=uow) == []
 
 
+def test_a_flow_that_comes_back_needs_a_coupon_without_a_per_customer_limit(shop):
+    once = coupon(shop, per_customer_limit=1)
+    with shop.uow_factory() as uow:
+        for trigger, params in (("lapsed", {"days": 60}), ("birthday_month", {}), ("scheduled", {"day_of_month": 1})):
+            with pytest.raises(InvalidFields) as refused:
+                flows.save_flow(
+                    uow=uow, spec=flows.FlowSpec(name=trigger, trigger=trigger, params=params, coupon_id=once)
+                )
+            assert set(refused.value.errors) == {"coupon_id"}
+        # once ever (joining, the Nth purchase) or on one date: the limit is no obstacle
+        for trigger, params in (("member_joined", {}), ("scheduled", {"on": "2026-12-24"})):
+            flows.save_flow(uow=uow, spec=flows.FlowSpec(name=trigger, trigger=trigger, params=params, coupon_id=once))
+
+
 def test_a_coupon_customers_claim_cannot_be_a_flows(shop):
     coupon_id = coupon(shop, obtain="claim")
     with shop.uow_factory() as uow:
@@ -229,3 +253,53 @@ def test_a_coupon_customers_claim_cannot_be_a_flows(shop):
                 uow=uow, spec=flows.FlowSpec(name="x", trigger="lapsed", params={"days": 60}, coupon_id=coupon_id)
             )
         assert set(refused.value.errors) == {"coupon_id"}
+
+
+def test_a_welcome_flow_waits_for_a_member_who_joins_at_the_till_to_add_the_shop_on_line(shop, clock):
+    from crm_core.models import ChannelIdentity
+
+    at_the_till = shop.customer("店頭 入会", line=False)
+    with shop.uow_factory() as uow:
+        flow = flows.save_flow(
+            uow=uow,
+            spec=flows.FlowSpec(name="入会特典", trigger="member_joined", coupon_id=coupon(shop), holdout_percent=0),
+        )
+        uow.commit()
+        key = automations.flow_key(flow.id)
+
+    assert run_flows(shop).total == 0  # not decided "no_line" for good: asked again while the joining is recent
+    clock.advance(hours=2)
+    with shop.uow_factory() as uow:  # they add the shop on LINE and agree
+        uow.session.add(
+            ChannelIdentity(
+                channel="line", address="U" + "a" * 32, customer_id=at_the_till, display_name="店頭", language="ja",
+                followed=True, consented_at=clock.now(), created_at=clock.now(), updated_at=clock.now(),
+            )
+        )  # fmt: skip
+        uow.commit()
+    run_flows(shop)
+
+    assert shop.outcomes(key) == {at_the_till: ("send", None)}
+    clock.advance(days=4)  # past the window, a member who never came on LINE is simply not asked any more
+    late = shop.customer("LINEなし", line=False)
+    clock.advance(days=4)
+    assert run_flows(shop).total == 0 and late not in shop.outcomes(key)
+
+
+def test_a_flow_that_cannot_be_decided_does_not_stop_the_others(shop):
+    from crm_core.models import Segment
+
+    customer = shop.customer()
+    shop.buy(customer, ago(70))
+    coupon_id = coupon(shop)
+    broken = win_back(shop, coupon_id, days=60)
+    working = win_back(shop, coupon_id, days=61)
+    with shop.uow_factory() as uow:  # a segment stored by an older version with a field that no longer exists
+        segment = uow.session.get(Segment, flows.get_flow(uow=uow, flow_id=broken).segment_id)
+        segment.rules = {"match": "all", "conditions": [{"field": "favourite_colour", "op": "in", "value": ["red"]}]}
+        uow.commit()
+
+    report = run_flows(shop)
+
+    assert report.decided[automations.flow_key(working)]["send"] == 1
+    assert shop.decisions(automations.flow_key(broken)) == []

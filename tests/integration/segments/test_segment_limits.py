@@ -70,3 +70,27 @@ def test_the_rules_limits_are_where_they_say():
     with pytest.raises(InvalidFields):
         segments.check_rules({"conditions": [{**tags, "value": ["x" * 101]}]})
     assert segments.check_rules({"conditions": [{**tags, "value": ["x" * 100]}]})
+
+
+def test_customers_with_the_same_history_share_their_rfm_score(shop, clock):
+    once = [shop.customer(f"一回{n}") for n in range(8)]
+    for customer in once:
+        shop.buy(customer, clock.now() - timedelta(days=5))
+    regulars = [shop.customer(f"常連{n}") for n in range(2)]
+    for customer in regulars:
+        for days in (5, 15, 25):
+            shop.buy(customer, clock.now() - timedelta(days=days))
+
+    # eight of ten bought once: all of them are at or below the 80 % mark, so all score 4, none 5
+    assert members(shop, {"field": "rfm_f", "op": "=", "value": 5}) == set(regulars)
+    assert members(shop, {"field": "rfm_f", "op": "=", "value": 4}) == set(once)
+
+
+def test_is_none_of_keeps_customers_with_nothing_there(shop):
+    at_home = shop.customer("渋谷店の会員", home_store=True, birth_date=born(25))
+    nowhere = shop.customer("店舗なし・年齢不明")
+
+    assert members(shop, {"field": "home_store", "op": "not_in", "value": ["SHIBUYA"]}) == {nowhere}
+    assert members(shop, {"field": "age_band", "op": "not_in", "value": ["20s"]}) == {nowhere}
+    assert members(shop, {"field": "age_band", "op": "not_in", "value": ["20s", "unknown"]}) == set()
+    assert at_home in members(shop, {"field": "age_band", "op": "not_in", "value": ["30s"]})
