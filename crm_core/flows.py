@@ -15,6 +15,7 @@ from datetime import date
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
+from crm_core import shop
 from crm_core.automations.definitions import MAX_HOLDOUT_PERCENT, check_wording, flow_key
 from crm_core.errors import N_, Conflict, InvalidFields, InvalidInput, NotFound
 from crm_core.models import Coupon, CouponFlow, Segment
@@ -170,6 +171,8 @@ def save_flow(
                     setattr(flow, name, value)
     except IntegrityError:
         raise InvalidFields({"name": Conflict(N_("Another flow already has this name."))}) from None
+    if flow_id is not None:  # a changed flow is decided again today by the job, not only tomorrow
+        shop.set_setting(uow=uow, key=f"flows.decided_on:{flow_key(flow.id)}", value=None)
     return flow
 
 

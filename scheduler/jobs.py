@@ -107,7 +107,7 @@ def run_flows(services) -> str:
 
     zone = services.settings.zone
     with services.uow_factory() as uow:
-        report = automations.run_flows(uow=uow, render=services.automation_render(uow), zone=zone)
+        report = automations.run_flows(uow=uow, render=services.automation_render(uow), zone=zone, once_a_day=True)
     return report.summary()
 
 

@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import JSON, func, select, text
 from sqlalchemy.exc import IntegrityError
 
-from crm_core import channels, outbox, segments
+from crm_core import channels, outbox, segments, shop
 from crm_core.automations import candidates
 from crm_core.automations.definitions import (
     AUTOMATIONS,
@@ -57,6 +57,8 @@ log = logging.getLogger("kizuna.automations")
 
 CHUNK = 5000
 CODE_ATTEMPTS = 5  # draws of a chunk's clashing coupon codes
+DAILY_TRIGGERS = ("lapsed", "birthday_month", "scheduled")
+DECIDED_ON = "flows.decided_on:"  # + the flow's key: the business day the job last decided it
 # a flow triggered by an event leaves these undecided while the event is recent (candidates.FLOW_EVENT_WINDOW)
 WAIT_FOR = ("no_line", "no_consent")
 LOOKUP_MAX = 2000  # weekly-cap counts looked up by customer id up to this many at once, else all read
@@ -195,12 +197,22 @@ def run_flows(
     customer_ids: Iterable[int] | None = None,
     keys: Iterable[str] | None = None,
     chunk: int = CHUNK,
+    once_a_day: bool = False,
 ) -> RunReport:
-    """Decide every running coupon flow (or `keys`): the `flows.run` job, and the event hook after a purchase
-    with that customer's id."""
+    """Decide every running coupon flow (or `keys`): the `flows.run` job (`once_a_day`: the flows whose trigger
+    is a day's, a lapse, a birthday month, a date, run once per business day), and the event hooks after a
+    purchase or a registration with that customer's id."""
     keys = running_flow_keys(uow=uow, zone=zone) if keys is None else list(keys)
+    today = uow.now().astimezone(zone).date().isoformat()
+    daily = set()
+    if once_a_day:  # the day's triggers find nothing new before the next business day: ask once a day
+        query = select(CouponFlow.id).where(CouponFlow.trigger.in_(DAILY_TRIGGERS))
+        daily = {flow_key(flow_id) for flow_id in uow.session.execute(query).scalars()}
     report = RunReport()
     for key in keys:  # one at a time: a flow that cannot be decided (a broken segment) does not stop the others
+        marker = f"{DECIDED_ON}{key}"
+        if key in daily and shop.get_setting(uow=uow, key=marker) == today:
+            continue
         try:
             done = run_due(uow=uow, render=render, zone=zone, keys=[key], customer_ids=customer_ids, chunk=chunk)
         except Exception:
@@ -208,6 +220,9 @@ def run_flows(
             uow.rollback()
             continue
         report.decided.update(done.decided)
+        if key in daily:
+            shop.set_setting(uow=uow, key=marker, value=today)
+            uow.commit()
     return report
 
 

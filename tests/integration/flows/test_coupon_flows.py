@@ -303,3 +303,30 @@ def test_a_flow_that_cannot_be_decided_does_not_stop_the_others(shop):
 
     assert report.decided[automations.flow_key(working)]["send"] == 1
     assert shop.decisions(automations.flow_key(broken)) == []
+
+
+def test_the_job_asks_a_win_back_flow_once_a_business_day_and_again_after_a_change(shop, clock):
+    first = shop.customer("一人目")
+    shop.buy(first, ago(70))
+    flow_id = win_back(shop, coupon(shop))
+    key = automations.flow_key(flow_id)
+    assert run_flows(shop, once_a_day=True).decided[key]["send"] == 1
+
+    second = shop.customer("二人目")
+    shop.buy(second, ago(80))
+    assert run_flows(shop, once_a_day=True).total == 0  # the same business day: not asked again
+    with shop.uow_factory() as uow:  # a marketer changes the flow: asked again today
+        flow = flows.get_flow(uow=uow, flow_id=flow_id)
+        spec = flows.FlowSpec(
+            name=flow.name, trigger=flow.trigger, params=flow.params, segment_id=flow.segment_id,
+            coupon_id=flow.coupon_id, holdout_percent=5,
+        )  # fmt: skip
+        flows.save_flow(uow=uow, spec=spec, flow_id=flow_id)
+        uow.commit()
+    assert run_flows(shop, once_a_day=True).decided[key]["send"] == 1
+
+    third = shop.customer("三人目")
+    shop.buy(third, ago(90))
+    clock.advance(days=1)  # the next business day
+    assert set(run_flows(shop, once_a_day=True).decided[key]) >= {"send"}
+    assert third in shop.outcomes(key)
