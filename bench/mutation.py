@@ -108,6 +108,11 @@ TESTS: dict[str, list[str]] = {
         "tests/integration/webhook/test_event_store.py",
         "tests/integration/webhook/test_event_processing.py",
     ],
+    "crm_core/segments.py": [
+        "tests/integration/segments/test_segments.py",
+        "tests/integration/segments/test_segment_limits.py",
+    ],
+    "crm_core/flows.py": ["tests/integration/flows/test_coupon_flows.py"],
     "crm_core/outbox.py": [
         "tests/integration/webhook/test_outbox_rules.py",
         "tests/integration/webhook/test_delivery.py",
