@@ -1,9 +1,10 @@
-"""What an operator sees when an event fails: its status, and log lines naming the event, never what was written."""
+"""What an operator sees when events fail or the database goes away: statuses and log lines, never what was written."""
 
 from __future__ import annotations
 
 import logging
 import time
+from contextlib import contextmanager
 
 import pytest
 from psycopg import errors as pg_errors
@@ -36,13 +37,31 @@ def _event(uow_factory) -> WebhookEvent:
         return uow.session.exec(select(WebhookEvent)).one()
 
 
-def _admin():
-    """A connection to the test database, to lock a table and end the app's connection waiting on it."""
+def _admin(database: str | None = None):
+    """A connection to the test database, or (only to switch the test database's connections off and on) another."""
     import psycopg
     from sqlalchemy.engine import make_url
 
     url = make_url(PG_URL).set(drivername="postgresql")
+    if database is not None:
+        url = url.set(database=database)
     return psycopg.connect(url.render_as_string(hide_password=False), autocommit=True)
+
+
+@contextmanager
+def _database_away():
+    """The test database refuses connections and has none open until the block ends."""
+    with _admin() as admin, _admin("postgres") as maintenance:
+        database = admin.execute("SELECT current_database()").fetchone()[0]
+        maintenance.execute(f'ALTER DATABASE "{database}" WITH ALLOW_CONNECTIONS false')
+        try:
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+            yield
+        finally:
+            maintenance.execute(f'ALTER DATABASE "{database}" WITH ALLOW_CONNECTIONS true')
 
 
 def _wait_for(condition, *, timeout: float = 10.0, what: str = "the condition"):
@@ -152,3 +171,41 @@ def test_a_connection_lost_while_recording_a_reply_logs_the_outage_and_the_lane_
     clock.advance(minutes=2)
     services.delivery.deliver_due()  # the greeting's row, never marked sent, is not sent again
     assert len([r for r in line.requests if r.path.endswith(("/reply", "/push"))]) == 2
+
+
+def test_a_background_task_that_fails_leaves_a_traceback_for_the_operator(services, caplog):
+    def deliver_with_a_bug():
+        raise KeyError(SECRET_WORDS)
+
+    services.pump.run_in_background(deliver_with_a_bug)
+    assert services.pump.wait_idle()
+
+    (record,) = [r for r in caplog.records if r.name.startswith("bot") and r.levelno == logging.ERROR]
+    assert record.getMessage() == "background task failed; the scheduler will retry what it left"
+    assert record.exc_info[0] is KeyError
+
+
+@pg_only
+def test_the_sweep_and_the_workers_report_an_outage_once_and_its_end(
+    store_only_client, line, user, services, uow_factory, caplog
+):
+    """No worker process here: the scheduler's sweep and the web process's own workers are the only ones to notice."""
+    caplog.set_level(logging.INFO)
+
+    def said(words: str) -> int:
+        return sum(words in message for message in _ours(caplog, logging.WARNING))
+
+    with _database_away():
+        assert services.pump.sweep() == 0
+    assert (said("database unreachable"), said("database reachable again")) == (1, 0)
+    _post(store_only_client, line, line.follow(user))
+    assert services.pump.sweep() == 1
+    assert (said("database unreachable"), said("database reachable again")) == (1, 1)
+
+    with _database_away():
+        services.pump.submit([user])  # what the webhook hands its workers
+        assert services.pump.wait_idle()
+    assert (said("database unreachable"), said("database reachable again")) == (2, 1)
+    assert services.pump.sweep() == 0
+    assert (said("database unreachable"), said("database reachable again")) == (2, 2)
+    assert [r for r in caplog.records if r.exc_info] == []  # no traceback for an outage
