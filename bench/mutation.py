@@ -89,6 +89,7 @@ TESTS: dict[str, list[str]] = {
         "tests/integration/points/test_refunds.py",
         "tests/integration/points/test_undo_in_any_order.py",
         "tests/integration/points/test_ledger_edges.py",
+        "tests/integration/points/test_returns_and_debts.py",
         "tests/integration/points/test_lock_waits.py",  # PostgreSQL only: run with KIZUNA_TEST_DATABASE_URL
     ],
     "crm_core/purchases.py": [  # the service's own tests first: with -x a mutant they catch stops sooner
