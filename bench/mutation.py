@@ -67,6 +67,7 @@ TESTS: dict[str, list[str]] = {
         "tests/integration/webhook/test_event_records.py",
         "tests/integration/webhook/test_event_failures.py",  # three tests PostgreSQL only
         "tests/integration/webhook/test_pump_lifecycle.py",
+        "tests/integration/webhook/test_pump_stopping.py",
         # the in-process lease tests (the others run workers as subprocesses, a minute each)
         "tests/integration/webhook/test_lane_leases.py::test_a_worker_keeps_renewing_its_lease_so_nobody_takes_the_lane_while_it_works",
         "tests/integration/webhook/test_lane_leases.py::test_a_worker_renews_only_the_leases_of_lanes_still_in_hand",
