@@ -65,6 +65,9 @@ TESTS: dict[str, list[str]] = {
         "tests/integration/webhook/test_database_faults.py",
         "tests/integration/webhook/test_event_worker.py",
         "tests/integration/webhook/test_event_records.py",
+        "tests/integration/webhook/test_event_failures.py",  # three tests PostgreSQL only
+        "tests/integration/webhook/test_pump_lifecycle.py",
+        "tests/integration/webhook/test_pump_stopping.py",
         # the in-process lease tests (the others run workers as subprocesses, a minute each)
         "tests/integration/webhook/test_lane_leases.py::test_a_worker_keeps_renewing_its_lease_so_nobody_takes_the_lane_while_it_works",
         "tests/integration/webhook/test_lane_leases.py::test_a_worker_renews_only_the_leases_of_lanes_still_in_hand",
@@ -87,6 +90,7 @@ TESTS: dict[str, list[str]] = {
         "tests/integration/points/test_refunds.py",
         "tests/integration/points/test_undo_in_any_order.py",
         "tests/integration/points/test_ledger_edges.py",
+        "tests/integration/points/test_returns_and_debts.py",
         "tests/integration/points/test_lock_waits.py",  # PostgreSQL only: run with KIZUNA_TEST_DATABASE_URL
     ],
     "crm_core/purchases.py": [  # the service's own tests first: with -x a mutant they catch stops sooner

@@ -79,7 +79,6 @@ class EventProcessor:
                 return self._retry_later(event_id, event_type, error)
             # a bug: recorded with the event; the next event goes on
             # the type only: an exception's text can carry what the customer wrote
-            # mutation-equivalent: removing the log call (the error is recorded with the event)
             log.error("webhook event %s (%s) failed: %s", event_id, event_type, type(error).__name__)
             with self.uow_factory() as uow:
                 detail = _error_summary(error)
@@ -99,8 +98,8 @@ class EventProcessor:
 
     def _retry_later(self, event_id: int, event_type: str, error: Exception) -> str:
         """Leave the event pending for another try (or fail it after too long); raises while the database is away."""
-        if not self.outage.ongoing:  # mutation-equivalent: only whether a warning is logged
-            log.warning(  # mutation-equivalent: removing the log call, or its argument's `or` (a log line)
+        if not self.outage.ongoing:  # during an outage its one line says it all
+            log.warning(
                 "webhook event %s (%s): temporary database error (%s); trying it again shortly",
                 event_id,
                 event_type,
@@ -109,8 +108,7 @@ class EventProcessor:
         with self.uow_factory() as uow:
             status = events.retry_later(uow=uow, event_id=event_id, error=_error_summary(error))
             uow.commit()
-        if status == "failed":  # mutation-equivalent: `!=` (only whether a log line is written)
-            # mutation-equivalent: removing the log call (the reason is recorded with the event)
+        if status == "failed":
             log.error("webhook event %s (%s) failed: temporary database errors went on too long", event_id, event_type)
         return status
 
