@@ -58,14 +58,14 @@ LIST_OPS = ("in", "not_in")
 BOOL_OPS = ("is",)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True)  # mutation-equivalent: frozen=False (nothing assigns to a Field)
 class Field:
     kind: str  # number, list, bool
     group: str  # member, behaviour, engagement
     label: str
     window: bool = False  # takes "days"
     low: int = 0
-    high: int = 10_000_000
+    high: int = 10_000_000  # mutation-equivalent: ±1 (every number field gives its own)
 
 
 FIELDS: dict[str, Field] = {
@@ -89,7 +89,7 @@ FIELDS: dict[str, Field] = {
 OPS = {"number": NUMBER_OPS, "list": LIST_OPS, "bool": BOOL_OPS}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True)  # mutation-equivalent: frozen=False (nothing assigns to a Member)
 class Member:
     """One customer of a segment's sample."""
 

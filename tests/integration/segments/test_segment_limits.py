@@ -23,7 +23,15 @@ def born(years_ago: int, *, days: int = 0) -> date:
 
 @pytest.mark.parametrize(
     ("band", "youngest", "oldest"),
-    [("under_20", 0, 19), ("20s", 20, 29), ("40s", 40, 49), ("50s", 50, 59), ("60s", 60, 69), ("70_plus", 70, 200)],
+    [
+        ("under_20", 0, 19),
+        ("20s", 20, 29),
+        ("30s", 30, 39),
+        ("40s", 40, 49),
+        ("50s", 50, 59),
+        ("60s", 60, 69),
+        ("70_plus", 70, 200),
+    ],
 )
 def test_each_age_band_holds_its_first_and_last_year_and_no_more(shop, band, youngest, oldest):
     first_day = shop.customer("今日で最年少", birth_date=born(youngest))
@@ -59,6 +67,9 @@ def test_the_rules_limits_are_where_they_say():
     assert set(refused.value.errors) == {"conditions"}
 
     window = {"field": "frequency", "op": ">=", "value": 1}
+    assert segments.check_rules({"conditions": [{**window, "days": 1}]})
+    with pytest.raises(InvalidFields):
+        segments.check_rules({"conditions": [{**window, "days": 0}]})
     assert segments.check_rules({"conditions": [{**window, "days": 3650}]})
     with pytest.raises(InvalidFields):
         segments.check_rules({"conditions": [{**window, "days": 3651}]})
@@ -94,3 +105,37 @@ def test_is_none_of_keeps_customers_with_nothing_there(shop):
     assert members(shop, {"field": "age_band", "op": "not_in", "value": ["20s"]}) == {nowhere}
     assert members(shop, {"field": "age_band", "op": "not_in", "value": ["20s", "unknown"]}) == set()
     assert at_home in members(shop, {"field": "age_band", "op": "not_in", "value": ["30s"]})
+
+
+@pytest.mark.parametrize(
+    ("field", "low", "high", "window"),
+    [
+        ("member_days", 0, 36_500, False),
+        ("recency_days", 0, 36_500, False),
+        ("frequency", 0, 100_000, True),
+        ("monetary", 0, 1_000_000_000, True),
+        ("rfm_r", 1, 5, False),
+        ("rfm_f", 1, 5, False),
+        ("rfm_m", 1, 5, False),
+    ],
+)
+def test_each_number_field_takes_its_range_and_nothing_past_it(field, low, high, window):
+    days = {"days": 1} if window else {}
+
+    def check(value):
+        return segments.check_rules({"conditions": [{"field": field, "op": ">=", "value": value, **days}]})
+
+    assert check(low) and check(high)
+    for wrong in (low - 1, high + 1):
+        with pytest.raises(InvalidFields) as refused:
+            check(wrong)
+        assert set(refused.value.errors) == {"conditions.0.value"}
+
+
+def test_a_segment_needs_a_condition_and_an_unknown_field_is_named_briefly():
+    with pytest.raises(InvalidFields) as refused:
+        segments.check_rules({"conditions": []})
+    assert set(refused.value.errors) == {"conditions"}
+    with pytest.raises(InvalidFields) as refused:
+        segments.check_rules({"conditions": [{"field": "x" * 60, "op": "in", "value": ["a"]}]})
+    assert refused.value.errors["conditions.0.field"].params == {"field": "x" * 50}
