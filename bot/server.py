@@ -155,7 +155,9 @@ def run_demo(settings: Settings, *, host: str, port: int, admin_password: str) -
         f"purchase at the till in another tab and watch the receipt arrive on LINE.\n"
         f"Existing demo member: number 1000000008, birth date 19850412; web login {DEMO_WEB_LOGIN}.\n"
         f"Automations are on: in the simulator, 高橋 健 gets a reminder for the beans he buys every 30 days and\n"
-        f"伊藤 結衣 gets recommendations with their reasons, within a minute (the demo shop has no quiet hours).\n",
+        f"伊藤 結衣 gets recommendations with their reasons, within a minute (the demo shop has no quiet hours).\n"
+        f"Coupon flows: in the console, Marketing -> Segments (no purchase in 60 days), then Coupon flows -> a\n"
+        f"win-back with おかえりなさい 300円引き; run it, and 小林 陽菜 gets the coupon in the simulator.\n",
         flush=True,
     )
     scheduler.start()
