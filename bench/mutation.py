@@ -116,7 +116,7 @@ TESTS: dict[str, list[str]] = {
         "tests/integration/segments/test_segments.py",
         "tests/integration/segments/test_segment_limits.py",
     ],
-    "crm_core/flows.py": ["tests/integration/flows/test_coupon_flows.py"],
+    "crm_core/flows.py": ["tests/integration/flows/test_coupon_flows.py", "tests/integration/flows/test_flow_rules.py"],
     "crm_core/outbox.py": [
         "tests/integration/webhook/test_outbox_rules.py",
         "tests/integration/webhook/test_delivery.py",
