@@ -131,3 +131,30 @@ def test_the_dry_run_counts_without_writing_and_the_results_count_the_coupons_us
         uow.commit()
         assert flows.coupon_results(uow=uow, flow_id=flow_id) == flows.CouponResults(1, 1, 2000, 500)
         assert flows.coupon_results(uow=uow, flow_id=flow_id + 1) is None
+
+
+def test_saving_a_flow_again_changes_it_and_pausing_stops_it(shop):
+    first, second = coupon(shop), coupon(shop)
+    with shop.uow_factory() as uow:
+        flow = flows.save_flow(
+            uow=uow, spec=flows.FlowSpec(name="前", trigger="lapsed", params={"days": 60}, coupon_id=first)
+        )
+        uow.commit()
+        flow_id = flow.id
+    with shop.uow_factory() as uow:
+        changed = flows.FlowSpec(
+            name="後", trigger="nth_purchase", params={"n": 2}, coupon_id=second, holdout_percent=20, paused=True
+        )
+        flows.save_flow(uow=uow, spec=changed, flow_id=flow_id)
+        uow.commit()
+    with shop.uow_factory() as uow:
+        saved = flows.get_flow(uow=uow, flow_id=flow_id)
+        assert (saved.name, saved.trigger, saved.params, saved.coupon_id, saved.holdout_percent, saved.paused) == (
+            "後", "nth_purchase", {"n": 2}, second, 20, True,
+        )  # fmt: skip
+        assert automations.running_flow_keys(uow=uow, zone=shop.services.settings.zone) == []
+        assert flows.set_paused(uow=uow, flow_id=flow_id, paused=False).paused is False
+        uow.commit()
+        assert automations.running_flow_keys(uow=uow, zone=shop.services.settings.zone) == [
+            automations.flow_key(flow_id)
+        ]
