@@ -12,9 +12,9 @@ from sqlalchemy.exc import OperationalError
 from sqlmodel import select
 
 from bot import handlers
-from bot.simulator.events import signature
 from crm_core.models import WebhookEvent
-from tests.conftest import CHANNEL_SECRET, PG_URL
+from tests.conftest import PG_URL
+from tests.integration.webhook.steps import post_event
 
 pg_only = pytest.mark.skipif(not PG_URL, reason="terminates PostgreSQL connections")
 GREETING = 2  # messages a new friend gets: the welcome and the privacy notice
@@ -24,12 +24,6 @@ SECRET_WORDS = "電話は 090-1234-5678"  # what a customer wrote: it must stay 
 @pytest.fixture
 def user(line):
     return line.add_user("山田 花子")
-
-
-def _post(client, line, event: dict) -> None:
-    body = line.webhook_body([event])
-    headers = {"X-Line-Signature": signature(body, channel_secret=CHANNEL_SECRET)}
-    assert client.post("/callback", data=body, headers=headers).status_code == 200
 
 
 def _event(uow_factory) -> WebhookEvent:
@@ -85,7 +79,7 @@ def test_a_handler_bug_fails_the_event_with_one_error_line_naming_it(
         raise KeyError(SECRET_WORDS)
 
     monkeypatch.setitem(handlers.HANDLERS, "postback", handle_postback_with_a_bug)
-    _post(store_only_client, line, line.postback(user, "action=consent&v=2026-11"))
+    post_event(store_only_client, line, line.postback(user, "action=consent&v=2026-11"))
     event_id = _event(uow_factory).id
 
     assert services.pump.processor.process(event_id) == "failed"
@@ -106,7 +100,7 @@ def test_temporary_database_errors_warn_at_each_try_and_one_error_line_when_the_
         raise OperationalError("UPDATE channel_identities", {}, terminated)
 
     monkeypatch.setitem(handlers.HANDLERS, "follow", handle_follow_on_a_terminated_connection)
-    _post(store_only_client, line, line.follow(user))
+    post_event(store_only_client, line, line.follow(user))
     event_id = _event(uow_factory).id
 
     assert services.pump.processor.process(event_id) == "pending"
@@ -144,8 +138,8 @@ def test_a_connection_lost_while_recording_a_reply_logs_the_outage_and_the_lane_
             locker.execute("LOCK TABLE outbox IN ACCESS EXCLUSIVE MODE")
         return response
 
-    _post(store_only_client, line, line.follow(user))
-    _post(store_only_client, line, line.text(user, "メニュー"))
+    post_event(store_only_client, line, line.follow(user))
+    post_event(store_only_client, line, line.text(user, "メニュー"))
     with _admin() as admin, _admin() as locker:
         locker.autocommit = False
         monkeypatch.setattr(line, "handle", answer_then_lock_the_outbox)
@@ -198,7 +192,7 @@ def test_the_sweep_and_the_workers_report_an_outage_once_and_its_end(
     with _database_away():
         assert services.pump.sweep() == 0
     assert (said("database unreachable"), said("database reachable again")) == (1, 0)
-    _post(store_only_client, line, line.follow(user))
+    post_event(store_only_client, line, line.follow(user))
     assert services.pump.sweep() == 1
     assert (said("database unreachable"), said("database reachable again")) == (1, 1)
 

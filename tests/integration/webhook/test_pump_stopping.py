@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from sqlmodel import select
 
 from bot import handlers
-from bot.simulator.events import signature
-from crm_core.models import WebhookEvent
-from tests.conftest import CHANNEL_SECRET
+from tests.integration.webhook.steps import event_statuses, post_event
 
 GREETING = 2  # messages a new friend gets: the welcome and the privacy notice
 
@@ -16,17 +13,6 @@ GREETING = 2  # messages a new friend gets: the welcome and the privacy notice
 @pytest.fixture
 def user(line):
     return line.add_user("山田 花子")
-
-
-def _post(client, line, event: dict) -> None:
-    body = line.webhook_body([event])
-    headers = {"X-Line-Signature": signature(body, channel_secret=CHANNEL_SECRET)}
-    assert client.post("/callback", data=body, headers=headers).status_code == 200
-
-
-def _statuses(uow_factory) -> list[str]:
-    with uow_factory() as uow:
-        return list(uow.session.exec(select(WebhookEvent.status).order_by(WebhookEvent.id)))
 
 
 def test_a_drain_stopped_with_an_event_in_hand_counts_that_event_and_leaves_the_rest(
@@ -39,12 +25,12 @@ def test_a_drain_stopped_with_an_event_in_hand_counts_that_event_and_leaves_the_
         handle_follow(ctx)
 
     monkeypatch.setitem(handlers.HANDLERS, "follow", handle_follow_as_the_stop_comes)
-    _post(store_only_client, line, line.follow(user))
-    _post(store_only_client, line, line.text(user, "メニュー"))
+    post_event(store_only_client, line, line.follow(user))
+    post_event(store_only_client, line, line.text(user, "メニュー"))
 
     assert services.pump.drain(user) == 1
 
-    assert _statuses(uow_factory) == ["done", "pending"]  # the message waits for the next process
+    assert event_statuses(uow_factory) == ["done", "pending"]  # the message waits for the next process
     assert len(line.messages_to(user)) == GREETING
 
 
@@ -52,10 +38,10 @@ def test_the_sweep_of_a_stopping_process_takes_nothing_and_says_so(
     store_only_client, line, user, services, uow_factory
 ):
     """The scheduler's `webhook.sweep` job may fire while the process shuts down."""
-    _post(store_only_client, line, line.follow(user))
+    post_event(store_only_client, line, line.follow(user))
     services.pump.stop()
 
     assert services.pump.sweep() == 0
 
-    assert _statuses(uow_factory) == ["pending"]
+    assert event_statuses(uow_factory) == ["pending"]
     assert line.messages_to(user) == []
