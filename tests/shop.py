@@ -166,3 +166,16 @@ class Shop:
 
     def outcomes(self, key: str | None = None) -> dict[int, tuple[str, str | None]]:
         return {(d.customer_id): (d.outcome, d.reason) for d in self.decisions(key)}
+
+
+def flow_coupon(uow_factory, title: str = "おかえりクーポン", **changes) -> int:
+    """A coupon coupon flows issue: ¥500 off for 14 days, no per-customer limit (a flow may come back)."""
+    from crm_core import coupons  # noqa: PLC0415
+
+    spec = {"title": title, "benefit_kind": "yen_off", "benefit_value": 500, "valid_days": 14, "obtain": "flow"}
+    with uow_factory() as uow:
+        made = coupons.define_coupon(
+            uow=uow, spec=coupons.CouponSpec(**{**spec, "per_customer_limit": None, **changes})
+        )
+        uow.commit()
+        return made.id

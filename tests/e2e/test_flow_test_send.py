@@ -7,11 +7,11 @@ import re
 
 from sqlmodel import select
 
-from crm_core import coupons, staff
-from crm_core.coupons.definitions import CouponSpec
+from crm_core import staff
 from crm_core.models import CustomerCoupon, OutboxMessage, StaffUser
 from tests.e2e.conftest import texts
 from tests.integration.console.conftest import csrf_token, log_in
+from tests.shop import flow_coupon
 
 FLOW_FORM = {"name": "おかえり", "trigger": "lapsed", "days": "60", "holdout_percent": "0"}
 
@@ -19,19 +19,8 @@ FLOW_FORM = {"name": "おかえり", "trigger": "lapsed", "days": "60", "holdout
 def test_a_marketer_links_their_line_and_gets_a_test_send_without_a_coupon(chat, client, uow_factory, settings, clock):
     with uow_factory() as uow:
         staff.create_staff_user(uow=uow, email="mkt@example.jp", password="correct horse battery", role="marketer")
-        coupon = coupons.define_coupon(
-            uow=uow,
-            spec=CouponSpec(
-                title="おかえりクーポン",
-                benefit_kind="yen_off",
-                benefit_value=500,
-                valid_days=14,
-                obtain="flow",
-                per_customer_limit=None,
-            ),
-        )
         uow.commit()
-        coupon_id = coupon.id
+    coupon_id = flow_coupon(uow_factory)
     assert log_in(client, "mkt@example.jp", "correct horse battery").status_code == 302
     form = {**FLOW_FORM, "coupon_id": str(coupon_id), "csrf_token": csrf_token(client, "/console/marketing/flows/new")}
 

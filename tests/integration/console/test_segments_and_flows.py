@@ -8,34 +8,15 @@ from datetime import timedelta
 import pytest
 from sqlmodel import select
 
-from crm_core import coupons
-from crm_core.coupons.definitions import CouponSpec
 from crm_core.models import CouponFlow, CustomerCoupon, Segment
 from tests.integration.console.conftest import csrf_token
 from tests.integration.console.test_automations import line_customer
-from tests.shop import Shop
+from tests.shop import Shop, flow_coupon
 
 
 @pytest.fixture
 def shop(services, clock) -> Shop:
     return Shop(services, clock)
-
-
-def _flow_coupon(uow_factory) -> int:
-    with uow_factory() as uow:
-        made = coupons.define_coupon(
-            uow=uow,
-            spec=CouponSpec(
-                title="おかえりクーポン",
-                benefit_kind="yen_off",
-                benefit_value=500,
-                valid_days=14,
-                obtain="flow",
-                per_customer_limit=None,
-            ),
-        )
-        uow.commit()
-        return made.id
 
 
 @pytest.mark.parametrize("path", ["/console/marketing/segments", "/console/marketing/flows"])
@@ -75,7 +56,7 @@ def test_a_win_back_flow_from_the_console_reaches_line_with_its_coupon(
 ):
     lapsed = line_customer(uow_factory, line, clock, "佐藤 一郎")
     shop.buy(lapsed["id"], clock.now() - timedelta(days=65))
-    coupon_id = _flow_coupon(uow_factory)
+    coupon_id = flow_coupon(uow_factory)
     client = as_role("marketer")
     token = csrf_token(client, "/console/marketing/segments/new")
     client.post(
