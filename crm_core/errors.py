@@ -183,3 +183,29 @@ class NotObtainableThisWay(CouponRefused):
 class ExpiredCouponCode(KizunaError):
     code = "expired_qr"
     message = N_("This coupon's QR code has expired. Ask the customer to open the coupon again in LINE.")
+
+
+class SlotTaken(Conflict):
+    """The time is not free (any more) for this menu; the API answers 409 `full`."""
+
+    code = "full"
+    message = N_("This time is no longer free. Please choose another time.")
+
+
+class NotBookable(InvalidInput):
+    """A time a customer cannot book: `reason` says why (past, too_soon, too_far, closed, off_grid)."""
+
+    code = "not_bookable"
+    message = N_("This time cannot be booked.")
+
+
+class TooLateToChange(Conflict):
+    code = "too_late"
+    message = N_("This booking can no longer be changed or cancelled here. Please call the store.")
+
+
+class BookingClosed(Conflict):
+    """The booking is not in a state that allows this (already cancelled, already marked, or the hold lapsed)."""
+
+    code = "booking_closed"
+    message = N_("This booking cannot be changed any more.")

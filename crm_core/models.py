@@ -780,3 +780,143 @@ class CouponFlow(SQLModel, table=True):
     created_at: datetime = _ts()
     updated_at: datetime = _ts()
     updated_by: int | None = _fk("staff_users.id", index=False)
+
+
+class ReservationSettings(SQLModel, table=True):
+    """How a store takes bookings: its time zone, the grid of start times, how far ahead and how late one may
+    book, until when customers may cancel or change on LINE, and how long a chosen time is held."""
+
+    __tablename__ = "reservation_settings"
+    __table_args__ = (
+        CheckConstraint("slot_minutes >= 5 AND slot_minutes <= 240 AND slot_minutes % 5 = 0", name="ck_rs_slot"),
+        CheckConstraint("horizon_days >= 1 AND horizon_days <= 365", name="ck_rs_horizon"),
+        CheckConstraint("min_notice_minutes >= 0 AND min_notice_minutes <= 10080", name="ck_rs_notice"),
+        CheckConstraint("cancel_deadline_minutes >= 0 AND cancel_deadline_minutes <= 10080", name="ck_rs_cancel"),
+        CheckConstraint("hold_minutes >= 1 AND hold_minutes <= 30", name="ck_rs_hold"),
+    )
+
+    store_id: int = Field(sa_column=Column(Integer, ForeignKey("stores.id"), primary_key=True))
+    time_zone: str | None = Field(default=None, max_length=64)  # None: the shop's (KIZUNA_TIMEZONE)
+    slot_minutes: int = 30  # start times every this many minutes from each opening
+    horizon_days: int = 60  # bookable up to this many days ahead
+    min_notice_minutes: int = 60  # bookable up to this long before the start
+    cancel_deadline_minutes: int = 1440  # customers cancel or change on LINE up to this long before the start
+    hold_minutes: int = 5  # a chosen time is kept this long while the customer confirms
+    updated_at: datetime | None = _ts(nullable=True)
+
+
+class BookingResource(SQLModel, table=True):
+    """What a booking takes a place in: a stylist or a room (1 place), seats or a team (several places).
+
+    A menu without resources of its own has a private one (`menu_id` set) with the menu's capacity.
+    """
+
+    __tablename__ = "booking_resources"
+    __table_args__ = (
+        UniqueConstraint("store_id", "code", name="uq_booking_resource_code"),
+        CheckConstraint("capacity >= 1 AND capacity <= 1000", name="ck_booking_resource_capacity"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    store_id: int = _fk("stores.id", nullable=False, index=False)
+    code: str = Field(max_length=40)
+    name: str = Field(max_length=100)
+    capacity: int = 1  # places at the same time
+    menu_id: int | None = _fk("booking_menus.id", index=False)  # a menu's private capacity
+    active: bool = True
+    created_at: datetime = _ts()
+
+
+class BookingMenu(SQLModel, table=True):
+    """Something a customer books: a cut, a consultation, a table for a course; its length and price."""
+
+    __tablename__ = "booking_menus"
+    __table_args__ = (
+        UniqueConstraint("store_id", "code", name="uq_booking_menu_code"),
+        CheckConstraint(
+            "duration_minutes >= 5 AND duration_minutes <= 720 AND duration_minutes % 5 = 0",
+            name="ck_booking_menu_duration",
+        ),
+        CheckConstraint("price >= 0", name="ck_booking_menu_price"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    store_id: int = _fk("stores.id", nullable=False, index=False)
+    code: str = Field(max_length=40)
+    name: str = Field(max_length=100)
+    description: str | None = Field(default=None, max_length=300)
+    duration_minutes: int
+    price: int = 0  # yen, tax included
+    position: int = 0  # order on LINE and in the console
+    active: bool = True
+    created_at: datetime = _ts()
+    updated_at: datetime = _ts()
+
+
+class BookingMenuResource(SQLModel, table=True):
+    """A menu takes one place in any one of its resources (any free stylist)."""
+
+    __tablename__ = "booking_menu_resources"
+
+    menu_id: int = Field(sa_column=Column(Integer, ForeignKey("booking_menus.id"), primary_key=True))
+    resource_id: int = Field(sa_column=Column(Integer, ForeignKey("booking_resources.id"), primary_key=True))
+
+
+class Booking(SQLModel, table=True):
+    """A customer's booking of a menu at a store: held while they confirm, then booked, then arrived or no-show.
+
+    `held` rows whose hold ran out count for nothing (their claims may be taken); `released` ones were
+    given up for another time. A move makes a new booking (`replaces_id`) and cancels the old one.
+    """
+
+    __tablename__ = "bookings"
+    __table_args__ = (
+        CheckConstraint(
+            "status in ('held', 'released', 'booked', 'cancelled', 'arrived', 'no_show')", name="ck_booking_status"
+        ),
+        CheckConstraint("ends_at > starts_at", name="ck_booking_times"),
+        CheckConstraint("price >= 0", name="ck_booking_price"),
+        CheckConstraint("status <> 'held' OR hold_expires_at IS NOT NULL", name="ck_booking_hold"),
+        Index("ix_bookings_store_starts", "store_id", "starts_at"),
+        Index("ix_bookings_customer_starts", "customer_id", "starts_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    store_id: int = _fk("stores.id", nullable=False, index=False)
+    menu_id: int = _fk("booking_menus.id", nullable=False, index=False)
+    resource_id: int = _fk("booking_resources.id", nullable=False, index=False)
+    customer_id: int = _fk("customers.id", nullable=False, index=False)
+    starts_at: datetime = _ts()
+    ends_at: datetime = _ts()
+    status: str = Field(default="held", max_length=10)
+    hold_expires_at: datetime | None = _ts(nullable=True)
+    price: int = 0  # the menu's price when booked
+    source: str = Field(max_length=10)  # line, console, api
+    idempotency_key: str | None = Field(default=None, max_length=200, unique=True)
+    replaces_id: int | None = _fk("bookings.id", index=False)
+    note: str | None = Field(default=None, max_length=500)
+    remind_eve_at: datetime | None = _ts(nullable=True)  # 18:00 the day before, when still ahead at booking
+    remind_soon_at: datetime | None = _ts(nullable=True)  # two hours before, when still ahead at booking
+    created_at: datetime = _ts()
+    updated_at: datetime = _ts()
+    created_by: int | None = _fk("staff_users.id", index=False)
+    changed_by: int | None = _fk("staff_users.id", index=False)  # who cancelled, moved or marked it (staff)
+
+
+class BookingClaim(SQLModel, table=True):
+    """One place of a resource for one 5-minute unit, taken by a booking.
+
+    The key (resource, unit, place) with places 1..capacity is what makes overbooking impossible
+    whatever runs at once: a booking takes a free place in every unit it spans or is refused. A hold's
+    claims carry `expires_at`; once past, another booking may take the place over (a conditional
+    UPDATE), so a hold needs no job to run out.
+    """
+
+    __tablename__ = "booking_claims"
+    __table_args__ = (CheckConstraint("place >= 1", name="ck_booking_claim_place"),)
+
+    resource_id: int = Field(sa_column=Column(Integer, ForeignKey("booking_resources.id"), primary_key=True))
+    starts_at: datetime = Field(sa_type=UTCDateTime, primary_key=True)
+    place: int = Field(primary_key=True)
+    booking_id: int = _fk("bookings.id", nullable=False)
+    expires_at: datetime | None = _ts(nullable=True)

@@ -1,0 +1,221 @@
+"""Free times, holds, booking, cancelling, changing and marking, at the edges a customer or a store meets."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from sqlmodel import select
+
+from crm_core import hours, outbox, reservations
+from crm_core.errors import BookingClosed, Conflict, NotBookable, SlotTaken, TooLateToChange
+from crm_core.models import Booking, BookingClaim, OutboxMessage, TimelineEntry
+from tests.integration.reservations.conftest import TOKYO, jst
+
+MONDAY = date(2026, 11, 23)  # the clock stands at Sunday 2026-11-22 12:00 in Tokyo
+TUESDAY = date(2026, 11, 24)
+
+
+def _claims(uow_factory, booking_id: int) -> list[BookingClaim]:
+    with uow_factory() as uow:
+        return list(uow.session.exec(select(BookingClaim).where(BookingClaim.booking_id == booking_id)))
+
+
+def test_a_day_offers_every_start_time_that_ends_by_closing_with_both_stylists_free(salon):
+    free = salon.free("cut", MONDAY)
+    assert list(free) == [jst(23, 10) + timedelta(minutes=30 * n) for n in range(17)]  # 10:00 .. 18:00
+    assert set(free.values()) == {2}
+    assert max(salon.free("table", MONDAY)) == jst(23, 17, 30)  # 90 minutes end at 19:00
+    assert all(moment.tzinfo is not None and moment.utcoffset() == timedelta(0) for moment in free)
+
+
+def test_today_offers_only_times_past_the_notice_and_the_horizon_ends_the_offer(salon, clock):
+    today = salon.free("cut", date(2026, 11, 22))
+    assert min(today) == jst(22, 13)  # 12:00 now, one hour's notice
+    assert salon.free("cut", date(2026, 11, 22) + timedelta(days=60))
+    assert salon.free("cut", date(2026, 11, 22) + timedelta(days=61)) == {}
+
+
+def test_a_hold_takes_a_place_until_it_runs_out_with_no_job_to_free_it(salon, clock, uow_factory):
+    held = salon.hold(salon.hanako, "consult", jst(23, 10))
+    assert salon.free("consult", MONDAY).get(jst(23, 10)) is None
+    with pytest.raises(SlotTaken):
+        salon.hold(salon.taro, "consult", jst(23, 10))
+    clock.advance(minutes=5)  # the hold's five minutes are over
+    assert salon.free("consult", MONDAY)[jst(23, 10)] == 1
+    taken = salon.hold(salon.taro, "consult", jst(23, 10))
+    assert [claim.booking_id for claim in _claims(uow_factory, taken.id)] == [taken.id] * 6
+    with pytest.raises(SlotTaken):  # the first customer confirms too late: the time is gone
+        salon.confirm(salon.hanako, held.id)
+    assert salon.confirm(salon.taro, taken.id).created
+
+
+def test_a_hold_that_ran_out_untaken_still_confirms(salon, clock):
+    held = salon.hold(salon.hanako, "consult", jst(23, 10))
+    clock.advance(minutes=30)
+    assert salon.confirm(salon.hanako, held.id).booking.status == "booked"
+
+
+def test_confirming_twice_books_once_and_sets_the_reminders(salon, uow_factory):
+    held = salon.hold(salon.hanako, "cut", jst(23, 15))
+    first = salon.confirm(salon.hanako, held.id)
+    again = salon.confirm(salon.hanako, held.id)
+    assert (first.created, again.created) == (True, False)
+    booking = first.booking
+    assert booking.remind_eve_at == jst(22, 18)  # 18:00 the day before, in the store's zone
+    assert booking.remind_soon_at == jst(23, 13)
+    assert {claim.expires_at for claim in _claims(uow_factory, booking.id)} == {None}
+    with uow_factory() as uow:
+        kinds = uow.session.exec(select(TimelineEntry.kind).where(TimelineEntry.customer_id == salon.hanako)).all()
+    assert kinds.count("booking_made") == 1
+
+
+def test_a_new_hold_gives_up_the_customers_earlier_one(salon, uow_factory):
+    first = salon.hold(salon.hanako, "consult", jst(23, 10))
+    salon.hold(salon.hanako, "consult", jst(23, 11))
+    assert salon.free("consult", MONDAY)[jst(23, 10)] == 1
+    with pytest.raises(BookingClosed):
+        salon.confirm(salon.hanako, first.id)
+
+
+@pytest.mark.parametrize(
+    ("starts_at", "reason"),
+    [
+        (jst(22, 11), "past"),
+        (jst(22, 12, 30), "too_soon"),
+        (datetime(2027, 1, 22, 1, 0, tzinfo=UTC), "too_far"),
+        (jst(23, 10, 15), "off_grid"),
+        (jst(23, 18, 30), "off_grid"),  # a 60-minute cut would end after closing
+        (jst(23, 9, 30), "off_grid"),
+    ],
+)
+def test_times_that_cannot_be_booked_say_why(salon, starts_at, reason):
+    with pytest.raises(NotBookable) as refused:
+        salon.hold(salon.hanako, "cut", starts_at)
+    assert refused.value.params["reason"] == reason
+
+
+def test_a_holiday_is_closed_and_staff_still_cannot_book_it(salon, uow_factory):
+    with uow_factory() as uow:
+        store = salon.store(uow)
+        shop_hours = hours.get_shop_hours(uow=uow)
+        hours.set_shop_hours(
+            uow=uow,
+            hours=hours.BusinessHours(weekly=shop_hours.weekly, holidays=frozenset({MONDAY}), special={}),
+        )
+        uow.commit()
+        assert store.business_hours is None
+    assert salon.free("cut", MONDAY) == {}
+    with pytest.raises(NotBookable) as refused:
+        salon.book(salon.hanako, "cut", jst(23, 10), staff_user_id=None)
+    assert refused.value.params["reason"] == "closed"
+
+
+def test_two_stylists_take_two_cuts_at_once_and_a_third_is_full(salon):
+    assert salon.book(salon.hanako, "cut", jst(23, 10)).booking.status == "booked"
+    assert salon.free("cut", MONDAY)[jst(23, 10)] == 1
+    salon.book(salon.taro, "cut", jst(23, 10, 30))  # overlaps 10:30-11:00: both stylists busy then
+    free = salon.free("cut", MONDAY)
+    assert jst(23, 10) not in free and jst(23, 10, 30) not in free
+    assert free[jst(23, 11)] == 1
+    with pytest.raises(SlotTaken):
+        salon.book(salon.crowd[0], "cut", jst(23, 10))
+
+
+def test_the_same_key_books_once_and_another_booking_under_it_is_a_conflict(salon):
+    first = salon.book(salon.hanako, "table", jst(23, 12), idempotency_key="web:1")
+    again = salon.book(salon.hanako, "table", jst(23, 12), idempotency_key="web:1")
+    assert (first.created, again.created, again.booking.id) == (True, False, first.booking.id)
+    assert salon.free("table", MONDAY)[jst(23, 12)] == 3
+    with pytest.raises(Conflict):
+        salon.book(salon.hanako, "table", jst(23, 13), idempotency_key="web:1")
+
+
+def test_a_customer_cancels_before_the_deadline_and_not_after(salon, clock, uow_factory):
+    booking = salon.book(salon.hanako, "consult", jst(23, 15)).booking
+    late = salon.book(salon.taro, "consult", jst(23, 11)).booking
+    with uow_factory() as uow:
+        done = reservations.cancel(uow=uow, booking_id=booking.id, customer_id=salon.hanako, zone=TOKYO)
+        again = reservations.cancel(uow=uow, booking_id=booking.id, customer_id=salon.hanako, zone=TOKYO)
+        uow.commit()
+    assert (done.created, again.created, done.booking.status) == (True, False, "cancelled")
+    assert _claims(uow_factory, booking.id) == []
+    assert salon.free("consult", MONDAY)[jst(23, 15)] == 1
+    clock.set(jst(22, 11, 1))  # under 24 hours before 11:00 on the 23rd
+    with uow_factory() as uow, pytest.raises(TooLateToChange):
+        reservations.cancel(uow=uow, booking_id=late.id, customer_id=salon.taro, zone=TOKYO)
+    with uow_factory() as uow:  # staff may still cancel it
+        assert reservations.cancel(uow=uow, booking_id=late.id, as_staff=True, zone=TOKYO).created
+
+
+def test_the_deadline_is_inclusive_to_the_minute(salon, clock, uow_factory):
+    booking = salon.book(salon.hanako, "consult", jst(23, 15)).booking
+    clock.set(jst(22, 15))  # exactly 24 hours before
+    with uow_factory() as uow:
+        assert reservations.can_change(uow=uow, booking=booking, zone=TOKYO)
+    clock.advance(microseconds=1)
+    with uow_factory() as uow:
+        assert not reservations.can_change(uow=uow, booking=booking, zone=TOKYO)
+
+
+def test_cancelling_cancels_the_pending_reminders_but_not_a_sent_one(salon, uow_factory):
+    booking = salon.book(salon.hanako, "consult", jst(24, 15)).booking
+    with uow_factory() as uow:
+        for occurrence in ("eve", "soon"):
+            outbox.enqueue(
+                uow=uow,
+                address="U1",
+                messages=[{"type": "text", "text": occurrence}],
+                category="transactional",
+                customer_id=salon.hanako,
+                dedupe_key=reservations.reminder_key(salon.hanako, booking.id, occurrence),
+            )
+        uow.session.exec(select(OutboxMessage).where(OutboxMessage.dedupe_key.like("%:eve#0"))).one().status = "sent"
+        reservations.cancel(uow=uow, booking_id=booking.id, customer_id=salon.hanako, zone=TOKYO)
+        uow.commit()
+        statuses = dict(uow.session.exec(select(OutboxMessage.dedupe_key, OutboxMessage.status)).all())
+    assert sorted(statuses.values()) == ["cancelled", "sent"]
+
+
+def test_a_change_keeps_the_old_time_until_the_new_one_is_confirmed(salon, uow_factory):
+    old = salon.book(salon.hanako, "consult", jst(24, 10)).booking
+    change = salon.hold(salon.hanako, "consult", jst(24, 10, 30), replaces_id=old.id)
+    assert jst(24, 10) not in salon.free("consult", TUESDAY)  # still the old booking's
+    done = salon.confirm(salon.hanako, change.id).booking
+    with uow_factory() as uow:
+        assert uow.session.get(Booking, old.id).status == "cancelled"
+    assert done.replaces_id == old.id and done.status == "booked"
+    assert salon.free("consult", TUESDAY)[jst(24, 10)] == 1
+
+
+def test_a_change_to_an_overlapping_time_of_a_single_place_takes_over_the_shared_units(salon, uow_factory):
+    old = salon.book(salon.hanako, "table", jst(24, 12)).booking  # 12:00-13:30, one of four tables
+    for customer in salon.crowd[:3]:
+        salon.book(customer, "table", jst(24, 12))  # every table at 12:00 now
+    change = salon.hold(salon.hanako, "table", jst(24, 12, 30), replaces_id=old.id)
+    done = salon.confirm(salon.hanako, change.id).booking
+    units = sorted(claim.starts_at for claim in _claims(uow_factory, done.id))
+    assert units[0] == jst(24, 12, 30) and len(units) == 18
+    assert _claims(uow_factory, old.id) == []
+    assert salon.free("table", TUESDAY)[jst(24, 13, 30)] == 3  # the others end at 13:30
+
+
+def test_staff_move_a_booking_and_mark_it_from_its_day(salon, clock, uow_factory):
+    booking = salon.book(salon.hanako, "cut", jst(23, 10)).booking
+    with uow_factory() as uow:
+        moved = reservations.move(uow=uow, booking_id=booking.id, starts_at=jst(23, 10, 30), zone=TOKYO)
+        uow.commit()
+    new = moved.booking
+    with uow_factory() as uow, pytest.raises(Exception) as early:
+        reservations.mark(uow=uow, booking_id=new.id, status="arrived", zone=TOKYO)
+    assert "from its day" in str(early.value)
+    clock.set(jst(23, 10, 20))
+    with uow_factory() as uow, pytest.raises(Exception) as before:
+        reservations.mark(uow=uow, booking_id=new.id, status="no_show", zone=TOKYO)
+    assert "its time has come" in str(before.value)
+    with uow_factory() as uow:
+        marked = reservations.mark(uow=uow, booking_id=new.id, status="arrived", zone=TOKYO)
+        uow.commit()
+    assert marked.status == "arrived"
+    with uow_factory() as uow, pytest.raises(BookingClosed):
+        reservations.cancel(uow=uow, booking_id=new.id, zone=TOKYO, as_staff=True)
