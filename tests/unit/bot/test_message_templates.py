@@ -193,6 +193,17 @@ CONTEXTS = {
     "automation_points_expiring": {"name": "山田", "intro": None, "points": 1200, "expires_on": date(2026, 11, 29)},
     "automation_birthday": {"name": "山田 花子", "intro": "お誕生日おめでとうございます！", "month": 11, "year": 2026},
     "staff_line_linked": {"name": "マーケ 担当"},
+    "automation_booking_reminder": {
+        "name": "山田 花子",
+        "intro": None,
+        "booking_id": 1,
+        "store": "表参道サロン",
+        "menu": "カット",
+        "starts_at": datetime(2026, 11, 24, 6, 30, tzinfo=UTC),
+        "zone": "Asia/Tokyo",
+        "when": "eve",
+        "remind_at": "2026-11-23T09:00:00+00:00",
+    },
     "automation_flow": {
         "name": "山田 花子",
         "intro": None,
@@ -221,7 +232,8 @@ def test_template_renders_valid_line_messages(name, locale):
     assert [str(problem) for problem in limit_problems({"messages": messages})] == []  # LINE's documented limits
 
 
-KEYWORDS = {"points", "stamps", "coupons", "regular", "silver", "gold"}  # values templates choose by, not show
+# values templates choose by (or a time zone they format in), not show
+KEYWORDS = {"points", "stamps", "coupons", "regular", "silver", "gold", "eve", "soon", "Asia/Tokyo"}
 
 
 def _longest(value):
