@@ -32,6 +32,7 @@ REASONS = {
     "quiet_hours": N_("quiet hours"),
     "quota": N_("LINE's monthly quota"),
     "queued": N_("queued"),
+    "booking_cancelled": N_("the booking was cancelled or moved"),
     "other": N_("other"),
 }
 

@@ -186,7 +186,7 @@ def _cancel_reminders(uow: UnitOfWork, booking: Booking) -> int:
     result = uow.session.execute(
         update(OutboxMessage)
         .where(OutboxMessage.dedupe_key.in_(keys), OutboxMessage.status == "pending")
-        .values(status="cancelled", last_error="booking cancelled")
+        .values(status="cancelled", last_error="booking_cancelled")  # the results page's reason
         .execution_options(synchronize_session=False)
     )
     return result.rowcount
