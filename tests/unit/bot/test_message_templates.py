@@ -146,6 +146,21 @@ CONTEXTS = {
             },
         ]
     },
+    "booking_changed": {
+        "store": "表参道サロン",
+        "phone": "0312345678",
+        "menu": "カット",
+        "starts_at": datetime(2026, 11, 24, 6, 0, tzinfo=UTC),
+        "moved_from": datetime(2026, 11, 23, 1, 0, tzinfo=UTC),
+        "time_zone": "Asia/Tokyo",
+    },
+    "booking_cancelled": {
+        "store": "表参道サロン",
+        "phone": None,
+        "menu": "カット",
+        "starts_at": datetime(2026, 11, 23, 1, 0, tzinfo=UTC),
+        "time_zone": "Asia/Tokyo",
+    },
     "points_changed": {
         "change": "refunded",
         "store": "渋谷店",
