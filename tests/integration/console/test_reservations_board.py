@@ -236,3 +236,24 @@ def test_cancelling_tells_a_friend_on_line_but_not_a_customer_who_blocked_us(as_
     assert messages_to(uow_factory, salon["taro"]) == []
     page = client.get(f"{PAGE}?store=SALON&day={MONDAY}").get_data(as_text=True).replace("\u202f", " ")
     assert 'data-status="cancelled"' in page
+
+
+def test_the_customer_page_lists_upcoming_and_past_bookings_and_the_no_shows(as_role, salon, uow_factory, clock):
+    soon = book(uow_factory, salon, "hanako", "cut", jst(22, 13))
+    later = book(uow_factory, salon, "hanako", "consult", jst(24, 10))
+    client = as_role("staff")
+    post(client, f"{PAGE}/bookings/{later}/cancel")
+    clock.advance(hours=3)  # 15:00: the 13:00 cut is over
+    client = as_role("staff")
+    post(client, f"{PAGE}/bookings/{soon}/mark", status="no_show")
+    ahead = book(uow_factory, salon, "hanako", "cut", jst(25, 11))
+
+    page = client.get(f"/console/customers/{salon['hanako']}").get_data(as_text=True).replace("\u202f", " ")
+
+    upcoming = page.split('data-bookings="upcoming"')[1].split("</table>")[0]
+    past = page.split('data-bookings="past"')[1].split("</table>")[0]
+    assert f'data-booking="{ahead}"' in upcoming and "Wed, Nov 25, 2026 11:00 AM" in upcoming and "¥5,500" in upcoming
+    assert f'data-booking="{soon}" data-status="no_show"' in past and "No-show" in past
+    assert f'data-booking="{later}" data-status="cancelled"' in past and "Cancelled" in past
+    assert "No-shows: 1" in page
+    assert "A booking was cancelled" in page and "Did not come for a booking" in page  # the timeline
