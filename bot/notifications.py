@@ -144,7 +144,7 @@ def _booking_context(*, services, uow: UnitOfWork, booking: Booking) -> dict:
     store = uow.session.get(Store, booking.store_id)
     menu = uow.session.get(BookingMenu, booking.menu_id)
     zone = reservations.zone_of(reservations.get_settings(uow=uow, store_id=store.id), services.settings.zone)
-    return {"store": store.name, "phone": store.phone, "menu": menu.name, "time_zone": zone}
+    return {"store": store.name, "phone": store.phone, "menu": menu.name, "zone": zone.key}
 
 
 def queue_booking_changed(*, services, uow: UnitOfWork, booking: Booking, moved_from: datetime) -> list[int]:

@@ -14,6 +14,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from sqlmodel import select
 
+from bot import flow_events
 from bot.console.reservations import stores as store_pages
 from bot.console.session import current_user, kizuna, login_required
 from bot.notifications import queue_booking_cancelled, queue_booking_changed
@@ -336,6 +337,8 @@ def new_booking():
                     staff_user_id=current_user().id,
                     note=values["note"],
                 )
+                if result.created:  # its reminders are decided as soon as it is committed
+                    flow_events.booking_changed(kizuna(), uow, customer.id)
                 uow.commit()
             except KizunaError as error:
                 uow.rollback()
@@ -416,6 +419,7 @@ def move_booking(booking_id: int):
                 )
                 if result.created:
                     queue_booking_changed(services=services, uow=uow, booking=result.booking, moved_from=moved_from)
+                    flow_events.booking_changed(services, uow, result.booking.customer_id)
                 uow.commit()
             except KizunaError as error:
                 uow.rollback()
