@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from bot.console.reservations import board, exports, setup
+from bot.console.reservations import board, bookings, exports, setup
 
 
 def register(console: Blueprint) -> None:
@@ -20,6 +20,7 @@ def register(console: Blueprint) -> None:
         static_url_path="/static",
     )
     board.register(bp)
+    bookings.register(bp)
     setup.register(bp)
     exports.register(bp)
     console.register_blueprint(bp)
