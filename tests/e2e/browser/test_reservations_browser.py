@@ -3,6 +3,7 @@ arrived."""
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime
 
 import pytest
@@ -53,7 +54,7 @@ def _booking_today(services) -> tuple[int, str, str]:
         return result.booking.id, store.code, customer.name
 
 
-def test_staff_see_todays_booking_and_mark_it_arrived(demo, page: Page):
+def test_staff_see_todays_booking_and_mark_it_arrived(demo, page: Page, tmp_path):
     booking_id, store_code, name = _booking_today(demo.services)
 
     page.goto(f"{demo.url}/console/reservations?store={store_code}")
@@ -74,3 +75,4 @@ def test_staff_see_todays_booking_and_mark_it_arrived(demo, page: Page):
     expect(page.locator(f"tr#booking-{booking_id} [data-action=undo]")).to_be_visible()
     with demo.services.uow_factory() as uow:
         assert uow.session.get(Booking, booking_id).status == "arrived"
+    page.screenshot(path=os.environ.get("RESERVATIONS_SCREENSHOT", str(tmp_path / "day.png")), full_page=True)
