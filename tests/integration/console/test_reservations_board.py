@@ -260,3 +260,18 @@ def test_the_customer_page_lists_upcoming_and_past_bookings_and_the_no_shows(as_
     assert f'data-booking="{later}" data-status="cancelled"' in past and "Cancelled" in past
     assert "No-shows: 1" in page
     assert "A booking was cancelled" in page and "Did not come for a booking" in page  # the timeline
+
+
+def test_the_store_picker_switches_stores_and_remembers_the_choice(as_role, salon, uow_factory):
+    from crm_core import stores
+
+    with uow_factory() as uow:
+        stores.upsert_store(uow=uow, code="GINZA", name="銀座店")
+        uow.commit()
+    book(uow_factory, salon, "hanako", "cut", jst(22, 15))
+    client = as_role("staff")
+    first = client.get(PAGE).get_data(as_text=True)
+    assert 'data-testid="store-picker"' in first and '<option value="GINZA"' in first
+    ginza = client.get(f"{PAGE}?store=GINZA").get_data(as_text=True)
+    assert "銀座店" in ginza and "山田 花子" not in ginza and "This store has no bookable menus yet." in ginza
+    assert 'data-field="store">銀座店' in client.get(PAGE).get_data(as_text=True)  # remembered

@@ -148,3 +148,10 @@ def test_the_japanese_setup_page_reads_in_japanese(as_role, salon):
     response = post(client, f"{SETUP}/settings", **{**SETTINGS, "hold_minutes": "31"})
     page = text(response)
     assert "予約の設定" in page and "A chosen time" not in page
+
+
+def test_anonymous_visitors_are_sent_to_the_login_except_for_the_calendar_feed(client, salon):
+    for path in ("/console/reservations", "/console/reservations/new", SETUP, "/console/reservations/bookings/1/move"):
+        response = client.get(path)
+        assert response.status_code == 302 and "/console/login" in response.headers["Location"], path
+    assert client.get("/console/reservations/SALON/calendar.ics?token=x").status_code == 404
