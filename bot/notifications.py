@@ -168,8 +168,8 @@ def queue_booking_cancelled(*, services, uow: UnitOfWork, booking: Booking) -> l
         services=services,
         uow=uow,
         customer_id=booking.customer_id,
-        template="booking_cancelled",
-        dedupe_key=f"booking_cancelled:{booking.id}",
+        template="booking_cancelled_by_store",
+        dedupe_key=f"booking_cancelled_by_store:{booking.id}",
         starts_at=booking.starts_at,
         **_booking_context(services=services, uow=uow, booking=booking),
     )

@@ -234,7 +234,7 @@ def test_cancelling_tells_a_friend_on_line_but_not_a_customer_who_blocked_us(as_
 
     assert booking(uow_factory, hanako).status == booking(uow_factory, taro).status == "cancelled"
     (message,) = messages_to(uow_factory, salon["hanako"])
-    assert message.dedupe_key.startswith(f"booking_cancelled:{hanako}") and message.category == "transactional"
+    assert message.dedupe_key.startswith(f"booking_cancelled_by_store:{hanako}") and message.category == "transactional"
     assert "2026年11月23日(月) 11:00" in str(message.messages) and "0312345678" in str(message.messages)
     assert messages_to(uow_factory, salon["taro"]) == []
     page = client.get(f"{PAGE}?store=SALON&day={MONDAY}").get_data(as_text=True).replace("\u202f", " ")

@@ -154,7 +154,7 @@ CONTEXTS = {
         "moved_from": datetime(2026, 11, 23, 1, 0, tzinfo=UTC),
         "zone": "Asia/Tokyo",
     },
-    "booking_cancelled": {
+    "booking_cancelled_by_store": {
         "store": "表参道サロン",
         "phone": None,
         "menu": "カット",
@@ -373,7 +373,7 @@ def test_a_booking_moved_or_cancelled_by_the_store_says_when_in_the_stores_own_z
     bangkok = {"zone": "Asia/Bangkok"}  # UTC+7
     moved = renderer.render("booking_changed", locale="ja", **SHOP, **{**CONTEXTS["booking_changed"], **bangkok})
     cancelled = renderer.render(
-        "booking_cancelled", locale="en", **SHOP, **{**CONTEXTS["booking_cancelled"], **bangkok}
+        "booking_cancelled_by_store", locale="en", **SHOP, **{**CONTEXTS["booking_cancelled_by_store"], **bangkok}
     )
     moved, cancelled = moved[0]["text"], cancelled[0]["text"]
 
