@@ -42,9 +42,11 @@ class MessageRenderer:
             locale=locale,
             yen=lambda amount: i18n.format_yen(amount, locale),
             number=lambda value: i18n.format_number(value, locale),
-            day=lambda value: i18n.format_day(value, locale, self.zone),
-            moment=lambda value: i18n.format_moment(value, locale, self.zone),
-            time_of=lambda value: i18n.format_clock(value, locale, self.zone),
+            # times in the shop's zone, or in the one given (a store's own, for its bookings)
+            day=lambda value, zone=None: i18n.format_day(value, locale, zone or self.zone),
+            moment=lambda value, zone=None: i18n.format_moment(value, locale, zone or self.zone),
+            time_of=lambda value, zone=None: i18n.format_clock(value, locale, zone or self.zone),
+            short_moment=lambda value, zone=None: i18n.format_short_moment(value, locale, zone or self.zone),
             public_url=self.public_url,
             **context,
         )

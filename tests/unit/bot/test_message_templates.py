@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, date, datetime
 from types import SimpleNamespace
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -12,6 +13,24 @@ from bot.messages import MessageRenderer
 from bot.simulator import line_openapi
 from bot.simulator.limits import limit_problems
 
+TOKYO = ZoneInfo("Asia/Tokyo")
+PICKER = {
+    "data": "action=reservations&step=day&menu=1",
+    "initial": "2026-11-23",
+    "min": "2026-11-22",
+    "max": "2027-01-21",
+}
+BOOKING = {
+    "id": 5,
+    "menu": "カット",
+    "minutes": 60,
+    "price": 5500,
+    "store": "渋谷店",
+    "address": "東京都渋谷区道玄坂1-2-3",
+    "phone": "03-1234-5678",
+    "starts_at": datetime(2026, 11, 23, 1, 0, tzinfo=UTC),
+    "zone": TOKYO,
+}
 SHOP = {"shop_name": "Kizuna Coffee", "privacy_contact": "privacy@example.com", "notice_version": "2026-11"}
 CONTEXTS = {
     "welcome": {"name": "山田 花子"},
@@ -29,7 +48,6 @@ CONTEXTS = {
     "link_locked": {"until": datetime(2026, 11, 22, 3, 30, tzinfo=UTC)},
     "account_link": {"login_url": "https://kizuna.test/account/link?linkToken=abc"},
     "menu": {"is_member": True, "name": "山田 花子", "marketing_opt_out": False},
-    "coming_soon": {"feature": "coupons"},
     "coupons": {
         "held": [
             {
@@ -99,6 +117,84 @@ CONTEXTS = {
         "last_day": datetime(2026, 11, 28, 14, 59, 59, tzinfo=UTC),
     },
     "coupon_refused": {"reason": "sold_out"},
+    "booking_stores": {
+        "stores": [
+            {"name": "渋谷店", "address": "東京都渋谷区道玄坂1-2-3", "data": "action=reservations&step=store&store=1"},
+            {"name": "梅田店", "address": "", "data": "action=reservations&step=store&store=2"},
+        ]
+    },
+    "booking_menus": {
+        "store": "渋谷店",
+        "menus": [
+            {
+                "name": "カット",
+                "minutes": 60,
+                "price": 5500,
+                "description": "シャンプー込み",
+                "data": "action=reservations&step=menu&menu=1",
+            },
+            {
+                "name": "相談",
+                "minutes": 30,
+                "price": 0,
+                "description": "",
+                "data": "action=reservations&step=menu&menu=2",
+            },
+        ],
+    },
+    "booking_day": {
+        "store": "渋谷店",
+        "menu": "カット",
+        "changing": False,
+        "note": "closed",
+        "days": 60,
+        "picker": PICKER,
+    },
+    "booking_times": {
+        "store": "渋谷店",
+        "menu": "カット",
+        "on_day": date(2026, 11, 23),
+        "zone": TOKYO,
+        "note": "taken",
+        "nearest": True,
+        "times": [
+            {
+                "starts_at": datetime(2026, 11, 23, h, m, tzinfo=UTC),
+                "data": f"action=reservations&step=time&menu=1&at=20261123T{h:02}{m:02}Z",
+            }
+            for h in range(1, 7)
+            for m in (0, 30)
+        ][:11],
+        "later": "action=reservations&step=day&menu=1&date=2026-11-23&from=20261123T0630Z",
+        "picker": PICKER,
+    },
+    "booking_confirm": {
+        **BOOKING,
+        "held_until": datetime(2026, 11, 22, 3, 5, tzinfo=UTC),
+        "changed_from": datetime(2026, 11, 24, 1, 0, tzinfo=UTC),
+        "confirm": "action=reservations&step=confirm&id=5",
+        "another": "action=reservations&step=day&menu=1&date=2026-11-23",
+    },
+    "booking_done": {**BOOKING, "created": True, "changed": False},
+    "bookings": {
+        "bookings": [
+            {
+                **BOOKING,
+                "can_change": True,
+                "change": "action=reservations&step=change&id=5",
+                "cancel": "action=reservations&step=cancel&id=5",
+            },
+            {
+                **BOOKING,
+                "can_change": False,
+                "change": "action=reservations&step=change&id=6",
+                "cancel": "action=reservations&step=cancel&id=6",
+            },
+        ]
+    },
+    "booking_cancel_ask": {**BOOKING, "cancel": "action=reservations&step=cancel_do&id=5"},
+    "booking_cancelled": {**BOOKING, "created": True},
+    "booking_refused": {"reason": "too_late", "store": "渋谷店", "phone": "03-1234-5678"},
     "coupon_lost": {"title": "プレゼント"},
     "opt_out_done": {"reservations_enabled": False},
     "point_card": {
@@ -221,7 +317,17 @@ def test_template_renders_valid_line_messages(name, locale):
     assert [str(problem) for problem in limit_problems({"messages": messages})] == []  # LINE's documented limits
 
 
-KEYWORDS = {"points", "stamps", "coupons", "regular", "silver", "gold"}  # values templates choose by, not show
+KEYWORDS = {
+    "points",
+    "stamps",
+    "coupons",
+    "regular",
+    "silver",
+    "gold",
+    "closed",
+    "too_late",
+    "taken",
+}  # values templates choose by, not show
 
 
 def _longest(value):
