@@ -204,6 +204,7 @@ def _picker(menu: BookingMenu, rules: Rules, change: Booking | None, day: date |
     """LINE's date picker for the days one may book: from the first with time enough, to the last of the window."""
     earliest, last_day = window(rules)
     first = earliest.astimezone(rules.zone).date()
+    last_day = max(last_day, first)  # a notice longer than the horizon: the picker still opens
     initial = min(max(day or first, first), last_day)
     data = _data("day", menu=menu.id, change=change.id if change else None)
     return {"data": data, "initial": initial.isoformat(), "min": first.isoformat(), "max": last_day.isoformat()}

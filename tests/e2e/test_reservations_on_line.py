@@ -149,6 +149,20 @@ def test_book_a_cut_with_buttons_and_a_double_tap_books_once(chat, salon, uow_fa
     assert booking.status == "booked" and booking.starts_at == jst(23, 10)
 
 
+def test_choosing_another_time_lets_the_first_one_go(chat, salon, uow_factory):
+    hanako = _member(chat)
+    times = hanako.tap(_start(hanako), date="2026-11-25")
+    first, _ = _buttons(hanako.tap(_time(times, "10:00")))
+    second, _ = _buttons(hanako.tap(_time(times, "11:00")))
+
+    assert "この時間の確保は終了しました" in texts(hanako.tap(first))
+    assert "ご予約が確定しました" in texts(hanako.tap(second))
+    (booking,) = _bookings(uow_factory, hanako)
+    assert booking.starts_at == jst(25, 11)
+    times = hanako.tap(_start(hanako), date="2026-11-25")  # 10:00 is free again; 10:30 to 11:30 are not
+    assert [action["label"] for action in _quick(times)][:3] == ["10:00", "12:00", "12:30"]
+
+
 def test_with_two_stores_the_store_comes_first(chat, salon, uow_factory):
     with uow_factory() as uow:
         umeda = Store(code="UMEDA", name="梅田店", created_at=uow.now())
