@@ -446,3 +446,32 @@ def test_points_changed_says_what_changed_and_the_new_balance(change, ja, en):
     assert ja in ja_text and "ポイント残高：520 pt" in ja_text
     assert en in en_text and "Points balance: 520 pt" in en_text
     assert "Points given back: 100 pt" in en_text and "Points taken back: 12 pt" in en_text
+
+
+def test_bookings_offer_change_and_cancel_or_the_store_s_phone():
+    (listed,) = renderer.render("bookings", locale="ja", **SHOP, **CONTEXTS["bookings"])
+    changeable, too_late = listed["contents"]["contents"]
+    assert [button["action"]["label"] for button in changeable["footer"]["contents"]] == ["変更", "キャンセル"]
+    assert (
+        too_late["footer"]["contents"][0]["text"] == "このご予約の変更・キャンセルはお店にお電話ください：03-1234-5678"
+    )
+    assert "2026年11月23日(月) 10:00" in str(listed) and "¥5,500" in str(listed)
+    no_phone = dict(CONTEXTS["bookings"]["bookings"][1], phone="")
+    (listed,) = renderer.render("bookings", locale="en", **SHOP, bookings=[no_phone])
+    assert "please contact the store" in str(listed)
+    (none,) = renderer.render("bookings", locale="ja", **SHOP, bookings=[])
+    assert none["text"] == "今後のご予約はありません。"
+
+
+def test_a_day_s_free_times_are_clock_times_and_the_nearest_ones_carry_their_day():
+    day_view = dict(CONTEXTS["booking_times"], note=None, nearest=False)
+    (times,) = renderer.render("booking_times", locale="ja", **SHOP, **day_view)
+    labels = [item["action"]["label"] for item in times["quickReply"]["items"]]
+    assert times["text"] == "2026年11月23日(月)の渋谷店「カット」の空き時間です。時間をお選びください："
+    assert labels[0] == "10:00" and labels[-2:] == ["もっと遅い時間", "別の日"] and len(labels) == 13
+    (nearest,) = renderer.render("booking_times", locale="ja", **SHOP, **CONTEXTS["booking_times"])
+    assert nearest["text"].startswith("申し訳ありません。その時間は先にご予約が入りました。")
+    assert nearest["quickReply"]["items"][0]["action"]["label"] == "11/23(月) 10:00"
+    (none,) = renderer.render("booking_times", locale="en", **SHOP, **dict(day_view, times=[], later=None))
+    assert "no free times in the next days" in none["text"]
+    assert [item["action"]["type"] for item in none["quickReply"]["items"]][0] == "datetimepicker"
