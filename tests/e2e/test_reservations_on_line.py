@@ -225,6 +225,12 @@ def test_my_bookings_change_and_cancel_before_the_deadline(chat, salon, uow_fact
 
     picker = _picker(hanako.tap(change))
     assert "change=" in picker["data"]
+    same_day = hanako.tap(picker["data"], date="2026-11-25")
+    assert [action["label"] for action in _quick(same_day)][:2] == ["10:30", "11:00"]  # 10:00 would be no change
+    (half_later,) = hanako.tap(_time(same_day, "10:30"))  # overlaps the booking it changes: one chair is enough
+    assert "2026年11月25日(水) 10:30" in texts([half_later]) and "ご予約をこの日時に変更しますか？" in texts(
+        [half_later]
+    )
     times = hanako.tap(picker["data"], date="2026-11-26")
     (bubble,) = hanako.tap(_time(times, "14:00"))
     shown = texts([bubble])

@@ -129,7 +129,8 @@ def choose_day(ctx: EventContext, customer: Customer, params: dict) -> None:
     if note is not None:
         ask_day(ctx, store, menu, rules, change=change, note=note, day=day)
         return
-    slots = reservations.free_slots(uow=ctx.uow, rules=rules, menu=menu, day=day)
+    ignoring = change.id if change else None  # a change may move into its own booking's places
+    slots = reservations.free_slots(uow=ctx.uow, rules=rules, menu=menu, day=day, ignoring=ignoring)
     after = moment_of(params.get("from"))
     if after is not None:
         slots = [slot for slot in slots if slot.starts_at >= after]
@@ -153,6 +154,8 @@ def _offer_times(
     nearest: bool = False,
 ) -> None:
     """Free times as quick replies; when more than fit, the first ones and a "later times" reply."""
+    if change is not None:  # its own time is no change
+        slots = [slot for slot in slots if slot.starts_at != change.starts_at]
     later = None
     if len(slots) > TIMES:
         slots, rest = slots[:TIMES_WITH_LATER], slots[TIMES_WITH_LATER:]
@@ -196,7 +199,10 @@ def _offer_nearest(
     day: date | None = None,
 ) -> None:
     """The chosen time or day has nothing free: say why, and offer the nearest free times."""
-    slots = reservations.nearest_free(uow=ctx.uow, rules=rules, menu=menu, around=around, count=NEAREST)
+    ignoring = change.id if change else None
+    slots = reservations.nearest_free(
+        uow=ctx.uow, rules=rules, menu=menu, around=around, count=NEAREST, ignoring=ignoring
+    )
     day = day or around.astimezone(rules.zone).date()
     _offer_times(ctx, store, menu, rules, slots, change=change, day=day, note=note, nearest=True)
 
