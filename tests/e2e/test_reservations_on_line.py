@@ -136,7 +136,7 @@ def test_book_a_cut_with_buttons_and_a_double_tap_books_once(chat, salon, uow_fa
     (bubble,) = hanako.tap(_time(times, "10:00"))
     shown = texts([bubble])
     assert "こちらでご予約しますか？" in shown
-    assert "カット (60分)" in shown and "2026年11月23日(月) 10:00" in shown and "渋谷店" in shown and "¥5,500" in shown
+    assert "カット（60分）" in shown and "2026年11月23日(月) 10:00" in shown and "渋谷店" in shown and "¥5,500" in shown
     assert "12:05までこの時間を確保しています" in shown
     confirm, another = _buttons([bubble])
     assert "step=day" in another and "date=2026-11-23" in another
