@@ -117,6 +117,11 @@ TESTS: dict[str, list[str]] = {
         "tests/integration/segments/test_segment_limits.py",
     ],
     "crm_core/flows.py": ["tests/integration/flows/test_coupon_flows.py", "tests/integration/flows/test_flow_rules.py"],
+    "crm_core/reservations/bookings.py": [
+        "tests/integration/reservations",
+        "tests/integration/automations/test_booking_reminders.py",
+    ],
+    "crm_core/reservations/availability.py": ["tests/integration/reservations"],
     "crm_core/outbox.py": [
         "tests/integration/webhook/test_outbox_rules.py",
         "tests/integration/webhook/test_delivery.py",

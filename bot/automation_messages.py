@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import date
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
 
 from babel.dates import format_date
 
-from bot.i18n import format_day, format_number, format_yen, gettext, normalize_locale
+from bot.i18n import format_clock, format_day, format_number, format_yen, gettext, normalize_locale
 from crm_core import automations, outbox, shop
 from crm_core.automations import Recipient
 from crm_core.uow import UnitOfWork
@@ -30,6 +31,8 @@ def _dates(context: dict) -> dict:
     for field in ("last_purchased_on", "expires_on"):
         if isinstance(out.get(field), str):
             out[field] = date.fromisoformat(out[field])
+    if isinstance(out.get("starts_at"), str):  # a booking's start, in its store's zone
+        out["starts_at"] = datetime.fromisoformat(out["starts_at"])
     return out
 
 
@@ -49,6 +52,14 @@ def wording_values(key: str, *, name: str, shop_name: str, context: dict, locale
         values["product"] = items[0]["name"] if items else ""
     elif key == "points_expiring":
         values.update(points=format_number(context["points"], locale), date=format_day(context["expires_on"], locale))
+    elif key == "booking_reminder":
+        starts_at, zone = context["starts_at"], ZoneInfo(context["zone"])
+        values.update(
+            store=context["store"],
+            menu=context["menu"],
+            date=format_day(starts_at, locale, zone),
+            time=format_clock(starts_at, locale, zone),
+        )
     elif key == "birthday":
         values["month"] = format_date(date(2000, context["month"], 1), "MMMM", locale=locale)
     elif automations.flow_id_of(key) is not None:

@@ -1,12 +1,13 @@
 """Coupon flows on events: after a purchase or a registration is committed, the flows it may trigger run
 for that customer at once (the customer is at the till, or on LINE, now). The `flows.run` job finds the
-rest (birthdays, lapses, dates) every minute."""
+rest (birthdays, lapses, dates) every minute. A booking's reminders are decided the same way."""
 
 from __future__ import annotations
 
 import logging
 
 from crm_core import automations
+from crm_core.reservations import REMINDER
 from crm_core.uow import UnitOfWork
 
 log = logging.getLogger("kizuna.flows")
@@ -39,3 +40,24 @@ def after_commit(services, uow: UnitOfWork, customer_id: int, triggers: tuple[st
 
     # on the event workers, not in the request: the till's answer and the LINE reply do not wait for the flows
     uow.after_commit(lambda: services.pump.run_in_background(run))
+
+
+def booking_changed(services, uow: UnitOfWork, customer_id: int) -> None:
+    """Once `uow` has committed a new or moved booking, decide its reminders at once (they wait in the outbox for
+    their time; the `automations.run` job would find them within a minute); never failing the caller."""
+
+    def run() -> None:
+        try:
+            with services.uow_factory() as reminders_uow:
+                automations.run_due(
+                    uow=reminders_uow,
+                    render=services.automation_render(reminders_uow),
+                    zone=services.settings.zone,
+                    keys=[REMINDER],
+                    customer_ids=[customer_id],
+                )
+        except Exception:  # the booking stands; the automations.run job decides within a minute
+            log.exception("booking reminders of customer %s", customer_id)
+
+    if automations.get_automation(uow=uow, key=REMINDER).enabled:
+        uow.after_commit(lambda: services.pump.run_in_background(run))

@@ -29,6 +29,9 @@ class MessageRenderer:
         )
         self.env.policies["ext.i18n.trimmed"] = True
 
+    def _zone(self, name: str | None) -> ZoneInfo:
+        return ZoneInfo(name) if name else self.zone
+
     def names(self) -> list[str]:
         return sorted(p.parent.name for p in MESSAGE_TEMPLATES.glob("*/message.json.j2"))
 
@@ -42,11 +45,11 @@ class MessageRenderer:
             locale=locale,
             yen=lambda amount: i18n.format_yen(amount, locale),
             number=lambda value: i18n.format_number(value, locale),
-            # times in the shop's zone, or in the one given (a store's own, for its bookings)
-            day=lambda value, zone=None: i18n.format_day(value, locale, zone or self.zone),
-            moment=lambda value, zone=None: i18n.format_moment(value, locale, zone or self.zone),
-            time_of=lambda value, zone=None: i18n.format_clock(value, locale, zone or self.zone),
-            short_moment=lambda value, zone=None: i18n.format_short_moment(value, locale, zone or self.zone),
+            # in business time, or in `zone` (a store's own time zone, for its bookings)
+            day=lambda value, zone=None: i18n.format_day(value, locale, self._zone(zone)),
+            moment=lambda value, zone=None: i18n.format_moment(value, locale, self._zone(zone)),
+            time_of=lambda value, zone=None: i18n.format_clock(value, locale, self._zone(zone)),
+            short_moment=lambda value, zone=None: i18n.format_short_moment(value, locale, self._zone(zone)),
             public_url=self.public_url,
             **context,
         )

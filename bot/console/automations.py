@@ -32,6 +32,7 @@ REASONS = {
     "quiet_hours": N_("quiet hours"),
     "quota": N_("LINE's monthly quota"),
     "queued": N_("queued"),
+    "booking_cancelled": N_("the booking was cancelled or moved"),
     "other": N_("other"),
 }
 
@@ -91,6 +92,7 @@ def _list_page(*, error: str | None = None, values: dict | None = None, status: 
             "description": _(automations.AUTOMATIONS[row.key].description),
             "enabled": row.enabled,
             "holdout_percent": row.holdout_percent,
+            "transactional": automations.AUTOMATIONS[row.key].transactional,
             "week": week.get(row.key) or results.DayCounts(),
         }
         for row in rows
@@ -248,6 +250,7 @@ def _edit_page(key: str, values: dict, *, error: str | None = None, preview=None
         title=_(definition.title),
         description=_(definition.description),
         placeholders=definition.placeholders,
+        transactional=definition.transactional,
         values=values,
         error=error,
         preview=preview,
@@ -265,7 +268,11 @@ def automation_edit(key: str):
         return _edit_page(key, _form_values(row))
     values = _posted_values()
     try:
-        holdout = _whole_number(values["holdout_percent"], N_("The hold-out share must be a whole number of percent."))
+        holdout = None  # a reminder the customer asked for has no hold-out group
+        if not _definition(key).transactional:
+            holdout = _whole_number(
+                values["holdout_percent"], N_("The hold-out share must be a whole number of percent.")
+            )
         with kizuna().uow_factory() as uow:
             automations.update_automation(
                 uow=uow,

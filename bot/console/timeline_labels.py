@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
+from bot.console.session import kizuna
 from bot.console.tier_labels import tier_label
-from bot.i18n import format_yen
+from bot.i18n import format_moment, format_yen
 from bot.web_i18n import current_locale
 from bot.web_i18n import gettext as _
 from crm_core.errors import N_
@@ -34,6 +37,12 @@ LABELS = {
     "till_undo": N_("A sale or a points payment was undone at the till"),
     "points_without_card": N_("Paid with points without showing the card (an admin allowed it)"),
     "erased": N_("Personal data erased on request"),
+    "booking_made": N_("Made a booking"),
+    "booking_moved": N_("A booking was moved to another time"),
+    "booking_cancelled": N_("A booking was cancelled"),
+    "booking_arrived": N_("Came for a booking"),
+    "booking_no_show": N_("Did not come for a booking (no-show)"),
+    "booking_unmarked": N_("A booking's arrived or no-show mark was undone"),
 }
 # profile_changed: which fields changed (never their values), and where
 PROFILE_CHANGED = {
@@ -82,7 +91,18 @@ def describe(entry: TimelineEntry) -> tuple[str, str | None]:
     """The entry in words, and what was written (a message's text), never an internal name."""
     if entry.kind == "postback":
         return _(POSTBACKS.get(entry.summary or "", LABELS["postback"])), None
+    if entry.kind.startswith("booking_") and entry.data and entry.data.get("starts_at"):
+        return label(entry.kind, entry.data), _booking(entry.data)
     return label(entry.kind, entry.data), entry.summary
+
+
+def _booking(data: dict) -> str:
+    """The booking an entry is about: menu · when (business time) · store."""
+    try:
+        when = format_moment(datetime.fromisoformat(data["starts_at"]), current_locale(), kizuna().settings.zone)
+    except (TypeError, ValueError):
+        when = ""
+    return " · ".join(part for part in (data.get("menu"), when, data.get("store")) if part)
 
 
 def label(kind: str, data: dict | None = None) -> str:

@@ -16,6 +16,8 @@ from sqlalchemy import String, and_, cast, exists, func, literal, or_, select
 from crm_core.models import (
     AutomationDecision,
     AutomationHoldout,
+    Booking,
+    BookingMenu,
     ChannelIdentity,
     Customer,
     PointLot,
@@ -23,6 +25,7 @@ from crm_core.models import (
     Purchase,
     PurchaseItem,
     RepurchaseInterval,
+    ReservationSettings,
     Store,
 )
 
@@ -36,6 +39,9 @@ R = RepurchaseInterval.__table__
 L = PointLot.__table__
 S = Store.__table__
 PR = Product.__table__
+BK = Booking.__table__
+BM = BookingMenu.__table__
+RS = ReservationSettings.__table__
 
 FIRST_PURCHASE_WINDOW = timedelta(days=3)  # no thank-you for a first purchase older than this
 REPLENISH_STALE = timedelta(days=9)  # a reminder not sent within this after its due day is not sent
@@ -43,6 +49,7 @@ RECOMMEND_AFTER = timedelta(days=3)  # recommendations come this long after the 
 RECOMMEND_UNTIL = timedelta(days=10)  # ...and no longer once it is this old
 RECENT = timedelta(days=30)  # never recommend what the customer bought within this
 POINTS_NOTICE = timedelta(days=7)
+REMINDER_AHEAD = timedelta(days=7)  # a booking's reminder is decided (and queued) up to this long before it goes
 
 
 @dataclass(frozen=True)
@@ -293,3 +300,33 @@ def coupon_flow(key: str, flow, at: Moment, audience=None, customer_ids=None):
     if audience is not None:
         query = query.where(C.c.id.in_(audience))
     return _only(query, customer_ids)
+
+
+def booking_reminders(key: str, at: Moment, customer_ids=None) -> list:
+    """Two queries (18:00 the day before, two hours before): booked bookings whose reminder goes within
+    REMINDER_AHEAD and whose start is still ahead; the day-before one no longer once the two-hour one is due."""
+    queries = []
+    for name, remind_at in (("eve", BK.c.remind_eve_at), ("soon", BK.c.remind_soon_at)):
+        occurrence = cast(BK.c.id, String) + literal(f":{name}")
+        source = BK.join(S, S.c.id == BK.c.store_id).join(BM, BM.c.id == BK.c.menu_id)
+        query = (
+            select(
+                *_customer_columns(),
+                BK.c.id.label("booking_id"),
+                BK.c.starts_at,
+                remind_at.label("remind_at"),
+                S.c.name.label("store"),
+                BM.c.name.label("menu"),
+                RS.c.time_zone,
+                occurrence.label("occ"),
+            )
+            .select_from(_with_customer(source.outerjoin(RS, RS.c.store_id == BK.c.store_id), BK.c.customer_id, key))
+            .where(BK.c.status == "booked", BK.c.starts_at > at.now)
+            .where(remind_at.is_not(None), remind_at <= at.now + REMINDER_AHEAD)
+            .where(_undecided(key, occurrence))
+            .order_by(C.c.id)
+        )
+        if name == "eve":
+            query = query.where(or_(BK.c.remind_soon_at.is_(None), BK.c.remind_soon_at > at.now))
+        queries.append(_only(query, customer_ids))
+    return queries

@@ -29,6 +29,9 @@ class AutomationDefinition:
     title: str  # N_() message id
     description: str  # N_() message id
     placeholders: tuple[str, ...]  # what the marketer's wording may use, e.g. {{ name }}
+    # a reminder the customer asked for (a booking's): on unless switched off, no hold-out, no weekly cap,
+    # no consent or opt-out check (blocking only), delivered as `transactional` at its own time
+    transactional: bool = False
 
 
 AUTOMATIONS: dict[str, AutomationDefinition] = {
@@ -69,6 +72,16 @@ AUTOMATIONS: dict[str, AutomationDefinition] = {
             N_("Birthday message"),
             N_("Congratulates a customer once a year in their birthday month, when the profile has a birthday."),
             ("name", "shop", "month"),
+        ),
+        AutomationDefinition(
+            "booking_reminder",
+            N_("Booking reminder"),
+            N_(
+                "Reminds a customer of their booking at 18:00 the day before and two hours before "
+                "(a service message: no hold-out or weekly cap, never to a customer who blocked the account)."
+            ),
+            ("name", "shop", "store", "menu", "date", "time"),
+            transactional=True,
         ),
     )
 }
@@ -156,21 +169,35 @@ def check_wording(key: str, templates: dict | None) -> dict | None:
     return cleaned or None
 
 
+def _default(key: str) -> Automation:
+    """An automation's settings until first changed: off with a 10% hold-out; a transactional one on, none."""
+    if AUTOMATIONS[key].transactional:
+        return Automation(key=key, enabled=True, holdout_percent=0)
+    return Automation(key=key, enabled=False, holdout_percent=DEFAULT_HOLDOUT_PERCENT)
+
+
+def is_transactional(key: str) -> bool:
+    return key in AUTOMATIONS and AUTOMATIONS[key].transactional
+
+
 def get_automation(*, uow: UnitOfWork, key: str) -> Automation | None:
-    """The automation's settings (a row is made on first change; until then the defaults: off, 10%)."""
+    """The automation's settings (a row is made on first change; until then the defaults)."""
     if key not in AUTOMATIONS:
         return None
     row = uow.session.get(Automation, key)
-    return row if row is not None else Automation(key=key, enabled=False, holdout_percent=DEFAULT_HOLDOUT_PERCENT)
+    return row if row is not None else _default(key)
+
+
+def enabled_keys(*, uow: UnitOfWork) -> list[str]:
+    """The automations switched on (the transactional ones until switched off), in the order of AUTOMATIONS."""
+    rows = {row.key: row.enabled for row in uow.session.exec(select(Automation))}
+    return [key for key in AUTOMATIONS if rows.get(key, AUTOMATIONS[key].transactional)]
 
 
 def list_automations(*, uow: UnitOfWork) -> list[Automation]:
     """Every built-in automation's settings, in the order of AUTOMATIONS."""
     rows = {row.key: row for row in uow.session.exec(select(Automation))}
-    return [
-        rows.get(key) or Automation(key=key, enabled=False, holdout_percent=DEFAULT_HOLDOUT_PERCENT)
-        for key in AUTOMATIONS
-    ]
+    return [rows.get(key) or _default(key) for key in AUTOMATIONS]
 
 
 _UNSET = object()
@@ -194,10 +221,12 @@ def update_automation(
             raise InvalidInput(
                 N_("The hold-out share must be between 0 and %(most)s percent."), most=MAX_HOLDOUT_PERCENT
             )
+    if holdout_percent and is_transactional(key):
+        raise InvalidInput(N_("A reminder the customer asked for has no hold-out group."))
     cleaned = check_wording(key, templates) if templates is not _UNSET else _UNSET
     row = uow.session.get(Automation, key)
     if row is None:
-        row = Automation(key=key, enabled=False, holdout_percent=DEFAULT_HOLDOUT_PERCENT)
+        row = _default(key)
         uow.session.add(row)
     if enabled is not None:
         row.enabled = bool(enabled)

@@ -17,7 +17,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from itertools import islice
 from zoneinfo import ZoneInfo
 
@@ -27,11 +27,12 @@ from sqlalchemy.exc import IntegrityError
 from crm_core import channels, outbox, segments, shop
 from crm_core.automations import candidates
 from crm_core.automations.definitions import (
-    AUTOMATIONS,
     check_definition,
+    enabled_keys,
     flow_id_of,
     flow_key,
     get_automation,
+    is_transactional,
     weekly_cap,
 )
 from crm_core.coupons.benefits import expires_at
@@ -136,6 +137,13 @@ def retry_keys(count: int) -> list[str]:
     return keys
 
 
+def service_refusal(row) -> str | None:
+    """Why this customer may not get a transactional message (a reminder they asked for) now: blocking only."""
+    if row.address is None:
+        return "no_line"
+    return "blocked" if row.blocked else None
+
+
 def skip_reason(row) -> str | None:
     """Why this customer may not get a marketing message now (None: they may)."""
     return channels.marketing_refusal(
@@ -156,11 +164,8 @@ def run_due(
     chunk: int = CHUNK,
 ) -> RunReport:
     """Decide every enabled automation's due messages (or `keys`, enabled or not); commits per chunk."""
-    if keys is None:
-        enabled = set(uow.session.execute(select(Automation.key).where(Automation.enabled.is_(True))).scalars())
-        keys = [key for key in AUTOMATIONS if key in enabled]
-    else:
-        keys = [key for key in keys if check_definition(key)]  # NotFound for an unknown key
+    # NotFound for an unknown key
+    keys = enabled_keys(uow=uow) if keys is None else [key for key in keys if check_definition(key)]
     report = RunReport()
     if not keys:
         return report
@@ -465,6 +470,24 @@ class _Run:
         )
         return None
 
+    def _booking_reminder(self, key, customer_ids):
+        found = []
+        for query in candidates.booking_reminders(key, self.at, customer_ids):
+            for row in self.uow.session.execute(query).all():
+                zone = row.time_zone or self.at.zone.key  # the store's own, else the shop's
+                context = {
+                    "booking_id": row.booking_id,
+                    "store": row.store,
+                    "menu": row.menu,
+                    "starts_at": row.starts_at.astimezone(ZoneInfo(zone)).isoformat(),
+                    "zone": zone,
+                    "when": row.occ.rsplit(":", 1)[1],
+                    "remind_at": row.remind_at.isoformat(),
+                }
+                found.append((row, row.occ, context))
+        found.sort(key=lambda item: item[0].customer_id)
+        return found
+
     def _birthday(self, key, customer_ids):
         rows = self.uow.session.execute(candidates.birthday(key, self.at, customer_ids)).all()
         return [(row, row.occ, {"month": row.birth_month, "year": self.at.today.year}) for row in rows]
@@ -645,18 +668,19 @@ class _Run:
 
     def _decide(self, key: str, settings: Automation, chunk: list) -> None:
         now, today = self.at.now, self.at.today
+        transactional = is_transactional(key)
         self._count_recent([row.customer_id for row, *_ in chunk])
         held = self._flow_limits([row.customer_id for row, *_ in chunk]) if self.flow is not None else None
         decisions, sends, holdouts = [], [], []
         for row, occurrence, context, *share in chunk:
             customer_id = row.customer_id
             recorded = context if not share or context is None else self._context_text(key, context, share[0])
-            reason = skip_reason(row)
+            reason = service_refusal(row) if transactional else skip_reason(row)
             if reason in WAIT_FOR and self.flow is not None and self.flow.waits:
                 continue  # not recorded: linking LINE or agreeing within the event's window still brings the coupon
             if reason is None and context is None:
                 reason = "no_match"
-            if reason is None and self.sent_recently[customer_id] >= self.cap:
+            if reason is None and not transactional and self.sent_recently[customer_id] >= self.cap:
                 reason = "cap"
             decision = {
                 "automation": key,
@@ -672,7 +696,7 @@ class _Run:
             decisions.append(decision)
             if reason is not None:
                 continue
-            in_group = row.in_holdout
+            in_group = False if transactional else row.in_holdout
             if in_group is None:
                 in_group = self.assigned.get((key, customer_id))
             if in_group is None:  # the first decision for this customer: draw and record their group
@@ -698,7 +722,8 @@ class _Run:
                 templates=settings.templates,
                 share=share[0] if share else None,
             )
-            self.sent_recently[customer_id] += 1
+            if not transactional:
+                self.sent_recently[customer_id] += 1
             shared = type(messages) is str  # a body many rows may share, this row's name its fill
             sends.append(
                 (
@@ -707,12 +732,14 @@ class _Run:
                         "customer_id": customer_id,
                         "channel": "line",
                         "address": row.address,
-                        "category": "marketing",
+                        "category": "transactional" if transactional else "marketing",
                         "messages": None if shared else _compact(messages),
                         "body_id": messages if shared else None,  # the text, until its body's id is known
                         "fill": outbox.escaped(row.name) if shared else None,
                         "retry_key": None,  # below, for the chunk at once
                         "dedupe_key": f"auto:{key}:{customer_id}:{occurrence}",
+                        # a reminder goes at its own time; the others as soon as delivery allows
+                        "not_before": datetime.fromisoformat(context["remind_at"]) if transactional else None,
                         "status": "pending",
                         "attempts": 0,
                         "created_at": now,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import timedelta
+from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlmodel import select
@@ -13,7 +13,17 @@ from crm_core.automations.candidates import RECENT, RECOMMEND_UNTIL
 from crm_core.automations.definitions import check_definition
 from crm_core.automations.engine import PAIRS_PER_PRODUCT, Recipient, recommend
 from crm_core.errors import N_, NotFound
-from crm_core.models import PointLot, Product, ProductPair, Purchase, PurchaseItem, RepurchaseInterval, Store
+from crm_core.models import (
+    Booking,
+    BookingMenu,
+    PointLot,
+    Product,
+    ProductPair,
+    Purchase,
+    PurchaseItem,
+    RepurchaseInterval,
+    Store,
+)
 from crm_core.uow import UnitOfWork
 
 
@@ -104,4 +114,32 @@ def sample(*, uow: UnitOfWork, key: str, customer_id: int, zone: ZoneInfo) -> tu
         else:
             last_day, total = today + timedelta(days=7), 0
         return recipient, {"points": total, "expires_on": last_day.isoformat()}
+    if key == "booking_reminder":
+        return recipient, _booking_sample(uow, customer_id, zone)
     return recipient, {"month": customer.birth_month or today.month, "year": today.year}
+
+
+def _booking_sample(uow: UnitOfWork, customer_id: int, zone: ZoneInfo) -> dict:
+    """The customer's next booking, else a made-up one tomorrow at 11:00 at the first store."""
+    now = uow.now()
+    row = uow.session.execute(
+        select(Booking.id, Booking.starts_at, Store.name, BookingMenu.name)
+        .join(Store, Store.id == Booking.store_id)
+        .join(BookingMenu, BookingMenu.id == Booking.menu_id)
+        .where(Booking.customer_id == customer_id, Booking.status == "booked", Booking.starts_at > now)
+        .order_by(Booking.starts_at)
+    ).first()
+    if row is None:
+        store = uow.session.execute(select(Store.name).order_by(Store.code)).scalar() or ""
+        tomorrow = now.astimezone(zone).date() + timedelta(days=1)
+        row = (None, datetime.combine(tomorrow, time(11), tzinfo=zone), store, "")
+    booking_id, starts_at, store, menu = row
+    return {
+        "booking_id": booking_id,
+        "store": store,
+        "menu": menu,
+        "starts_at": starts_at.astimezone(zone).isoformat(),
+        "zone": zone.key,
+        "when": "eve",
+        "remind_at": now.isoformat(),
+    }

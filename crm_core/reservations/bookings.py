@@ -55,7 +55,7 @@ def units_of(starts_at: datetime, ends_at: datetime) -> list[datetime]:
 
 
 def reminder_key(customer_id: int, booking_id: int, occurrence: str) -> str:
-    """The outbox dedupe key (without its `#n`) of a booking's reminder, as the push engine writes it."""
+    """The outbox dedupe key of a booking's reminder, as the push engine writes it."""
     return f"auto:{REMINDER}:{customer_id}:{booking_id}:{occurrence}"
 
 
@@ -182,11 +182,11 @@ def _set_reminders(booking: Booking, zone: ZoneInfo, now: datetime) -> None:
 
 def _cancel_reminders(uow: UnitOfWork, booking: Booking) -> int:
     """Pending reminders of the booking never go (decided already, not sent yet)."""
-    keys = [reminder_key(booking.customer_id, booking.id, occurrence) + "#0" for occurrence in OCCURRENCES]
+    keys = [reminder_key(booking.customer_id, booking.id, occurrence) for occurrence in OCCURRENCES]
     result = uow.session.execute(
         update(OutboxMessage)
         .where(OutboxMessage.dedupe_key.in_(keys), OutboxMessage.status == "pending")
-        .values(status="cancelled", last_error="booking cancelled")
+        .values(status="cancelled", last_error="booking_cancelled")  # the results page's reason
         .execution_options(synchronize_session=False)
     )
     return result.rowcount

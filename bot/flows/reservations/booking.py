@@ -172,7 +172,7 @@ def _offer_times(
         store=store.name,
         menu=menu.name,
         on_day=day,
-        zone=rules.zone,
+        zone=rules.zone.key,  # templates format times in a zone given by name
         note=note,
         nearest=nearest,
         times=[

@@ -140,5 +140,5 @@ def shown(ctx: EventContext, booking: Booking) -> dict:
         "address": store.address or "",
         "phone": store.phone or "",
         "starts_at": booking.starts_at,
-        "zone": reservations.zone_of(reservations.get_settings(uow=ctx.uow, store_id=store.id), ctx.settings.zone),
+        "zone": reservations.zone_of(reservations.get_settings(uow=ctx.uow, store_id=store.id), ctx.settings.zone).key,
     }

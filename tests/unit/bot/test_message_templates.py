@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from datetime import UTC, date, datetime
 from types import SimpleNamespace
-from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -13,7 +12,6 @@ from bot.messages import MessageRenderer
 from bot.simulator import line_openapi
 from bot.simulator.limits import limit_problems
 
-TOKYO = ZoneInfo("Asia/Tokyo")
 PICKER = {
     "data": "action=reservations&step=day&menu=1",
     "initial": "2026-11-23",
@@ -29,7 +27,7 @@ BOOKING = {
     "address": "東京都渋谷区道玄坂1-2-3",
     "phone": "03-1234-5678",
     "starts_at": datetime(2026, 11, 23, 1, 0, tzinfo=UTC),
-    "zone": TOKYO,
+    "zone": "Asia/Tokyo",
 }
 SHOP = {"shop_name": "Kizuna Coffee", "privacy_contact": "privacy@example.com", "notice_version": "2026-11"}
 CONTEXTS = {
@@ -154,7 +152,7 @@ CONTEXTS = {
         "store": "渋谷店",
         "menu": "カット",
         "on_day": date(2026, 11, 23),
-        "zone": TOKYO,
+        "zone": "Asia/Tokyo",
         "note": "taken",
         "nearest": True,
         "times": [
@@ -289,6 +287,17 @@ CONTEXTS = {
     "automation_points_expiring": {"name": "山田", "intro": None, "points": 1200, "expires_on": date(2026, 11, 29)},
     "automation_birthday": {"name": "山田 花子", "intro": "お誕生日おめでとうございます！", "month": 11, "year": 2026},
     "staff_line_linked": {"name": "マーケ 担当"},
+    "automation_booking_reminder": {
+        "name": "山田 花子",
+        "intro": None,
+        "booking_id": 1,
+        "store": "表参道サロン",
+        "menu": "カット",
+        "starts_at": datetime(2026, 11, 24, 6, 30, tzinfo=UTC),
+        "zone": "Asia/Tokyo",
+        "when": "eve",
+        "remind_at": "2026-11-23T09:00:00+00:00",
+    },
     "automation_flow": {
         "name": "山田 花子",
         "intro": None,
@@ -317,17 +326,9 @@ def test_template_renders_valid_line_messages(name, locale):
     assert [str(problem) for problem in limit_problems({"messages": messages})] == []  # LINE's documented limits
 
 
-KEYWORDS = {
-    "points",
-    "stamps",
-    "coupons",
-    "regular",
-    "silver",
-    "gold",
-    "closed",
-    "too_late",
-    "taken",
-}  # values templates choose by, not show
+# values templates choose by (or a time zone they format in), not show
+KEYWORDS = {"points", "stamps", "coupons", "regular", "silver", "gold", "eve", "soon", "Asia/Tokyo"}
+KEYWORDS |= {"closed", "too_late", "taken"}  # the booking conversation's notes and reasons
 
 
 def _longest(value):
