@@ -14,7 +14,7 @@ import pytest
 from sqlmodel import select
 
 from crm_core import customers, reservations
-from crm_core.models import Booking, Store
+from crm_core.models import Booking, OutboxMessage, Store
 from tests.e2e.conftest import postback_data, texts
 
 TOKYO = ZoneInfo("Asia/Tokyo")
@@ -147,6 +147,9 @@ def test_book_a_cut_with_buttons_and_a_double_tap_books_once(chat, salon, uow_fa
     assert "このご予約は確定済みです" in again
     (booking,) = _bookings(uow_factory, hanako)
     assert booking.status == "booked" and booking.starts_at == jst(23, 10)
+    with uow_factory() as uow:  # its reminders (18:00 today, 8:00 tomorrow) wait in the push engine's queue, once
+        keys = uow.session.exec(select(OutboxMessage.dedupe_key).where(OutboxMessage.category != "reply")).all()
+    assert sorted(keys) == [reservations.reminder_key(booking.customer_id, booking.id, o) for o in ("eve", "soon")]
 
 
 def test_choosing_another_time_lets_the_first_one_go(chat, salon, uow_factory):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
+from bot import flow_events
 from bot.flows.reservations.choices import (
     AT,
     CAROUSEL,
@@ -281,4 +282,6 @@ def confirm(ctx: EventContext, customer: Customer, params: dict) -> None:
         _offer_nearest(ctx, store, menu, rules_of(ctx, store), held.starts_at, change=replaced, note="taken")
         return
     booking = result.booking
+    if result.created and ctx.services is not None:  # its reminders, decided right after the commit
+        flow_events.booking_changed(ctx.services, ctx.uow, customer.id)
     ctx.reply("booking_done", **shown(ctx, booking), created=result.created, changed=booking.replaces_id is not None)
