@@ -94,18 +94,20 @@ def check_bookable(rules: Rules, menu: BookingMenu, starts_at: datetime, *, by_s
         raise NotBookable(N_("The store does not take this menu at this time."), reason="off_grid")
 
 
-def _used(uow: UnitOfWork, resource_ids: list[int], start: datetime, end: datetime, now: datetime) -> dict:
-    """(resource id, unit) -> places taken by bookings and live holds, between `start` and `end`."""
-    rows = uow.session.exec(
-        select(BookingClaim.resource_id, BookingClaim.starts_at, func.count())
-        .where(
-            BookingClaim.resource_id.in_(resource_ids),
-            BookingClaim.starts_at >= start,
-            BookingClaim.starts_at < end,
-            or_(BookingClaim.expires_at.is_(None), BookingClaim.expires_at > now),
-        )
-        .group_by(BookingClaim.resource_id, BookingClaim.starts_at)
+def _used(
+    uow: UnitOfWork, resource_ids: list[int], start: datetime, end: datetime, now: datetime, ignoring: int | None = None
+) -> dict:
+    """(resource id, unit) -> places taken by bookings and live holds (but booking `ignoring`'s), between `start`
+    and `end`."""
+    query = select(BookingClaim.resource_id, BookingClaim.starts_at, func.count()).where(
+        BookingClaim.resource_id.in_(resource_ids),
+        BookingClaim.starts_at >= start,
+        BookingClaim.starts_at < end,
+        or_(BookingClaim.expires_at.is_(None), BookingClaim.expires_at > now),
     )
+    if ignoring is not None:
+        query = query.where(BookingClaim.booking_id != ignoring)
+    rows = uow.session.exec(query.group_by(BookingClaim.resource_id, BookingClaim.starts_at))
     return {(resource_id, unit): count for resource_id, unit, count in rows}
 
 
@@ -120,9 +122,19 @@ def places_left(used: dict, resources: list[BookingResource], starts_at: datetim
 
 
 def free_slots(
-    *, uow: UnitOfWork, rules: Rules, menu: BookingMenu, day: date, by_staff: bool = False, include_full: bool = False
+    *,
+    uow: UnitOfWork,
+    rules: Rules,
+    menu: BookingMenu,
+    day: date,
+    by_staff: bool = False,
+    include_full: bool = False,
+    ignoring: int | None = None,
 ) -> list[Slot]:
-    """The start times of `day` one may book now for `menu`, with the places left (full ones only when asked)."""
+    """The start times of `day` one may book now for `menu`, with the places left (full ones only when asked).
+
+    `ignoring`: a booking being changed, whose places count as free (as `hold(replaces_id=...)` counts them).
+    """
     earliest, last_day = window(rules, by_staff=by_staff)
     if day > last_day:
         return []
@@ -131,7 +143,7 @@ def free_slots(
     if not starts or not resources:
         return []
     length = timedelta(minutes=menu.duration_minutes)
-    used = _used(uow, [r.id for r in resources], starts[0], starts[-1] + length, rules.now)
+    used = _used(uow, [r.id for r in resources], starts[0], starts[-1] + length, rules.now, ignoring)
     slots = []
     for moment in starts:
         free = sum(places_left(used, resources, moment, length).values())
@@ -141,16 +153,23 @@ def free_slots(
 
 
 def nearest_free(
-    *, uow: UnitOfWork, rules: Rules, menu: BookingMenu, around: datetime, count: int = 3, days: int = 7
+    *,
+    uow: UnitOfWork,
+    rules: Rules,
+    menu: BookingMenu,
+    around: datetime,
+    count: int = 3,
+    days: int = 7,
+    ignoring: int | None = None,
 ) -> list[Slot]:
     """Up to `count` free start times nearest to `around`: the same day first, then the days after."""
     day = around.astimezone(rules.zone).date()
-    same_day = free_slots(uow=uow, rules=rules, menu=menu, day=day)
+    same_day = free_slots(uow=uow, rules=rules, menu=menu, day=day, ignoring=ignoring)
     if same_day:
         return sorted(same_day, key=lambda slot: (abs(slot.starts_at - around), slot.starts_at))[:count]
     found: list[Slot] = []
     for offset in range(1, days + 1):
-        found.extend(free_slots(uow=uow, rules=rules, menu=menu, day=day + timedelta(days=offset)))
+        found.extend(free_slots(uow=uow, rules=rules, menu=menu, day=day + timedelta(days=offset), ignoring=ignoring))
         if len(found) >= count:
             break
     return found[:count]
