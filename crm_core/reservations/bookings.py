@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, func, or_, update
+from sqlalchemy import and_, delete, func, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
@@ -521,13 +521,26 @@ def get_booking(*, uow: UnitOfWork, booking_id) -> Booking | None:
     return uow.session.get(Booking, booking_id)
 
 
-def list_for_customer(*, uow: UnitOfWork, customer_id: int, upcoming: bool = False, limit: int = 100) -> list[Booking]:
-    """The customer's bookings (not holds): upcoming booked ones soonest first, or all newest first."""
+def list_for_customer(
+    *,
+    uow: UnitOfWork,
+    customer_id: int,
+    upcoming: bool = False,
+    limit: int = 100,
+    before: tuple[datetime, int] | None = None,
+) -> list[Booking]:
+    """The customer's bookings (not holds): upcoming booked ones soonest first, or all newest first.
+
+    `before` (all, newest first): only those after (start, id) in that order, the next page of a list.
+    """
     query = select(Booking).where(Booking.customer_id == customer_id)
     if upcoming:
         query = query.where(Booking.status == "booked", Booking.ends_at > uow.now()).order_by(Booking.starts_at)
     else:
         query = query.where(Booking.status.in_(SHOWN)).order_by(Booking.starts_at.desc(), Booking.id.desc())
+        if before is not None:
+            at, booking_id = before
+            query = query.where(or_(Booking.starts_at < at, and_(Booking.starts_at == at, Booking.id < booking_id)))
     return list(uow.session.exec(query.limit(limit)))
 
 
