@@ -94,7 +94,7 @@ def check_bookable(rules: Rules, menu: BookingMenu, starts_at: datetime, *, by_s
         raise NotBookable(N_("The store does not take this menu at this time."), reason="off_grid")
 
 
-def _taken(
+def places_taken(
     uow: UnitOfWork, resource_ids: list[int], start: datetime, end: datetime, now: datetime
 ) -> dict[tuple[int, int], list[int]]:
     """Places taken by bookings and live holds from `start` to `end`: (resource id, phase) -> count per unit.
@@ -145,7 +145,7 @@ def free_slots(
     length = timedelta(minutes=menu.duration_minutes)
     units = int(length / UNIT)
     step = int(UNIT.total_seconds())
-    taken = _taken(uow, [r.id for r in resources], starts[0], starts[-1] + length, rules.now)
+    taken = places_taken(uow, [r.id for r in resources], starts[0], starts[-1] + length, rules.now)
     slots = []
     for moment in starts:
         index, phase = divmod(int((moment - starts[0]).total_seconds()), step)
