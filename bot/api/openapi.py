@@ -747,6 +747,7 @@ DOCUMENT["paths"].update(
             "get": {
                 "operationId": "listStoreMenus",
                 "summary": "The bookable menus of a store",
+                "description": "Active menus in the store's order; none while the store is closed.",
                 "parameters": [{"name": "code", "in": "path", "required": True, "schema": {"type": "string"}}],
                 "responses": {
                     "200": _json(_list_of("#/components/schemas/Menu"), "Menus, in the store's order"),

@@ -134,7 +134,7 @@ def list_reservations():
 
 
 def list_store_menus(code: str):
-    """The store's bookable menus, in the order the store set."""
+    """The store's bookable menus, in the order the store set (none while the store is closed)."""
     with _services().uow_factory() as uow:
         store = _store(uow, code)
         items = [
@@ -146,7 +146,7 @@ def list_store_menus(code: str):
                 "capacity": reservations.menu_capacity(uow=uow, menu_id=menu.id),
                 "price": menu.price,
             }
-            for menu in reservations.list_menus(uow=uow, store_id=store.id)
+            for menu in (reservations.list_menus(uow=uow, store_id=store.id) if store.active else [])
         ]
     return jsonify({"items": items, "next": None})
 

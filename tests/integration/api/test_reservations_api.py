@@ -197,6 +197,7 @@ def test_bad_input_and_unknown_names_are_refused_clearly(api, salon):
     assert api.get("/availability?store_code=OLD&menu=cut&date=2026-11-23").json["items"] == [], "closed"
 
     _error(api.get("/stores/NOPE/menus"), 404, "not_found")
+    assert api.get("/stores/OLD/menus").json == {"items": [], "next": None}, "a closed store offers nothing"
     _error(api.get("/reservations"), 400, "invalid_parameter")
     _error(api.get("/reservations?customer_id=abc"), 400, "invalid_parameter")
     _error(api.get("/reservations?customer_id=999999"), 404, "not_found")
