@@ -233,3 +233,22 @@ def test_staff_move_a_booking_and_mark_it_from_its_day(salon, clock, uow_factory
     assert marked.status == "arrived"
     with uow_factory() as uow, pytest.raises(BookingClosed):
         reservations.cancel(uow=uow, booking_id=new.id, zone=TOKYO, as_staff=True)
+
+
+def test_hours_off_the_five_minute_grid_count_each_opening_s_own_places(salon, uow_factory):
+    with uow_factory() as uow:  # Monday: 10:03-12:00 and 13:02-15:00
+        special = {MONDAY: ((10 * 60 + 3, 12 * 60), (13 * 60 + 2, 15 * 60))}
+        salon.store(uow).business_hours = hours.BusinessHours(
+            weekly=hours.DEFAULT_HOURS.weekly, holidays=frozenset(), special=special
+        ).as_json()
+        uow.commit()
+    free = salon.free("consult", MONDAY)
+    assert min(free) == jst(23, 10, 3) and jst(23, 13, 2) in free
+
+    salon.book(salon.hanako, "consult", jst(23, 10, 3))
+    salon.book(salon.taro, "consult", jst(23, 13, 32))
+    free = salon.free("consult", MONDAY, include_full=True)
+    assert (free[jst(23, 10, 3)], free[jst(23, 10, 33)]) == (0, 1)
+    assert (free[jst(23, 13, 2)], free[jst(23, 13, 32)], free[jst(23, 14, 2)]) == (1, 0, 1)
+    cut = salon.free("cut", MONDAY, include_full=True)
+    assert cut[jst(23, 10, 3)] == 2, "the consultation has places of its own"
