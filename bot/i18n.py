@@ -108,6 +108,13 @@ def format_moment(value: datetime, locale: str, tz: ZoneInfo) -> str:
     return f"{_apply_day(local, parsed, day)} {_apply_time(local, parsed, clock)}"
 
 
+def format_short_moment(value: datetime, locale: str, tz: ZoneInfo) -> str:
+    """11/23(月) 10:00 / Mon, 11/23 10:00 AM, in business time: short enough for a quick reply's label."""
+    local = value.astimezone(tz)
+    parsed, _day, clock = _date_patterns(locale)
+    return f"{format_skeleton('MEd', local, locale=parsed)} {_apply_time(local, parsed, clock)}"
+
+
 def format_clock(value: datetime, locale: str, tz: ZoneInfo) -> str:
     """14:05 / 2:05 PM, in business time."""
     parsed, _day, clock = _date_patterns(locale)

@@ -49,6 +49,7 @@ class MessageRenderer:
             day=lambda value, zone=None: i18n.format_day(value, locale, self._zone(zone)),
             moment=lambda value, zone=None: i18n.format_moment(value, locale, self._zone(zone)),
             time_of=lambda value, zone=None: i18n.format_clock(value, locale, self._zone(zone)),
+            short_moment=lambda value, zone=None: i18n.format_short_moment(value, locale, self._zone(zone)),
             public_url=self.public_url,
             **context,
         )

@@ -56,7 +56,7 @@ def prepare_demo(settings: Settings, *, admin_password: str | None = None) -> tu
     if any(added.values()):
         summary = (
             f"demo shop ready: {added['stores']} stores, {added['products']} products, "
-            f"{added['customers']} customers, {added['purchases']} purchases"
+            f"{added['customers']} customers, {added['purchases']} purchases, {added['menus']} bookable menus"
         )
     else:
         summary = "demo shop already there; nothing added"

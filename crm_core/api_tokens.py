@@ -29,6 +29,8 @@ SCOPES = (
     "coupons:read",
     "coupons:write",
     "coupons:redeem",
+    "reservations:read",
+    "reservations:write",
 )
 # what a token for one store may do: its own purchases and refunds, the store list, coupons at its till
 STORE_SCOPES = ("purchases:read", "purchases:write", "stores:read", "coupons:redeem")

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import bindparam
 from sqlmodel import select
 
-from crm_core import automations, coupons, points, shop
+from crm_core import automations, coupons, points, reservations, shop
 from crm_core.customers import luhn_digit, write_birthday, write_search_key
 from crm_core.loyalty import get_program, save_program
 from crm_core.models import ChannelIdentity, Customer, Product, Purchase, PurchaseItem, Store
@@ -78,6 +78,24 @@ DEMO_COUPONS = (
 )
 STAMP_REWARD_KEY = "demo.stamp_reward"  # set once the stamp card's reward coupon was defined
 AUTOMATIONS_KEY = "demo.automations"  # set once the automations were switched on and their two friends seeded
+RESERVATIONS_KEY = "demo.reservations"  # set once the stores' bookable menus were set up
+# what a coffee shop takes bookings for, in every demo store: (code, name, places at the same time)
+DEMO_RESOURCES = (("bar", "ドリップカウンター", 4), ("roaster", "焙煎機", 1))
+# code, name, minutes, price, the resources it takes a place in (none: places of its own), its places, description
+DEMO_MENUS = (
+    (
+        "drip",
+        "ハンドドリップ教室",
+        60,
+        3300,
+        ("bar",),
+        None,
+        "バリスタと一緒に、ご自宅で淹れる一杯のコツを。豆のお土産付き",
+    ),
+    ("cupping", "カッピング体験", 30, 1650, ("bar",), None, "季節の豆3種を飲み比べ"),
+    ("roasting", "焙煎体験", 90, 5500, ("roaster",), None, "生豆200gをご自身で焙煎してお持ち帰り"),
+    ("table", "テーブル席のご予約", 60, 0, (), 3, "4名様までのテーブル席"),
+)
 
 
 @dataclass(frozen=True)
@@ -104,6 +122,7 @@ def is_seeded(*, uow: UnitOfWork) -> bool:
 def seed(*, uow: UnitOfWork, zone: ZoneInfo | None = None) -> dict[str, int]:
     """Fill an empty shop with the demo data; returns what was added (all zeros on a second run)."""
     added = {"stores": 0, "products": 0, "customers": 0, "purchases": 0, "points": 0, "automations": 0, "coupons": 0}
+    added["menus"] = 0
     if not is_seeded(uow=uow):
         _seed_shop(uow=uow, added=added)
     if shop.get_setting(uow=uow, key=POINTS_KEY) is None:
@@ -120,6 +139,43 @@ def seed(*, uow: UnitOfWork, zone: ZoneInfo | None = None) -> dict[str, int]:
     if shop.get_setting(uow=uow, key=STAMP_REWARD_KEY) is None:
         added["coupons"] += _seed_stamp_reward(uow=uow)
         shop.set_setting(uow=uow, key=STAMP_REWARD_KEY, value=1)
+    if shop.get_setting(uow=uow, key=RESERVATIONS_KEY) is None:
+        added["menus"] = _seed_reservations(uow=uow)
+        shop.set_setting(uow=uow, key=RESERVATIONS_KEY, value=1)
+    return added
+
+
+def _seed_reservations(*, uow: UnitOfWork) -> int:
+    """Bookable menus in every demo store (lessons at the drip counter, the roaster, tables); returns menus added.
+
+    The stores keep the shop's hours and the default booking settings (a start every 30 minutes, one
+    hour's notice, 60 days ahead). A menu the owner already set up under the same code is left as it is.
+    """
+    added = 0
+    for code, _name in STORES:
+        store = uow.session.exec(select(Store).where(Store.code == code)).first()
+        if store is None:
+            continue
+        for resource_code, name, capacity in DEMO_RESOURCES:
+            if not any(r.code == resource_code for r in reservations.list_resources(uow=uow, store_id=store.id)):
+                reservations.upsert_resource(
+                    uow=uow, store_id=store.id, code=resource_code, name=name, capacity=capacity
+                )
+        for menu_code, name, minutes, price, resource_codes, places, description in DEMO_MENUS:
+            if reservations.get_menu(uow=uow, store_id=store.id, code=menu_code) is not None:
+                continue
+            reservations.upsert_menu(
+                uow=uow,
+                store_id=store.id,
+                code=menu_code,
+                name=name,
+                duration_minutes=minutes,
+                price=price,
+                capacity=places,
+                resource_codes=list(resource_codes),
+                description=description,
+            )
+            added += 1
     return added
 
 

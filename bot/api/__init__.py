@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from bot.api import auth, coupons, customers, errors, openapi, purchases, stores
+from bot.api import auth, coupons, customers, errors, openapi, purchases, reservations, stores
 
 
 def create_api_blueprint() -> Blueprint:
@@ -16,5 +16,6 @@ def create_api_blueprint() -> Blueprint:
     purchases.register(bp)
     stores.register(bp)
     coupons.register(bp)
+    reservations.register(bp)
     openapi.register(bp)
     return bp

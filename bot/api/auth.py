@@ -24,6 +24,10 @@ ENDPOINT_SCOPES = {
     "api.define_coupon": "coupons:write",
     "api.issue_coupon": "coupons:write",
     "api.redeem_coupon": "coupons:redeem",
+    "api.list_reservations": "reservations:read",
+    "api.list_store_menus": "reservations:read",
+    "api.get_availability": "reservations:read",
+    "api.create_reservation": "reservations:write",
 }
 
 

@@ -32,7 +32,8 @@ DOCUMENT = {
     "info": {
         "title": "Kizuna REST API",
         "version": "1.0.0",
-        "description": "Customers, stores, purchases and coupons of a Kizuna shop, for the POS, the web shop and BI. "
+        "description": "Customers, stores, purchases, coupons and reservations of a Kizuna shop, for the POS, "
+        "the web shop and BI. "
         'Errors are `{"error": {"code", "message"}}` with a 4xx status; lists are `{"items", "next"}`.',
     },
     "servers": [{"url": "/api/v1"}],
@@ -141,7 +142,8 @@ DOCUMENT = {
                 "description": "A token from `kizuna tokens create` or the console's API tokens page. Each "
                 "operation names the scope it needs (customers:read, customers:write, points:read, "
                 "purchases:read, purchases:write, stores:read, stores:write, coupons:read, coupons:write, "
-                "coupons:redeem); a token without it is refused with 403 `forbidden`. A token restricted to one "
+                "coupons:redeem, reservations:read, reservations:write); a token without it is refused with 403 "
+                "`forbidden`. A token restricted to one "
                 "store may only have purchases:read, purchases:write, stores:read and coupons:redeem, and records "
                 "and reads only that store's purchases and refunds and redeems coupons only there. "
                 "Tokens made before scopes existed have every scope.",
@@ -687,6 +689,157 @@ DOCUMENT["components"]["schemas"].update(
     }
 )
 
+_RESERVATION_RULES = (
+    "A booking through the API follows the customers' rules: the store's notice and how far ahead one may book "
+    "(staff book past them in the console), so what `GET /availability` offers is what this accepts. "
+    "Times are answered in the store's time zone."
+)
+_STARTS_AT = {
+    "type": "string",
+    "format": "date-time",
+    "description": "In the store's time zone, like 2026-12-24T10:00:00+09:00",
+}
+DOCUMENT["paths"].update(
+    {
+        "/reservations": {
+            "get": {
+                "operationId": "listReservations",
+                "summary": "A customer's bookings, the latest start first",
+                "description": "Booked, cancelled, arrived and no-show bookings (not times held while a customer "
+                "confirms on LINE).",
+                "parameters": [
+                    {"name": "customer_id", "in": "query", "required": True, "schema": {"type": "integer"}},
+                    *_PAGING,
+                ],
+                "responses": {
+                    "200": _json(_list_of("#/components/schemas/Reservation"), "The customer's bookings"),
+                    "400": _ERROR,
+                    "401": _ERROR,
+                    "404": _ERROR,
+                    "410": _ERROR,
+                },
+            },
+            "post": {
+                "operationId": "createReservation",
+                "summary": "Book a free time for a customer (a phone call, the web shop)",
+                "description": "Capacity holds under any concurrency: when no place is left the answer is 409 "
+                "`full`. A time that cannot be booked is a 422 with the reason as the code: `past`, `too_soon` "
+                "(inside the store's notice), `too_far` (beyond how far ahead it takes bookings), `closed` (the "
+                "store is closed that day, or for good), `off_grid` (not one of the menu's start times). With an "
+                "`idempotency_key`, the same key again answers 200 with the same booking and books nothing more; "
+                "the key used for another booking is a 409 `conflict`. An unknown customer, store or menu is a "
+                "404. " + _RESERVATION_RULES,
+                "requestBody": _body("#/components/schemas/ReservationInput"),
+                "responses": {
+                    "200": _json({"$ref": "#/components/schemas/Reservation"}, "Already booked with this key"),
+                    "201": _json({"$ref": "#/components/schemas/Reservation"}, "Booked"),
+                    "400": _ERROR,
+                    "401": _ERROR,
+                    "404": _ERROR,
+                    "409": _ERROR,
+                    "410": _ERROR,
+                    "415": _ERROR,
+                    "422": _ERROR,
+                },
+            },
+        },
+        "/stores/{code}/menus": {
+            "get": {
+                "operationId": "listStoreMenus",
+                "summary": "The bookable menus of a store",
+                "description": "Active menus in the store's order; none while the store is closed.",
+                "parameters": [{"name": "code", "in": "path", "required": True, "schema": {"type": "string"}}],
+                "responses": {
+                    "200": _json(_list_of("#/components/schemas/Menu"), "Menus, in the store's order"),
+                    "401": _ERROR,
+                    "404": _ERROR,
+                },
+            }
+        },
+        "/availability": {
+            "get": {
+                "operationId": "getAvailability",
+                "summary": "The free start times of a menu on one day",
+                "description": "Start times with at least one place left, that a customer may book now (a day "
+                "in the past or beyond the store's horizon has none). " + _RESERVATION_RULES,
+                "parameters": [
+                    {"name": "store_code", "in": "query", "required": True, "schema": {"type": "string"}},
+                    {"name": "menu", "in": "query", "required": True, "schema": {"type": "string"}},
+                    {
+                        "name": "date",
+                        "in": "query",
+                        "required": True,
+                        "schema": {"type": "string", "format": "date"},
+                        "description": "A business day of the store",
+                    },
+                ],
+                "responses": {
+                    "200": _json(_list_of("#/components/schemas/FreeTime"), "Free start times, in order"),
+                    "400": _ERROR,
+                    "401": _ERROR,
+                    "404": _ERROR,
+                },
+            }
+        },
+    }
+)
+DOCUMENT["components"]["schemas"].update(
+    {
+        "Reservation": {
+            "type": "object",
+            "required": ["id", "store_code", "menu", "starts_at", "status"],
+            "properties": {
+                "id": {"type": "integer"},
+                "store_code": {"type": "string"},
+                "menu": {"type": "string", "description": "The menu's code"},
+                "menu_name": {"type": "string"},
+                "starts_at": _STARTS_AT,
+                "ends_at": {"type": "string", "format": "date-time"},
+                "status": {"type": "string", "enum": ["booked", "cancelled", "arrived", "no_show"]},
+                "price": {"type": "integer", "description": "The menu's price in yen when booked"},
+                "source": {"type": "string", "enum": ["line", "console", "api"]},
+            },
+        },
+        "ReservationInput": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["customer_id", "store_code", "menu", "starts_at"],
+            "properties": {
+                "customer_id": {"type": "integer"},
+                "store_code": {"type": "string"},
+                "menu": {"type": "string", "description": "The menu's code"},
+                "starts_at": {
+                    "type": "string",
+                    "format": "date-time",
+                    "description": "With a zone (any offset), one of the free start times",
+                },
+                "idempotency_key": {"type": "string", "maxLength": 150},
+                "note": {"type": "string", "maxLength": 500, "description": "For the staff"},
+            },
+        },
+        "Menu": {
+            "type": "object",
+            "required": ["code", "name", "duration_minutes", "capacity"],
+            "properties": {
+                "code": {"type": "string"},
+                "name": {"type": "string"},
+                "description": _nullable("string"),
+                "duration_minutes": {"type": "integer"},
+                "capacity": {"type": "integer", "description": "Bookings that may start at the same time"},
+                "price": {"type": "integer", "description": "Yen"},
+            },
+        },
+        "FreeTime": {
+            "type": "object",
+            "required": ["starts_at", "free"],
+            "properties": {
+                "starts_at": _STARTS_AT,
+                "free": {"type": "integer", "minimum": 1, "description": "Places left"},
+            },
+        },
+    }
+)
+
 # the scope each operation needs; bot/api/auth.py enforces the same per route
 OPERATION_SCOPES = {
     ("/customers", "post"): "customers:write",
@@ -703,6 +856,10 @@ OPERATION_SCOPES = {
     ("/coupons", "post"): "coupons:write",
     ("/coupons/{coupon_id}/issue", "post"): "coupons:write",
     ("/coupons/redeem", "post"): "coupons:redeem",
+    ("/reservations", "get"): "reservations:read",
+    ("/reservations", "post"): "reservations:write",
+    ("/stores/{code}/menus", "get"): "reservations:read",
+    ("/availability", "get"): "reservations:read",
 }
 for (_path, _method), _scope in OPERATION_SCOPES.items():
     _operation = DOCUMENT["paths"][_path][_method]

@@ -1,15 +1,15 @@
-"""The main menu, typed keywords, and features that later releases bring."""
+"""The main menu and typed keywords."""
 
 from __future__ import annotations
 
 import unicodedata
 
-from bot.flows import coupons, point_card, profile, registration
+from bot.flows import coupons, point_card, profile, registration, reservations
 from bot.handlers.context import EventContext
 from crm_core import timeline
 
-# Reservations come in a later release; until then 配信停止 does not promise reservation reminders.
-RESERVATIONS_ENABLED = False
+# 配信停止 promises that reservation reminders still arrive (they are transactional).
+RESERVATIONS_ENABLED = True
 
 # Keywords in both languages (compared after NFKC and lower-casing) -> what they open.
 KEYWORDS = {
@@ -57,18 +57,6 @@ def show_menu(ctx: EventContext, params: dict | None = None) -> None:
     )
 
 
-def coming_soon(feature: str):
-    def step(ctx: EventContext, params: dict | None = None) -> None:
-        if not registration.require_consent(ctx):
-            return
-        if ctx.customer is None:
-            ctx.reply("need_membership")
-            return
-        ctx.reply("coming_soon", feature=feature)
-
-    return step
-
-
 def set_offers(stop: bool):
     """配信停止 / 配信再開: marketing messages stop or resume; receipts (and reminders) still arrive."""
 
@@ -93,7 +81,6 @@ ACTIONS = {
     "menu": show_menu,
     "points": point_card.show_card,
     "coupons": coupons.show_coupons,
-    "reservations": coming_soon("reservations"),
     "history": point_card.show_history,
     "opt_out": set_offers(stop=True),
     "opt_in": set_offers(stop=False),
@@ -101,4 +88,5 @@ ACTIONS = {
     "profile": profile.offer,
     "skip_profile": profile.skip,
     **coupons.ACTIONS,
+    **reservations.ACTIONS,
 }

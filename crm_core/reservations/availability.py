@@ -12,12 +12,12 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, or_
+from sqlalchemy import DateTime, func, or_, type_coerce
 from sqlmodel import select
 
 from crm_core import hours
 from crm_core.errors import N_, NotBookable
-from crm_core.models import BookingClaim, BookingMenu, BookingResource, ReservationSettings
+from crm_core.models import BookingClaim, BookingMenu, ReservationSettings
 from crm_core.reservations.setup import UNIT_MINUTES, menu_resources
 from crm_core.uow import UnitOfWork
 
@@ -94,35 +94,60 @@ def check_bookable(rules: Rules, menu: BookingMenu, starts_at: datetime, *, by_s
         raise NotBookable(N_("The store does not take this menu at this time."), reason="off_grid")
 
 
-def _used(uow: UnitOfWork, resource_ids: list[int], start: datetime, end: datetime, now: datetime) -> dict:
-    """(resource id, unit) -> places taken by bookings and live holds, between `start` and `end`."""
-    rows = uow.session.exec(
-        select(BookingClaim.resource_id, BookingClaim.starts_at, func.count())
-        .where(
-            BookingClaim.resource_id.in_(resource_ids),
-            BookingClaim.starts_at >= start,
-            BookingClaim.starts_at < end,
-            or_(BookingClaim.expires_at.is_(None), BookingClaim.expires_at > now),
-        )
-        .group_by(BookingClaim.resource_id, BookingClaim.starts_at)
+def places_taken(
+    uow: UnitOfWork,
+    resource_ids: list[int],
+    start: datetime,
+    end: datetime,
+    now: datetime,
+    ignoring: int | None = None,
+) -> dict[tuple[int, int], list[int]]:
+    """Places taken by bookings and live holds (but booking `ignoring`'s) from `start` to `end`:
+    (resource id, phase) -> count per unit.
+
+    A unit's index is its whole 5-minute steps after `start`, its phase the seconds left over (0 unless
+    opening hours start off the 5-minute grid). Read without converting each row's time to an aware
+    UTC datetime (the column's type would): one subtraction a row is all the counting needs.
+    """
+    size = int((end - start) / UNIT) + 1
+    step = int(UNIT.total_seconds())
+    moment = type_coerce(BookingClaim.starts_at, DateTime(timezone=True))
+    query = select(BookingClaim.resource_id, moment, func.count()).where(
+        BookingClaim.resource_id.in_(resource_ids),
+        BookingClaim.starts_at >= start,
+        BookingClaim.starts_at < end,
+        or_(BookingClaim.expires_at.is_(None), BookingClaim.expires_at > now),
     )
-    return {(resource_id, unit): count for resource_id, unit, count in rows}
-
-
-def places_left(used: dict, resources: list[BookingResource], starts_at: datetime, length: timedelta) -> dict[int, int]:
-    """Resource id -> the places it has free over the whole of [starts_at, starts_at + length)."""
-    units = int(length / UNIT)
-    free = {}
-    for resource in resources:
-        taken = max((used.get((resource.id, starts_at + UNIT * n), 0) for n in range(units)), default=0)
-        free[resource.id] = max(resource.capacity - taken, 0)
-    return free
+    if ignoring is not None:
+        query = query.where(BookingClaim.booking_id != ignoring)
+    rows = uow.session.execute(query.group_by(BookingClaim.resource_id, BookingClaim.starts_at))
+    naive = start.astimezone(UTC).replace(tzinfo=None)  # SQLite hands back naive UTC
+    taken: dict[tuple[int, int], list[int]] = {}
+    for resource_id, unit, count in rows:
+        index, phase = divmod(int((unit - (start if unit.tzinfo else naive)).total_seconds()), step)
+        counts = taken.get((resource_id, phase))
+        if counts is None:
+            counts = taken[resource_id, phase] = [0] * size
+        counts[index] = count
+    return taken
 
 
 def free_slots(
-    *, uow: UnitOfWork, rules: Rules, menu: BookingMenu, day: date, by_staff: bool = False, include_full: bool = False
+    *,
+    uow: UnitOfWork,
+    rules: Rules,
+    menu: BookingMenu,
+    day: date,
+    by_staff: bool = False,
+    include_full: bool = False,
+    ignoring: int | None = None,
 ) -> list[Slot]:
-    """The start times of `day` one may book now for `menu`, with the places left (full ones only when asked)."""
+    """The start times of `day` one may book now for `menu`, with the places left (full ones only when asked).
+
+    A start's places: for each of the menu's resources, its capacity less the most places taken in any
+    5-minute unit the menu spans, added up. `ignoring`: a booking being changed, whose places count as free
+    (as `hold(replaces_id=...)` counts them).
+    """
     earliest, last_day = window(rules, by_staff=by_staff)
     if day > last_day:
         return []
@@ -131,26 +156,41 @@ def free_slots(
     if not starts or not resources:
         return []
     length = timedelta(minutes=menu.duration_minutes)
-    used = _used(uow, [r.id for r in resources], starts[0], starts[-1] + length, rules.now)
+    units = int(length / UNIT)
+    step = int(UNIT.total_seconds())
+    taken = places_taken(uow, [r.id for r in resources], starts[0], starts[-1] + length, rules.now, ignoring)
     slots = []
     for moment in starts:
-        free = sum(places_left(used, resources, moment, length).values())
+        index, phase = divmod(int((moment - starts[0]).total_seconds()), step)
+        free = 0
+        for resource in resources:
+            counts = taken.get((resource.id, phase))
+            most = max(counts[index : index + units]) if counts is not None else 0
+            free += max(resource.capacity - most, 0)
         if free or include_full:
             slots.append(Slot(moment, free))
     return slots
 
 
 def nearest_free(
-    *, uow: UnitOfWork, rules: Rules, menu: BookingMenu, around: datetime, count: int = 3, days: int = 7
+    *,
+    uow: UnitOfWork,
+    rules: Rules,
+    menu: BookingMenu,
+    around: datetime,
+    count: int = 3,
+    days: int = 7,
+    ignoring: int | None = None,
 ) -> list[Slot]:
     """Up to `count` free start times nearest to `around`: the same day first, then the days after."""
     day = around.astimezone(rules.zone).date()
-    same_day = free_slots(uow=uow, rules=rules, menu=menu, day=day)
+    same_day = free_slots(uow=uow, rules=rules, menu=menu, day=day, ignoring=ignoring)
     if same_day:
         return sorted(same_day, key=lambda slot: (abs(slot.starts_at - around), slot.starts_at))[:count]
     found: list[Slot] = []
     for offset in range(1, days + 1):
-        found.extend(free_slots(uow=uow, rules=rules, menu=menu, day=day + timedelta(days=offset)))
+        later = day + timedelta(days=offset)
+        found.extend(free_slots(uow=uow, rules=rules, menu=menu, day=later, ignoring=ignoring))
         if len(found) >= count:
             break
     return found[:count]

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, func, or_, update
+from sqlalchemy import and_, delete, func, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
@@ -22,7 +22,7 @@ from crm_core import customers, hours, timeline
 from crm_core.db import upsert_insert
 from crm_core.errors import N_, BookingClosed, Conflict, InvalidInput, NotFound, SlotTaken, TooLateToChange
 from crm_core.models import Booking, BookingClaim, BookingMenu, BookingResource, OutboxMessage, Store
-from crm_core.reservations.availability import UNIT, Rules, check_bookable, local_moment
+from crm_core.reservations.availability import UNIT, Rules, check_bookable, local_moment, places_taken
 from crm_core.reservations.setup import get_settings, menu_resources, zone_of
 from crm_core.uow import UnitOfWork
 
@@ -150,9 +150,22 @@ def _place(
     lent_by: int | None = None,
     take_over: bool = False,
 ) -> None:
-    """Give `booking` places in one of its menu's resources (its own first); SlotTaken when none has them."""
+    """Give `booking` places in one of its menu's resources; SlotTaken when none has them.
+
+    A hold being confirmed or a booking being moved keeps its own resource first. The others are
+    tried those that look free first (one read of what is taken then): on a busy day a new booking
+    finds the first free stylist in one try, not after trying every full one in turn.
+    """
     resources = menu_resources(uow=uow, menu_id=booking.menu_id)
-    resources.sort(key=lambda resource: resource.id != booking.resource_id)
+    taken = places_taken(uow, [r.id for r in resources], booking.starts_at, booking.ends_at, uow.now())
+    units = len(units_of(booking.starts_at, booking.ends_at))
+
+    def full(resource: BookingResource) -> bool:
+        counts = taken.get((resource.id, 0))
+        return counts is not None and max(counts[:units]) >= resource.capacity
+
+    keep_own = take_over or lent_by is not None  # otherwise resource_id is only _new's first guess
+    resources.sort(key=lambda resource: (keep_own and resource.id != booking.resource_id, full(resource)))
     for resource in resources:
         with uow.session.begin_nested() as savepoint:
             if _claim(uow, booking, resource, expires_at, lent_by=lent_by, take_over=take_over):
@@ -521,13 +534,26 @@ def get_booking(*, uow: UnitOfWork, booking_id) -> Booking | None:
     return uow.session.get(Booking, booking_id)
 
 
-def list_for_customer(*, uow: UnitOfWork, customer_id: int, upcoming: bool = False, limit: int = 100) -> list[Booking]:
-    """The customer's bookings (not holds): upcoming booked ones soonest first, or all newest first."""
+def list_for_customer(
+    *,
+    uow: UnitOfWork,
+    customer_id: int,
+    upcoming: bool = False,
+    limit: int = 100,
+    before: tuple[datetime, int] | None = None,
+) -> list[Booking]:
+    """The customer's bookings (not holds): upcoming booked ones soonest first, or all newest first.
+
+    `before` (all, newest first): only those after (start, id) in that order, the next page of a list.
+    """
     query = select(Booking).where(Booking.customer_id == customer_id)
     if upcoming:
         query = query.where(Booking.status == "booked", Booking.ends_at > uow.now()).order_by(Booking.starts_at)
     else:
         query = query.where(Booking.status.in_(SHOWN)).order_by(Booking.starts_at.desc(), Booking.id.desc())
+        if before is not None:
+            at, booking_id = before
+            query = query.where(or_(Booking.starts_at < at, and_(Booking.starts_at == at, Booking.id < booking_id)))
     return list(uow.session.exec(query.limit(limit)))
 
 

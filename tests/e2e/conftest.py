@@ -33,8 +33,9 @@ class Chat:
     def say(self, text: str) -> list[dict]:
         return self._send(self.line.text(self.line_user_id, text))
 
-    def tap(self, data: str) -> list[dict]:
-        return self._send(self.line.postback(self.line_user_id, data))
+    def tap(self, data: str, **params: str) -> list[dict]:
+        """Tap a postback button; `params` are what a picker adds (`date="2026-11-23"` for a date picker)."""
+        return self._send(self.line.postback(self.line_user_id, data, params=params or None))
 
 
 def texts(messages: list[dict]) -> str:

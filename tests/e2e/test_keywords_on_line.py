@@ -1,4 +1,4 @@
-"""What members read when they use the keywords: features still to come, stopping offers."""
+"""What members read when they use the keywords: nothing to offer yet, stopping offers."""
 
 from __future__ import annotations
 
@@ -13,23 +13,22 @@ def _member(chat, name: str = "山田 花子", language: str = "ja"):
     return person
 
 
-def test_coming_features_read_as_plain_english(chat):
+def test_nothing_to_offer_yet_reads_as_plain_english(chat):
     alex = _member(chat, "Alex", language="en")
     assert "You have no coupons right now." in texts(alex.say("Coupons"))
-    assert "Reservations are coming soon." in texts(alex.say("Reservations"))
+    assert "bookings on LINE are not open yet." in texts(alex.say("Reservations"))  # no store takes bookings
 
 
-def test_coming_features_read_naturally_in_japanese(chat):
+def test_nothing_to_offer_yet_reads_naturally_in_japanese(chat):
     hanako = _member(chat)
     assert "今ご利用いただけるクーポンはありません" in texts(hanako.say("クーポン"))
-    assert "予約は準備中です" in texts(hanako.say("予約"))
+    assert "LINEでのご予約はまだ受け付けていません" in texts(hanako.say("予約"))
 
 
-def test_stopping_offers_promises_receipts_but_no_reminders_before_reservations_exist(chat):
+def test_stopping_offers_promises_receipts_and_reservation_reminders(chat):
     hanako = _member(chat)
     answer = texts(hanako.say("配信停止"))
-    assert "レシートは引き続きお届けします" in answer
-    assert "リマインド" not in answer
+    assert "レシートや予約のリマインドは引き続きお届けします" in answer
     alex = _member(chat, "Alex", language="en")
     answer = texts(alex.say("Stop offers"))
-    assert "Receipts still arrive" in answer and "reminder" not in answer
+    assert "Receipts and reservation reminders still arrive" in answer

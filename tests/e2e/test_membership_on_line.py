@@ -226,13 +226,13 @@ def test_unfollow_marks_blocked_and_refollow_restores_without_duplicate(chat, uo
         assert not customers.view(uow=uow, customer=customer).blocked
 
 
-def test_keywords_answer_and_coming_features_say_so(chat):
+def test_keywords_answer_and_features_with_nothing_yet_say_so(chat):
     hanako = chat()
     hanako.follow()
     hanako.tap("action=consent&v=2026-11")
     hanako.tap("action=register_new")
     reply = hanako.say("予約")
-    assert "準備中" in texts(reply)
+    assert "まだ受け付けていません" in texts(reply)  # no store takes bookings yet
     assert reply[-1]["quickReply"]["items"], "every reply offers a next step"
     reply = hanako.say("クーポン")
     assert "クーポン" in texts(reply) and reply[-1]["quickReply"]["items"]

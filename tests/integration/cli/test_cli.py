@@ -7,7 +7,7 @@ from sqlmodel import func, select
 
 from crm_core import api_tokens, coupons, loyalty, staff
 from crm_core import stores as store_service
-from crm_core.models import Customer, Purchase, Store
+from crm_core.models import BookingMenu, Customer, Purchase, Store
 
 
 def test_help_says_what_each_command_does(run):
@@ -93,11 +93,12 @@ def test_serve_without_settings_says_what_is_missing(run):
 def test_demo_no_serve_fills_the_database_once(run, uow_factory):
     first = run("demo", "--no-serve")
     assert first.exit_code == 0, first.output
-    assert "300 customers" in first.output
+    assert "300 customers" in first.output and "8 bookable menus" in first.output
     second = run("demo", "--no-serve")
     assert second.exit_code == 0 and "nothing added" in second.output
     with uow_factory() as uow:
         assert uow.session.exec(select(func.count()).select_from(Store)).one() == 2
+        assert uow.session.exec(select(func.count()).select_from(BookingMenu)).one() == 8  # 4 in each store
         assert uow.session.exec(select(func.count()).select_from(Customer)).one() == 303  # + 3 LINE friends
         assert uow.session.exec(select(func.count()).select_from(Purchase)).one() > 2000
         reward = coupons.get_coupon(uow=uow, coupon_id=loyalty.get_program(uow=uow).stamp_reward_coupon_id)

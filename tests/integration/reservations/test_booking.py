@@ -200,6 +200,20 @@ def test_a_change_to_an_overlapping_time_of_a_single_place_takes_over_the_shared
     assert salon.free("table", TUESDAY)[jst(24, 13, 30)] == 3  # the others end at 13:30
 
 
+def test_the_times_offered_for_a_change_count_the_changed_booking_s_places_as_free(salon):
+    old = salon.book(salon.hanako, "consult", jst(24, 10)).booking  # 10:00-10:30, the only place
+    salon.book(salon.taro, "consult", jst(24, 11))
+    assert jst(24, 10) not in salon.free("consult", TUESDAY)
+    changing = salon.free("consult", TUESDAY, ignoring=old.id)
+    assert changing[jst(24, 10)] == 1 and jst(24, 11) not in changing  # its own time, but not another's
+    with salon.uow_factory() as uow:
+        rules = reservations.rules_for(uow=uow, store=salon.store(uow), zone=TOKYO)
+        nearest = reservations.nearest_free(
+            uow=uow, rules=rules, menu=salon.menu(uow, "consult"), around=jst(24, 10), ignoring=old.id
+        )
+    assert nearest[0].starts_at == jst(24, 10)
+
+
 def test_staff_move_a_booking_and_mark_it_from_its_day(salon, clock, uow_factory):
     booking = salon.book(salon.hanako, "cut", jst(23, 10)).booking
     with uow_factory() as uow:
@@ -219,3 +233,22 @@ def test_staff_move_a_booking_and_mark_it_from_its_day(salon, clock, uow_factory
     assert marked.status == "arrived"
     with uow_factory() as uow, pytest.raises(BookingClosed):
         reservations.cancel(uow=uow, booking_id=new.id, zone=TOKYO, as_staff=True)
+
+
+def test_hours_off_the_five_minute_grid_count_each_opening_s_own_places(salon, uow_factory):
+    with uow_factory() as uow:  # Monday: 10:03-12:00 and 13:02-15:00
+        special = {MONDAY: ((10 * 60 + 3, 12 * 60), (13 * 60 + 2, 15 * 60))}
+        salon.store(uow).business_hours = hours.BusinessHours(
+            weekly=hours.DEFAULT_HOURS.weekly, holidays=frozenset(), special=special
+        ).as_json()
+        uow.commit()
+    free = salon.free("consult", MONDAY)
+    assert min(free) == jst(23, 10, 3) and jst(23, 13, 2) in free
+
+    salon.book(salon.hanako, "consult", jst(23, 10, 3))
+    salon.book(salon.taro, "consult", jst(23, 13, 32))
+    free = salon.free("consult", MONDAY, include_full=True)
+    assert (free[jst(23, 10, 3)], free[jst(23, 10, 33)]) == (0, 1)
+    assert (free[jst(23, 13, 2)], free[jst(23, 13, 32)], free[jst(23, 14, 2)]) == (1, 0, 1)
+    cut = salon.free("cut", MONDAY, include_full=True)
+    assert cut[jst(23, 10, 3)] == 2, "the consultation has places of its own"

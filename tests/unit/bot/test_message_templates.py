@@ -12,6 +12,23 @@ from bot.messages import MessageRenderer
 from bot.simulator import line_openapi
 from bot.simulator.limits import limit_problems
 
+PICKER = {
+    "data": "action=reservations&step=day&menu=1",
+    "initial": "2026-11-23",
+    "min": "2026-11-22",
+    "max": "2027-01-21",
+}
+BOOKING = {
+    "id": 5,
+    "menu": "カット",
+    "minutes": 60,
+    "price": 5500,
+    "store": "渋谷店",
+    "address": "東京都渋谷区道玄坂1-2-3",
+    "phone": "03-1234-5678",
+    "starts_at": datetime(2026, 11, 23, 1, 0, tzinfo=UTC),
+    "zone": "Asia/Tokyo",
+}
 SHOP = {"shop_name": "Kizuna Coffee", "privacy_contact": "privacy@example.com", "notice_version": "2026-11"}
 CONTEXTS = {
     "welcome": {"name": "山田 花子"},
@@ -29,7 +46,6 @@ CONTEXTS = {
     "link_locked": {"until": datetime(2026, 11, 22, 3, 30, tzinfo=UTC)},
     "account_link": {"login_url": "https://kizuna.test/account/link?linkToken=abc"},
     "menu": {"is_member": True, "name": "山田 花子", "marketing_opt_out": False},
-    "coming_soon": {"feature": "coupons"},
     "coupons": {
         "held": [
             {
@@ -99,6 +115,84 @@ CONTEXTS = {
         "last_day": datetime(2026, 11, 28, 14, 59, 59, tzinfo=UTC),
     },
     "coupon_refused": {"reason": "sold_out"},
+    "booking_stores": {
+        "stores": [
+            {"name": "渋谷店", "address": "東京都渋谷区道玄坂1-2-3", "data": "action=reservations&step=store&store=1"},
+            {"name": "梅田店", "address": "", "data": "action=reservations&step=store&store=2"},
+        ]
+    },
+    "booking_menus": {
+        "store": "渋谷店",
+        "menus": [
+            {
+                "name": "カット",
+                "minutes": 60,
+                "price": 5500,
+                "description": "シャンプー込み",
+                "data": "action=reservations&step=menu&menu=1",
+            },
+            {
+                "name": "相談",
+                "minutes": 30,
+                "price": 0,
+                "description": "",
+                "data": "action=reservations&step=menu&menu=2",
+            },
+        ],
+    },
+    "booking_day": {
+        "store": "渋谷店",
+        "menu": "カット",
+        "changing": False,
+        "note": "closed",
+        "days": 60,
+        "picker": PICKER,
+    },
+    "booking_times": {
+        "store": "渋谷店",
+        "menu": "カット",
+        "on_day": date(2026, 11, 23),
+        "zone": "Asia/Tokyo",
+        "note": "taken",
+        "nearest": True,
+        "times": [
+            {
+                "starts_at": datetime(2026, 11, 23, h, m, tzinfo=UTC),
+                "data": f"action=reservations&step=time&menu=1&at=20261123T{h:02}{m:02}Z",
+            }
+            for h in range(1, 7)
+            for m in (0, 30)
+        ][:11],
+        "later": "action=reservations&step=day&menu=1&date=2026-11-23&from=20261123T0630Z",
+        "picker": PICKER,
+    },
+    "booking_confirm": {
+        **BOOKING,
+        "held_until": datetime(2026, 11, 22, 3, 5, tzinfo=UTC),
+        "changed_from": datetime(2026, 11, 24, 1, 0, tzinfo=UTC),
+        "confirm": "action=reservations&step=confirm&id=5",
+        "another": "action=reservations&step=day&menu=1&date=2026-11-23",
+    },
+    "booking_done": {**BOOKING, "created": True, "changed": False},
+    "bookings": {
+        "bookings": [
+            {
+                **BOOKING,
+                "can_change": True,
+                "change": "action=reservations&step=change&id=5",
+                "cancel": "action=reservations&step=cancel&id=5",
+            },
+            {
+                **BOOKING,
+                "can_change": False,
+                "change": "action=reservations&step=change&id=6",
+                "cancel": "action=reservations&step=cancel&id=6",
+            },
+        ]
+    },
+    "booking_cancel_ask": {**BOOKING, "cancel": "action=reservations&step=cancel_do&id=5"},
+    "booking_cancelled": {**BOOKING, "created": True},
+    "booking_refused": {"reason": "too_late", "store": "渋谷店", "phone": "03-1234-5678"},
     "coupon_lost": {"title": "プレゼント"},
     "opt_out_done": {"reservations_enabled": False},
     "point_card": {
@@ -249,6 +343,7 @@ def test_template_renders_valid_line_messages(name, locale):
 
 # values templates choose by (or a time zone they format in), not show
 KEYWORDS = {"points", "stamps", "coupons", "regular", "silver", "gold", "eve", "soon", "Asia/Tokyo"}
+KEYWORDS |= {"closed", "too_late", "taken"}  # the booking conversation's notes and reasons
 
 
 def _longest(value):
@@ -381,3 +476,32 @@ def test_a_booking_moved_or_cancelled_by_the_store_says_when_in_the_stores_own_z
     assert "0312345678" in moved and "表参道サロン" in moved
     assert "表参道サロン cancelled your booking." in cancelled and "Mon, Nov 23, 2026 8:00\u202fAM" in cancelled
     assert "please contact the store" in cancelled
+
+
+def test_bookings_offer_change_and_cancel_or_the_store_s_phone():
+    (listed,) = renderer.render("bookings", locale="ja", **SHOP, **CONTEXTS["bookings"])
+    changeable, too_late = listed["contents"]["contents"]
+    assert [button["action"]["label"] for button in changeable["footer"]["contents"]] == ["変更", "キャンセル"]
+    assert (
+        too_late["footer"]["contents"][0]["text"] == "このご予約の変更・キャンセルはお店にお電話ください：03-1234-5678"
+    )
+    assert "2026年11月23日(月) 10:00" in str(listed) and "¥5,500" in str(listed)
+    no_phone = dict(CONTEXTS["bookings"]["bookings"][1], phone="")
+    (listed,) = renderer.render("bookings", locale="en", **SHOP, bookings=[no_phone])
+    assert "please contact the store" in str(listed)
+    (none,) = renderer.render("bookings", locale="ja", **SHOP, bookings=[])
+    assert none["text"] == "今後のご予約はありません。"
+
+
+def test_a_day_s_free_times_are_clock_times_and_the_nearest_ones_carry_their_day():
+    day_view = dict(CONTEXTS["booking_times"], note=None, nearest=False)
+    (times,) = renderer.render("booking_times", locale="ja", **SHOP, **day_view)
+    labels = [item["action"]["label"] for item in times["quickReply"]["items"]]
+    assert times["text"] == "2026年11月23日(月)の渋谷店「カット」の空き時間です。時間をお選びください："
+    assert labels[0] == "10:00" and labels[-2:] == ["もっと遅い時間", "別の日"] and len(labels) == 13
+    (nearest,) = renderer.render("booking_times", locale="ja", **SHOP, **CONTEXTS["booking_times"])
+    assert nearest["text"].startswith("申し訳ありません。その時間は先にご予約が入りました。")
+    assert nearest["quickReply"]["items"][0]["action"]["label"] == "11/23(月) 10:00"
+    (none,) = renderer.render("booking_times", locale="en", **SHOP, **dict(day_view, times=[], later=None))
+    assert "no free times in the next days" in none["text"]
+    assert [item["action"]["type"] for item in none["quickReply"]["items"]][0] == "datetimepicker"
