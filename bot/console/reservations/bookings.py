@@ -57,12 +57,15 @@ def _field_of(error: KizunaError) -> str:
     return error.params.get("field") or "form"
 
 
-def _slots(uow: UnitOfWork, store: Store, menu: BookingMenu | None, day: date, zone) -> list[tuple[str, str, int]]:
-    """The free times staff may book for `menu` that day: (value for the form, time, places left)."""
+def _slots(
+    uow: UnitOfWork, store: Store, menu: BookingMenu | None, day: date, zone, moving: int | None = None
+) -> list[tuple[str, str, int]]:
+    """The free times staff may book for `menu` that day: (value for the form, time, places left); the places of
+    the booking `moving` count as free (a move keeps the places the two times share)."""
     if menu is None:
         return []
     rules = reservations.rules_for(uow=uow, store=store, zone=store_pages.shop_zone())
-    slots = reservations.free_slots(uow=uow, rules=rules, menu=menu, day=day, by_staff=True)
+    slots = reservations.free_slots(uow=uow, rules=rules, menu=menu, day=day, by_staff=True, ignoring=moving)
     return [(slot.starts_at.isoformat(), store_pages.clock_text(slot.starts_at, zone), slot.free) for slot in slots]
 
 
@@ -214,7 +217,7 @@ def move_booking(booking_id: int):
                 return redirect(store_pages.back_to(_board_url(store, moved.starts_at.astimezone(zone).date())))
         block = blocks_for(uow, [booking], zone)[0]
         menu = uow.session.get(BookingMenu, booking.menu_id)
-        slots = _slots(uow, store, menu, day, zone) if booking.status == "booked" else []
+        slots = _slots(uow, store, menu, day, zone, moving=booking.id) if booking.status == "booked" else []
     page = render_template(
         "reservations/move.html",
         store=store,

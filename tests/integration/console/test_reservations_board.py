@@ -4,7 +4,7 @@ moving and cancelling, and what the customer is told on LINE."""
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -275,3 +275,18 @@ def test_the_store_picker_switches_stores_and_remembers_the_choice(as_role, salo
     ginza = client.get(f"{PAGE}?store=GINZA").get_data(as_text=True)
     assert "銀座店" in ginza and "山田 花子" not in ginza and "This store has no bookable menus yet." in ginza
     assert 'data-field="store">銀座店' in client.get(PAGE).get_data(as_text=True)  # remembered
+
+
+def test_a_move_may_overlap_the_bookings_own_time(as_role, salon, uow_factory):
+    hanako = book(uow_factory, salon, "hanako", "cut", jst(23, 11))
+    book(uow_factory, salon, "jiro", "cut", jst(23, 11))  # both stylists busy 11:00-12:00
+    client = as_role("staff")
+    form = client.get(f"{PAGE}/bookings/{hanako}/move?day={MONDAY}").get_data(as_text=True).replace("\u202f", " ")
+    assert f'value="{jst(23, 10, 30).astimezone(UTC).isoformat()}"' in form  # overlaps only her own 11:00
+
+    response = post(client, f"{PAGE}/bookings/{hanako}/move", starts_at=jst(23, 10, 30).isoformat())
+
+    assert response.status_code == 302
+    with uow_factory() as uow:
+        moved = uow.session.exec(select(Booking).where(Booking.replaces_id == hanako)).one()
+    assert moved.starts_at == jst(23, 10, 30)
