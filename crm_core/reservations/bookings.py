@@ -287,18 +287,19 @@ def hold(
         _changeable(uow, replaces_id, customer_id, rules)
     release_holds(uow=uow, customer_id=customer_id)
     expires = rules.now + timedelta(minutes=rules.settings.hold_minutes)
-    booking = _new(
-        uow,
-        customer_id=customer_id,
-        store=store,
-        menu=menu,
-        starts_at=starts_at,
-        status="held",
-        hold_expires_at=expires,
-        source="line",
-        replaces_id=replaces_id,
-    )
-    _place(uow, booking, expires, lent_by=replaces_id)
+    with uow.session.begin_nested():  # a refused hold leaves no row behind, whatever the caller commits
+        booking = _new(
+            uow,
+            customer_id=customer_id,
+            store=store,
+            menu=menu,
+            starts_at=starts_at,
+            status="held",
+            hold_expires_at=expires,
+            source="line",
+            replaces_id=replaces_id,
+        )
+        _place(uow, booking, expires, lent_by=replaces_id)
     return booking
 
 

@@ -252,3 +252,20 @@ def test_hours_off_the_five_minute_grid_count_each_opening_s_own_places(salon, u
     assert (free[jst(23, 13, 2)], free[jst(23, 13, 32)], free[jst(23, 14, 2)]) == (1, 0, 1)
     cut = salon.free("cut", MONDAY, include_full=True)
     assert cut[jst(23, 10, 3)] == 2, "the consultation has places of its own"
+
+
+def test_a_refused_hold_leaves_nothing_behind_even_when_the_caller_commits(salon, uow_factory):
+    salon.book(salon.taro, "consult", jst(23, 10))
+    with uow_factory() as uow:
+        with pytest.raises(SlotTaken):
+            reservations.hold(
+                uow=uow,
+                customer_id=salon.hanako,
+                store=salon.store(uow),
+                menu=salon.menu(uow, "consult"),
+                starts_at=jst(23, 10),
+                zone=TOKYO,
+            )
+        uow.commit()  # as an event handler that answered the customer does
+    with uow_factory() as uow:
+        assert uow.session.exec(select(Booking).where(Booking.customer_id == salon.hanako)).all() == []
