@@ -6,12 +6,14 @@ the commit, so a slow LINE never slows the till; blocked customers get nothing.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlmodel import select
 
 from bot import flow_events
 from bot.i18n import normalize_locale
-from crm_core import customers, loyalty, outbox, shop
-from crm_core.models import Coupon, Customer, CustomerCoupon, PointAccount, Purchase, Store
+from crm_core import customers, loyalty, outbox, reservations, shop
+from crm_core.models import Booking, BookingMenu, Coupon, Customer, CustomerCoupon, PointAccount, Purchase, Store
 from crm_core.purchases import PurchaseResult
 from crm_core.uow import UnitOfWork
 
@@ -134,4 +136,40 @@ def queue_points_change(
         points_taken=points_taken,
         points_returned=points_returned,
         balance=_balance(uow, purchase.customer_id),
+    )
+
+
+def _booking_context(*, services, uow: UnitOfWork, booking: Booking) -> dict:
+    """What a booking message says about the booking: the store (and its phone), the menu, the store's zone."""
+    store = uow.session.get(Store, booking.store_id)
+    menu = uow.session.get(BookingMenu, booking.menu_id)
+    zone = reservations.zone_of(reservations.get_settings(uow=uow, store_id=store.id), services.settings.zone)
+    return {"store": store.name, "phone": store.phone, "menu": menu.name, "zone": zone.key}
+
+
+def queue_booking_changed(*, services, uow: UnitOfWork, booking: Booking, moved_from: datetime) -> list[int]:
+    """Tell the customer on LINE that the store moved their booking (`booking` is the new one): the new time and
+    the old one, once per new booking."""
+    return _queue(
+        services=services,
+        uow=uow,
+        customer_id=booking.customer_id,
+        template="booking_changed",
+        dedupe_key=f"booking_changed:{booking.id}",
+        starts_at=booking.starts_at,
+        moved_from=moved_from,
+        **_booking_context(services=services, uow=uow, booking=booking),
+    )
+
+
+def queue_booking_cancelled(*, services, uow: UnitOfWork, booking: Booking) -> list[int]:
+    """Tell the customer on LINE that the store cancelled their booking, once per booking."""
+    return _queue(
+        services=services,
+        uow=uow,
+        customer_id=booking.customer_id,
+        template="booking_cancelled_by_store",
+        dedupe_key=f"booking_cancelled_by_store:{booking.id}",
+        starts_at=booking.starts_at,
+        **_booking_context(services=services, uow=uow, booking=booking),
     )

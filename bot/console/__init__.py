@@ -1,10 +1,23 @@
-"""The staff console: session login, customer lookup at the till, failed webhook events."""
+"""The staff console: session login, customer lookup at the till, reservations, failed webhook events."""
 
 from __future__ import annotations
 
 from flask import Blueprint
 
-from bot.console import accounts, auth, automations, marketing, program, settings, stores, system, till, tokens, views
+from bot.console import (
+    accounts,
+    auth,
+    automations,
+    marketing,
+    program,
+    reservations,
+    settings,
+    stores,
+    system,
+    till,
+    tokens,
+    views,
+)
 
 
 def create_console_blueprint() -> Blueprint:
@@ -27,4 +40,5 @@ def create_console_blueprint() -> Blueprint:
     tokens.register(bp)
     automations.register(bp)
     marketing.register(bp)
+    reservations.register(bp)
     return bp

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from werkzeug.routing import BuildError
 
+from bot.console.reservations.customer_panel import customer_bookings
 from bot.console.session import current_user, kizuna, login_required
 from bot.console.system import quota_notice
 from bot.console.tier_labels import tier_label
@@ -84,7 +85,8 @@ def customer_search():
 
 @login_required
 def customer_detail(customer_id: int):
-    """The screen that pops up when a customer calls: profile (staff correct it), LINE state, purchases, timeline."""
+    """The screen that pops up when a customer calls: profile (staff correct it), LINE state, purchases, bookings,
+    timeline."""
     values, errors, status = None, {}, 200
     with kizuna().uow_factory() as uow:
         customer = customers.get_customer(uow=uow, customer_id=customer_id) if customer_id <= MAX_ID else None
@@ -113,6 +115,7 @@ def customer_detail(customer_id: int):
         stores = profiles.stores_to_choose(uow=uow, current_id=customer.home_store_id)
         home_store = uow.session.get(Store, customer.home_store_id) if customer.home_store_id else None
         tags = segments.tags_of(uow=uow, customer_id=customer_id)
+        bookings = customer_bookings(uow=uow, customer_id=customer_id)
     birthday = customer.birth_month and format_month_day(customer.birth_month, customer.birth_day, current_locale())
     page = render_template(
         "console/customer.html",
@@ -129,6 +132,7 @@ def customer_detail(customer_id: int):
         values=values or profiles.form_values(customer),
         errors=errors,
         tags=tags,
+        bookings=bookings,
     )
     return page, status
 

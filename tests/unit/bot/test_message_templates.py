@@ -240,6 +240,21 @@ CONTEXTS = {
             },
         ]
     },
+    "booking_changed": {
+        "store": "表参道サロン",
+        "phone": "0312345678",
+        "menu": "カット",
+        "starts_at": datetime(2026, 11, 24, 6, 0, tzinfo=UTC),
+        "moved_from": datetime(2026, 11, 23, 1, 0, tzinfo=UTC),
+        "zone": "Asia/Tokyo",
+    },
+    "booking_cancelled_by_store": {
+        "store": "表参道サロン",
+        "phone": None,
+        "menu": "カット",
+        "starts_at": datetime(2026, 11, 23, 1, 0, tzinfo=UTC),
+        "zone": "Asia/Tokyo",
+    },
     "points_changed": {
         "change": "refunded",
         "store": "渋谷店",
@@ -447,6 +462,20 @@ def test_points_changed_says_what_changed_and_the_new_balance(change, ja, en):
     assert ja in ja_text and "ポイント残高：520 pt" in ja_text
     assert en in en_text and "Points balance: 520 pt" in en_text
     assert "Points given back: 100 pt" in en_text and "Points taken back: 12 pt" in en_text
+
+
+def test_a_booking_moved_or_cancelled_by_the_store_says_when_in_the_stores_own_zone():
+    bangkok = {"zone": "Asia/Bangkok"}  # UTC+7
+    moved = renderer.render("booking_changed", locale="ja", **SHOP, **{**CONTEXTS["booking_changed"], **bangkok})
+    cancelled = renderer.render(
+        "booking_cancelled_by_store", locale="en", **SHOP, **{**CONTEXTS["booking_cancelled_by_store"], **bangkok}
+    )
+    moved, cancelled = moved[0]["text"], cancelled[0]["text"]
+
+    assert "新しい日時：2026年11月24日(火) 13:00" in moved and "変更前：2026年11月23日(月) 8:00" in moved
+    assert "0312345678" in moved and "表参道サロン" in moved
+    assert "表参道サロン cancelled your booking." in cancelled and "Mon, Nov 23, 2026 8:00\u202fAM" in cancelled
+    assert "please contact the store" in cancelled
 
 
 def test_bookings_offer_change_and_cancel_or_the_store_s_phone():
