@@ -13,6 +13,8 @@ from crm_core import contacts, timeline
 from crm_core.contacts import digits_of  # noqa: F401  (re-exported: flows import it from here)
 from crm_core.errors import N_, Erased, InvalidInput, NotFound
 from crm_core.models import (
+    Booking,
+    BookingClaim,
     ChannelIdentity,
     Customer,
     EventLane,
@@ -311,8 +313,9 @@ def erase_customer(*, uow: UnitOfWork, customer_id: int, staff_user_id: int | No
     """Erase a customer's personal data on their request (APPI): what identifies them is removed.
 
     The name, kana, birth date, phone, e-mail, web login, external id and LINE link go; messages they
-    wrote are blanked on the timeline. Purchases, points and their ledger stay, anonymous, so the
-    shop's figures still add up. The API and the till refuse the customer from then on.
+    wrote are blanked on the timeline; bookings lose their notes, and those still ahead are cancelled.
+    Purchases, points and their ledger stay, anonymous, so the shop's figures still add up. The API and the
+    till refuse the customer from then on.
     """
     customer = check_customer(uow=uow, customer_id=customer_id)
     now = uow.now()
@@ -338,6 +341,12 @@ def erase_customer(*, uow: UnitOfWork, customer_id: int, staff_user_id: int | No
         row.address, row.messages, row.reply_token, row.fill = "erased", [], None, None
         if row.status == "pending":
             row.status, row.last_error = "cancelled", "erased"
+    for booking in uow.session.exec(select(Booking).where(Booking.customer_id == customer_id)):
+        booking.note = None  # what staff or a web shop wrote about them
+        if booking.status in ("held", "booked") and booking.ends_at > now:  # nobody is coming: free the places
+            booking.status = "released" if booking.status == "held" else "cancelled"
+            booking.updated_at = now
+            uow.session.execute(delete(BookingClaim).where(BookingClaim.booking_id == booking.id))
     uow.session.execute(delete(WebhookEvent).where(WebhookEvent.lane.in_(addresses)))  # what they wrote to us
     uow.session.execute(delete(EventLane).where(EventLane.key.in_(addresses)))
     for identity in identities:

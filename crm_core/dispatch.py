@@ -17,7 +17,7 @@ from sqlmodel import select
 
 from crm_core import channels, outbox
 from crm_core.db import chunks, upsert_insert
-from crm_core.models import ChannelIdentity, Customer, OutboxBatch, OutboxBody, OutboxMessage, RateLimit
+from crm_core.models import Booking, ChannelIdentity, Customer, OutboxBatch, OutboxBody, OutboxMessage, RateLimit
 from crm_core.outbox import quota_held_until
 from crm_core.uow import UnitOfWork
 
@@ -29,6 +29,7 @@ O = OutboxMessage.__table__  # noqa: E741
 I = ChannelIdentity.__table__  # noqa: E741
 C = Customer.__table__
 B = OutboxBody.__table__
+BK = Booking.__table__
 
 
 @dataclass(frozen=True)
@@ -121,11 +122,13 @@ def _read_due(uow: UnitOfWork, wanted) -> list[Due]:
             C.c.erased_at,
             C.c.marketing_opt_out,
             C.c.consented_at,
+            BK.c.status.label("booking_status"),
         )
         .select_from(
             O.outerjoin(I, and_(I.c.channel == O.c.channel, I.c.address == O.c.address))
             .outerjoin(C, C.c.id == customer_id)
             .outerjoin(B, B.c.id == O.c.body_id)
+            .outerjoin(BK, BK.c.id == O.c.booking_id)
         )
         .where(wanted)
         .order_by(O.c.id)
@@ -161,10 +164,13 @@ def _read_due(uow: UnitOfWork, wanted) -> list[Due]:
 def refusal_of(row) -> str | None:
     """Why this row may no longer go to its customer (a word for `last_error`), or None.
 
-    Every category stops at a block; marketing also needs a LINE identity, consent to the privacy
+    A booking's reminder stops once the booking is no longer booked; every category stops at a block;
+    marketing also needs a LINE identity, consent to the privacy
     notice (the customer's or the identity's) and no opt-out, and never goes to an erased customer.
     """
     on_line = row.identity_id is not None
+    if row.booking_status is not None and row.booking_status != "booked":
+        return "booking_cancelled"  # a reminder of a booking cancelled, moved or marked since it was decided
     if on_line and row.blocked_at is not None:
         return "blocked"
     if row.category != "marketing":

@@ -164,6 +164,8 @@ class OutboxMessage(SQLModel, table=True):
     held_reason: str | None = Field(default=None, max_length=20)
     # the multicast this row went (or goes) out in: it is only ever sent again as part of it
     batch_id: int | None = _fk("outbox_batches.id")
+    # a booking's reminder: it goes only while the booking is still booked (checked again at delivery)
+    booking_id: int | None = _fk("bookings.id", index=False)
 
 
 class OutboxBody(SQLModel, table=True):

@@ -678,6 +678,8 @@ class _Run:
             reason = service_refusal(row) if transactional else skip_reason(row)
             if reason in WAIT_FOR and self.flow is not None and self.flow.waits:
                 continue  # not recorded: linking LINE or agreeing within the event's window still brings the coupon
+            if reason is not None and transactional and datetime.fromisoformat(context["remind_at"]) > now:
+                continue  # not recorded: following (again) before the reminder's time still brings it
             if reason is None and context is None:
                 reason = "no_match"
             if reason is None and not transactional and self.sent_recently[customer_id] >= self.cap:
@@ -740,6 +742,7 @@ class _Run:
                         "dedupe_key": f"auto:{key}:{customer_id}:{occurrence}",
                         # a reminder goes at its own time; the others as soon as delivery allows
                         "not_before": datetime.fromisoformat(context["remind_at"]) if transactional else None,
+                        "booking_id": context["booking_id"] if transactional else None,
                         "status": "pending",
                         "attempts": 0,
                         "created_at": now,

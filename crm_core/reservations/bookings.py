@@ -128,7 +128,9 @@ def _claim(
         else:
             return False
     mine = [booking.id, lent_by] if take_over and lent_by is not None else [booking.id]
-    session.execute(
+    # re-assert the places this booking had when read (a lapsed hold's may have been taken over since: the
+    # UPDATE skips those) and lock them; then every unit must be this booking's, or lent by the one it replaces
+    kept = session.execute(
         update(BookingClaim)
         .where(
             BookingClaim.resource_id == resource.id,
@@ -137,9 +139,13 @@ def _claim(
             BookingClaim.starts_at <= units[-1],
         )
         .values(booking_id=booking.id, expires_at=expires_at)
+        .returning(BookingClaim.__table__.c.starts_at)
         .execution_options(synchronize_session=False)
-    )
-    return True
+    ).scalars()
+    covered = set(kept)
+    if lent_by is not None and not take_over:
+        covered |= {unit for unit, places in by_unit.items() if any(r.booking_id == lent_by for r in places.values())}
+    return covered.issuperset(units)
 
 
 def _place(
@@ -320,6 +326,8 @@ def confirm(*, uow: UnitOfWork, booking_id: int, customer_id: int, zone: ZoneInf
     rules = rules_for(uow=uow, store=store, zone=zone)
     if booking.starts_at <= rules.now:
         raise BookingClosed()
+    if booking.hold_expires_at <= rules.now:  # a lapsed hold: the store's rules as they are now (notice, hours)
+        check_bookable(rules, uow.session.get(BookingMenu, booking.menu_id), booking.starts_at)
     old = None
     if booking.replaces_id is not None:
         old = _changeable(uow, booking.replaces_id, customer_id, rules)
@@ -403,9 +411,15 @@ def _same(found: Booking, customer_id: int, menu: BookingMenu, starts_at: dateti
 
 
 def _locked(uow: UnitOfWork, booking_id) -> Booking | None:
-    if not isinstance(booking_id, int) or isinstance(booking_id, bool):
+    """The booking, locked and read afresh (a caller may have loaded it before another change committed)."""
+    if not _is_id(booking_id):
         return None
-    return uow.session.exec(select(Booking).where(Booking.id == booking_id).with_for_update()).first()
+    query = select(Booking).where(Booking.id == booking_id).with_for_update()
+    return uow.session.exec(query.execution_options(populate_existing=True)).first()
+
+
+def _is_id(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _changeable(uow: UnitOfWork, booking_id: int, customer_id: int, rules: Rules) -> Booking:
@@ -521,6 +535,8 @@ def mark(*, uow: UnitOfWork, booking_id: int, status: str, zone: ZoneInfo, staff
     if status == "no_show" and rules.now < booking.starts_at:
         raise InvalidInput(N_("A booking can be marked no-show once its time has come."), field="status")
     booking.status, booking.updated_at, booking.changed_by = status, rules.now, staff_user_id
+    if status != "booked":
+        _cancel_reminders(uow, booking)  # no "starts soon" for someone already in the store
     kind = {"arrived": "booking_arrived", "no_show": "booking_no_show", "booked": "booking_unmarked"}[status]
     _record(uow, kind, booking, staff_user_id=staff_user_id)
     return booking
@@ -530,7 +546,7 @@ def mark(*, uow: UnitOfWork, booking_id: int, status: str, zone: ZoneInfo, staff
 
 
 def get_booking(*, uow: UnitOfWork, booking_id) -> Booking | None:
-    if not isinstance(booking_id, int) or isinstance(booking_id, bool):
+    if not _is_id(booking_id):
         return None
     return uow.session.get(Booking, booking_id)
 

@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from datetime import timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import func
+from sqlalchemy import func, or_
 from sqlmodel import select
 
 from crm_core.errors import N_, InvalidInput, NotFound
-from crm_core.models import BookingMenu, BookingMenuResource, BookingResource, ReservationSettings, Store
+from crm_core.models import (
+    BookingClaim,
+    BookingMenu,
+    BookingMenuResource,
+    BookingResource,
+    ReservationSettings,
+    Store,
+)
 from crm_core.uow import UnitOfWork
 
 UNIT_MINUTES = 5  # bookings and durations are counted in units of 5 minutes
@@ -114,6 +122,27 @@ def _number(value, *, field: str, least: int, most: int, message: str) -> int:
     return value
 
 
+def _check_lowered(uow: UnitOfWork, resource: BookingResource, capacity: int, field: str) -> None:
+    """Refuse fewer places than bookings still ahead hold: places are numbered 1..capacity, so a kept
+    place above the new capacity would let the freed lower ones be booked on top of it."""
+    if resource.id is None or capacity >= resource.capacity:
+        return
+    now = uow.now()
+    highest = uow.session.exec(
+        select(func.max(BookingClaim.place)).where(
+            BookingClaim.resource_id == resource.id,
+            BookingClaim.starts_at >= now - timedelta(minutes=MAX_DURATION),
+            or_(BookingClaim.expires_at.is_(None), BookingClaim.expires_at > now),
+        )
+    ).one()
+    if highest is not None and highest > capacity:
+        raise InvalidInput(
+            N_("Bookings still ahead use %(count)s places at the same time. Move or cancel some of them first."),
+            count=highest,
+            field=field,
+        )
+
+
 def upsert_resource(
     *, uow: UnitOfWork, store_id: int, code: str, name: str, capacity: int = 1, active: bool = True
 ) -> BookingResource:
@@ -135,6 +164,7 @@ def upsert_resource(
         uow.session.add(resource)
     elif resource.menu_id is not None:
         raise InvalidInput(N_("The code %(value)s belongs to a menu's own places."), value=code, field="code")
+    _check_lowered(uow, resource, capacity, "capacity")
     resource.name, resource.capacity, resource.active = name, capacity, bool(active)
     uow.session.flush()
     return resource
@@ -226,6 +256,7 @@ def upsert_menu(
                 store_id=store_id, code=f"menu-{menu.id}", name=name, menu_id=menu.id, created_at=now
             )
             uow.session.add(private)
+        _check_lowered(uow, private, capacity, "capacity")
         private.name, private.capacity, private.active = name, capacity, True
         uow.session.flush()
         resources = [private]

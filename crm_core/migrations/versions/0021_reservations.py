@@ -127,9 +127,17 @@ def upgrade() -> None:
     with op.batch_alter_table('booking_claims', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_booking_claims_booking_id'), ['booking_id'], unique=False)
 
+    with op.batch_alter_table('outbox', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('booking_id', sa.Integer(), nullable=True))
+        batch_op.create_foreign_key('fk_outbox_booking_id_bookings', 'bookings', ['booking_id'], ['id'])
+
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('outbox', schema=None) as batch_op:
+        batch_op.drop_constraint('fk_outbox_booking_id_bookings', type_='foreignkey')
+        batch_op.drop_column('booking_id')
+
     with op.batch_alter_table('booking_claims', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_booking_claims_booking_id'))
 

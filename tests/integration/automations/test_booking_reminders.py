@@ -10,7 +10,7 @@ import pytest
 from sqlmodel import select
 
 from crm_core import automations, outbox, reservations
-from crm_core.models import OutboxMessage
+from crm_core.models import Booking, ChannelIdentity, OutboxMessage
 from tests.shop import TOKYO, Shop
 
 
@@ -76,7 +76,7 @@ def test_the_reminder_names_the_booking_in_the_customers_language(shop):
     assert "starts soon" in texts[1]
 
 
-def test_a_blocked_customer_is_skipped_and_the_weekly_cap_does_not_apply(shop):
+def test_a_blocked_customer_waits_until_the_reminders_time_and_the_weekly_cap_does_not_apply(shop, clock):
     blocked = shop.customer("田中 次郎", blocked=True)
     busy = shop.customer("高橋 三郎")
     with shop.uow_factory() as uow:
@@ -85,7 +85,32 @@ def test_a_blocked_customer_is_skipped_and_the_weekly_cap_does_not_apply(shop):
     _book(shop, blocked, jst(24, 15))
     _book(shop, busy, jst(24, 16))
     shop.run()
-    assert shop.outcomes("booking_reminder") == {blocked: ("skipped", "blocked"), busy: ("send", None)}
+    assert shop.outcomes("booking_reminder") == {busy: ("send", None)}  # the blocked one: not decided yet
+    clock.set(jst(23, 18))  # the evening reminder's time, still blocked: skipped for good
+    shop.run()
+    assert shop.outcomes("booking_reminder")[blocked] == ("skipped", "blocked")
+
+
+def test_a_customer_who_follows_after_booking_by_phone_still_gets_the_reminders(shop, clock):
+    caller = shop.customer("電話 予約", line=False)
+    _book(shop, caller, jst(24, 15))
+    shop.run()
+    assert shop.outcomes("booking_reminder") == {}
+    with shop.uow_factory() as uow:  # the next day they add the shop on LINE and link their membership
+        uow.session.add(
+            ChannelIdentity(
+                channel="line",
+                address="U" + "c" * 32,
+                customer_id=caller,
+                followed=True,
+                created_at=clock.now(),
+                updated_at=clock.now(),
+            )
+        )
+        uow.commit()
+    clock.set(jst(23, 9))
+    shop.run()
+    assert shop.outcomes("booking_reminder") == {caller: ("send", None)}
 
 
 def test_a_booking_cancelled_after_its_reminder_was_decided_is_not_reminded(shop, clock):
@@ -132,3 +157,34 @@ def test_switched_off_it_sends_nothing_and_it_has_no_hold_out(shop):
         automations.update_automation(uow=uow, key="booking_reminder", enabled=False)
         uow.commit()
     assert shop.run().decided == {}
+
+
+def test_a_reminder_whose_booking_changed_after_it_was_decided_is_refused_at_delivery(shop, clock, line):
+    address = line.add_user("山田 花子")
+    customer = shop.customer(address=address)
+    booking_id = _book(shop, customer, jst(24, 15))
+    shop.run()
+    with shop.uow_factory() as uow:  # cancelled by a path that did not see the rows (decided at the same moment)
+        uow.session.get(Booking, booking_id).status = "cancelled"
+        uow.commit()
+    for moment in (jst(23, 18, 1), jst(24, 13, 1)):  # each reminder's time
+        clock.set(moment)
+        shop.services.delivery.deliver_due()
+    rows = _rows(shop)
+    assert [(row.status, row.last_error) for row in rows] == [("cancelled", "booking_cancelled")] * 2
+    assert line.messages_to(address) == []
+
+
+def test_marking_a_booking_arrived_cancels_its_starts_soon_reminder(shop, clock, line):
+    address = line.add_user("山田 花子")
+    customer = shop.customer(address=address)
+    booking_id = _book(shop, customer, jst(23, 15))
+    shop.run()
+    clock.set(jst(22, 18, 1))
+    shop.services.delivery.deliver_due()  # the evening reminder goes
+    clock.set(jst(23, 12, 30))  # they came early; the two-hours-before reminder would go at 13:00
+    with shop.uow_factory() as uow:
+        reservations.mark(uow=uow, booking_id=booking_id, status="arrived", zone=TOKYO)
+        uow.commit()
+    statuses = {row.dedupe_key.rsplit(":", 1)[1]: row.status for row in _rows(shop)}
+    assert statuses == {"eve": "sent", "soon": "cancelled"}

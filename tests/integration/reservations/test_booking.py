@@ -7,8 +7,8 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from sqlmodel import select
 
-from crm_core import hours, outbox, reservations
-from crm_core.errors import BookingClosed, Conflict, NotBookable, SlotTaken, TooLateToChange
+from crm_core import customers, hours, outbox, reservations
+from crm_core.errors import BookingClosed, Conflict, InvalidInput, NotBookable, SlotTaken, TooLateToChange
 from crm_core.models import Booking, BookingClaim, OutboxMessage, TimelineEntry
 from tests.integration.reservations.conftest import TOKYO, jst
 
@@ -269,3 +269,56 @@ def test_a_refused_hold_leaves_nothing_behind_even_when_the_caller_commits(salon
         uow.commit()  # as an event handler that answered the customer does
     with uow_factory() as uow:
         assert uow.session.exec(select(Booking).where(Booking.customer_id == salon.hanako)).all() == []
+
+
+def test_a_change_made_meanwhile_is_seen_through_a_booking_read_before_it(salon, uow_factory):
+    booking = salon.book(salon.hanako, "consult", jst(24, 15)).booking
+    with uow_factory() as staff_uow:
+        seen = reservations.get_booking(uow=staff_uow, booking_id=booking.id)  # the console shows it booked
+        assert seen.status == "booked"
+        staff_uow.session.commit()  # (SQLite's one writer: end the read; the session keeps the object it read)
+        with uow_factory() as customer_uow:  # the customer cancels on LINE meanwhile
+            reservations.cancel(uow=customer_uow, booking_id=booking.id, customer_id=salon.hanako, zone=TOKYO)
+            customer_uow.commit()
+        again = reservations.cancel(uow=staff_uow, booking_id=booking.id, as_staff=True, zone=TOKYO)
+        assert again.created is False  # no second cancellation, no second message
+        with pytest.raises(BookingClosed):
+            reservations.move(uow=staff_uow, booking_id=booking.id, starts_at=jst(24, 16), zone=TOKYO)
+
+
+def test_a_lapsed_hold_is_confirmed_only_under_the_stores_rules_as_they_are_now(salon, clock):
+    held = salon.hold(salon.hanako, "consult", jst(22, 13, 30))  # 12:00 now, an hour's notice
+    clock.set(jst(22, 12, 45))  # the hold lapsed at 12:05; 13:30 is now within the hour's notice
+    with pytest.raises(NotBookable) as refused:
+        salon.confirm(salon.hanako, held.id)
+    assert refused.value.params["reason"] == "too_soon"
+
+
+def test_a_resource_keeps_the_places_its_bookings_ahead_use(salon, uow_factory):
+    for customer in salon.crowd[:3]:
+        salon.book(customer, "table", jst(24, 12))
+    with uow_factory() as uow, pytest.raises(InvalidInput) as refused:
+        reservations.upsert_menu(
+            uow=uow, store_id=salon.store_id, code="table", name="ランチ", duration_minutes=90, price=3000, capacity=2
+        )
+    assert refused.value.params == {"count": 3, "field": "capacity"}
+    with uow_factory() as uow:  # raising it is fine, and so is lowering it to what is used
+        reservations.upsert_menu(
+            uow=uow, store_id=salon.store_id, code="table", name="ランチ", duration_minutes=90, price=3000, capacity=3
+        )
+        uow.commit()
+    free = salon.free("table", TUESDAY)
+    assert jst(24, 11) not in free and free[jst(24, 10, 30)] == 3  # 11:00-12:30 overlaps the three at 12:00
+
+
+def test_erasing_a_customer_cancels_their_bookings_ahead_and_drops_the_notes(salon, uow_factory, clock):
+    past = salon.book(salon.hanako, "consult", jst(22, 14), note="右耳が聞こえにくい").booking
+    ahead = salon.book(salon.hanako, "consult", jst(24, 10), note="090-1234-5678 に連絡").booking
+    clock.set(jst(23, 9))
+    with uow_factory() as uow:
+        customers.erase_customer(uow=uow, customer_id=salon.hanako)
+        uow.commit()
+        statuses = {b.id: (b.status, b.note) for b in uow.session.exec(select(Booking))}
+    assert statuses == {past.id: ("booked", None), ahead.id: ("cancelled", None)}
+    assert _claims(uow_factory, ahead.id) == []
+    assert salon.free("consult", TUESDAY)[jst(24, 10)] == 1
