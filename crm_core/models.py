@@ -804,6 +804,7 @@ class ReservationSettings(SQLModel, table=True):
     min_notice_minutes: int = 60  # bookable up to this long before the start
     cancel_deadline_minutes: int = 1440  # customers cancel or change on LINE up to this long before the start
     hold_minutes: int = 5  # a chosen time is kept this long while the customer confirms
+    feed_version: int = 1  # in the calendar feed's signed address: raised to end every earlier address
     updated_at: datetime | None = _ts(nullable=True)
 
 

@@ -96,6 +96,14 @@ def update_settings(*, uow: UnitOfWork, store_id: int, **values) -> ReservationS
     return settings
 
 
+def new_feed_address(*, uow: UnitOfWork, store_id: int) -> ReservationSettings:
+    """End the store's calendar feed address: the next one is signed with a new version."""
+    settings = update_settings(uow=uow, store_id=store_id)
+    settings.feed_version += 1
+    uow.session.flush()
+    return settings
+
+
 def check_code(code, *, field: str = "code") -> str:
     text = unicodedata.normalize("NFKC", code or "").strip().lower() if isinstance(code, str) else ""
     if not _CODE.match(text):

@@ -50,23 +50,26 @@ def _signer() -> URLSafeSerializer:
     return URLSafeSerializer(kizuna().settings.secret_key, salt=FEED_SALT)
 
 
-def feed_token(store: Store) -> str:
-    return _signer().dumps({"store": store.id})
+def feed_token(store: Store, version: int) -> str:
+    return _signer().dumps({"store": store.id, "v": version})
 
 
-def feed_url(store: Store) -> str:
-    """The store's feed, at the public address a calendar app reaches."""
-    path = url_for("console.reservations.calendar_feed", code=store.code, token=feed_token(store))
+def feed_url(store: Store, version: int) -> str:
+    """The store's feed, at the public address a calendar app reaches; `version`: the store's feed_version."""
+    path = url_for("console.reservations.calendar_feed", code=store.code, token=feed_token(store, version))
     return kizuna().settings.public_url.rstrip("/") + path
 
 
-def _store_of_token(token: str) -> int | None:
+def _token_of(token: str) -> tuple[int, int] | None:
+    """(store id, feed version) the token was signed for, or None."""
     try:
         data = _signer().loads(token or "")
     except BadSignature:
         return None
-    store_id = data.get("store") if isinstance(data, dict) else None
-    return store_id if isinstance(store_id, int) else None
+    if not isinstance(data, dict):
+        return None
+    store_id, version = data.get("store"), data.get("v")
+    return (store_id, version) if isinstance(store_id, int) and isinstance(version, int) else None
 
 
 # -- reading the bookings -----------------------------------------------------------------------------------
@@ -221,11 +224,13 @@ def calendar_text(*, store: Store, rows: list[tuple], zone_name: str, host: str)
 
 def calendar_feed(code: str):
     """The store's bookings for a calendar app (no login: the signed token in the URL names the store)."""
-    store_id = _store_of_token(request.args.get("token", ""))
+    signed = _token_of(request.args.get("token", ""))
     with kizuna().uow_factory() as uow:
         store = stores.get_store_by_code(uow=uow, code=code)
-        if store is None or store_id != store.id:
+        if store is None or signed is None or signed[0] != store.id:
             abort(404)
+        if signed[1] != reservations.get_settings(uow=uow, store_id=store.id).feed_version:
+            abort(404)  # an address ended with "new address"
         zone = store_pages.zone_of(uow, store)
         now = uow.now()
         rows = _rows(uow, store, now - FEED_PAST, now + FEED_AHEAD, FEED_STATUSES)

@@ -27,6 +27,7 @@ def register(bp: Blueprint) -> None:
     bp.add_url_rule("/<code>/setup", view_func=setup_page)
     bp.add_url_rule("/<code>/setup/settings", view_func=save_settings, methods=["POST"])
     bp.add_url_rule("/<code>/setup/resources", view_func=save_resource, methods=["POST"])
+    bp.add_url_rule("/<code>/setup/feed", view_func=new_feed_address, methods=["POST"])
     bp.add_url_rule("/<code>/setup/menus/new", view_func=new_menu, methods=["GET", "POST"])
     bp.add_url_rule("/<code>/setup/menus/<menu_code>", view_func=edit_menu, methods=["GET", "POST"])
 
@@ -73,7 +74,7 @@ def setup_response(code: str, *, errors: dict | None = None, values: dict | None
             menus=_menu_rows(uow, store),
             errors=errors,
             values=values,
-            feed_url=exports.feed_url(store),
+            feed_url=exports.feed_url(store, reservations.get_settings(uow=uow, store_id=store.id).feed_version),
             export_from=store_pages.today(store_pages.zone_of(uow, store)).replace(day=1).isoformat(),
             export_to=store_pages.today(store_pages.zone_of(uow, store)).isoformat(),
         )
@@ -105,6 +106,19 @@ def save_settings(code: str):
         return setup_response(code, errors=errors, values={"settings": values}, status=400)
     flash(_("The booking settings were saved."), "info")
     return redirect(url_for(".setup_page", code=code))
+
+
+@login_required(role=ROLE)
+def new_feed_address(code: str):
+    """End the store's calendar feed address and show a new one (a leaked address stops working)."""
+    with kizuna().uow_factory() as uow:
+        store = stores.get_store_by_code(uow=uow, code=code)
+        if store is None:
+            return _not_found(_("No store with this code."))
+        reservations.new_feed_address(uow=uow, store_id=store.id)
+        uow.commit()
+    flash(_("The calendar feed has a new address; the old one no longer works."), "info")
+    return redirect(url_for(".setup_page", code=code) + "#exports")
 
 
 @login_required(role=ROLE)

@@ -43,6 +43,7 @@ def upgrade() -> None:
     sa.Column('min_notice_minutes', sa.Integer(), nullable=False),
     sa.Column('cancel_deadline_minutes', sa.Integer(), nullable=False),
     sa.Column('hold_minutes', sa.Integer(), nullable=False),
+    sa.Column('feed_version', sa.Integer(), nullable=False),
     sa.Column('updated_at', crm_core.db.UTCDateTime(timezone=True), nullable=True),
     sa.CheckConstraint('cancel_deadline_minutes >= 0 AND cancel_deadline_minutes <= 10080', name='ck_rs_cancel'),
     sa.CheckConstraint('hold_minutes >= 1 AND hold_minutes <= 30', name='ck_rs_hold'),

@@ -83,12 +83,26 @@ def test_the_calendar_feed_answers_a_calendar_app_with_the_token_and_nothing_wit
     assert stranger.get(path.replace("/SALON/", "/OTHER/")).status_code == 404
 
 
+def test_a_new_feed_address_ends_the_old_one(app, as_role, salon):
+    admin = as_role("admin")
+    old = feed_path(admin)
+    response = admin.post("/console/reservations/SALON/setup/feed", data={"csrf_token": csrf_token(admin, SETUP)})
+    assert response.status_code == 302
+    new = feed_path(admin)
+    calendar = app.test_client()
+    assert new != old
+    assert calendar.get(old).status_code == 404
+    assert calendar.get(new).status_code == 200
+    assert admin.post("/console/reservations/SALON/setup/feed").status_code == 400  # no CSRF token: nothing
+    assert calendar.get(new).status_code == 200
+
+
 def test_a_token_signed_with_another_secret_key_is_refused(app, as_role, salon):
     from itsdangerous import URLSafeSerializer
 
     from bot.console.reservations.exports import FEED_SALT
 
-    forged = URLSafeSerializer("another-secret-key", salt=FEED_SALT).dumps({"store": salon["store_id"]})
+    forged = URLSafeSerializer("another-secret-key", salt=FEED_SALT).dumps({"store": salon["store_id"], "v": 1})
     assert app.test_client().get(f"/console/reservations/SALON/calendar.ics?token={forged}").status_code == 404
 
 
