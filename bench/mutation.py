@@ -122,6 +122,7 @@ TESTS: dict[str, list[str]] = {
         "tests/integration/automations/test_booking_reminders.py",
     ],
     "crm_core/reservations/availability.py": ["tests/integration/reservations"],
+    "crm_core/reservations/places.py": ["tests/integration/reservations"],
     "crm_core/outbox.py": [
         "tests/integration/webhook/test_outbox_rules.py",
         "tests/integration/webhook/test_delivery.py",

@@ -2,7 +2,6 @@
 
 from crm_core.reservations.availability import Rules, Slot, check_bookable, free_slots, grid, nearest_free
 from crm_core.reservations.bookings import (
-    REMINDER,
     BookingResult,
     book,
     can_change,
@@ -17,9 +16,9 @@ from crm_core.reservations.bookings import (
     move,
     no_shows,
     release_holds,
-    reminder_key,
     rules_for,
 )
+from crm_core.reservations.reminders import REMINDER, reminder_key
 from crm_core.reservations.setup import (
     bookable_stores,
     check_menu,

@@ -9,20 +9,19 @@ and a cancelled or moved booking's pending reminders are cancelled in the outbox
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, delete, func, or_, update
+from sqlalchemy import and_, func, or_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
 from crm_core import customers, hours, timeline
-from crm_core.db import upsert_insert
 from crm_core.errors import N_, BookingClosed, Conflict, InvalidInput, NotFound, SlotTaken, TooLateToChange
-from crm_core.models import Booking, BookingClaim, BookingMenu, BookingResource, OutboxMessage, Store
-from crm_core.reservations.availability import UNIT, Rules, check_bookable, local_moment, places_taken
+from crm_core.models import Booking, BookingMenu, Store
+from crm_core.reservations import places, reminders
+from crm_core.reservations.availability import Rules, check_bookable
 from crm_core.reservations.setup import get_settings, menu_resources, zone_of
 from crm_core.uow import UnitOfWork
 
@@ -30,10 +29,6 @@ TAKES_PLACES = ("held", "booked", "arrived", "no_show")
 SHOWN = ("booked", "cancelled", "arrived", "no_show")  # what the API and the customer's page list
 SOURCES = ("line", "console", "api")
 MARKS = ("arrived", "no_show", "booked")  # what staff mark a booking (booked: undo a mark)
-EVE_MINUTES = 18 * 60  # the day-before reminder at 18:00 in the store's zone
-SOON = timedelta(hours=2)
-REMINDER = "booking_reminder"  # the push engine's automation key
-OCCURRENCES = ("eve", "soon")
 
 
 @dataclass(frozen=True)
@@ -47,168 +42,6 @@ def rules_for(*, uow: UnitOfWork, store: Store, zone: ZoneInfo) -> Rules:
     settings = get_settings(uow=uow, store_id=store.id)
     store_hours = hours.hours_for_store(uow=uow, store=store)
     return Rules(hours=store_hours, settings=settings, zone=zone_of(settings, zone), now=uow.now())
-
-
-def units_of(starts_at: datetime, ends_at: datetime) -> list[datetime]:
-    count = int((ends_at - starts_at) / UNIT)
-    return [starts_at + UNIT * n for n in range(count)]
-
-
-def reminder_key(customer_id: int, booking_id: int, occurrence: str) -> str:
-    """The outbox dedupe key of a booking's reminder, as the push engine writes it."""
-    return f"auto:{REMINDER}:{customer_id}:{booking_id}:{occurrence}"
-
-
-# -- places -----------------------------------------------------------------------------------------
-
-
-def _claim(
-    uow: UnitOfWork,
-    booking: Booking,
-    resource: BookingResource,
-    expires_at: datetime | None,
-    *,
-    lent_by: int | None = None,
-    take_over: bool = False,
-) -> bool:
-    """Take a place of `resource` in every unit of `booking` (the caller holds a savepoint); False when one is full.
-
-    Places the booking already has are kept (a hold being confirmed); places of booking `lent_by`
-    (the booking this one replaces) count as this one's: skipped while holding, taken over when
-    `take_over`.
-    """
-    session, now = uow.session, uow.now()
-    units = units_of(booking.starts_at, booking.ends_at)
-    rows = session.exec(
-        select(BookingClaim).where(
-            BookingClaim.resource_id == resource.id,
-            BookingClaim.starts_at >= units[0],
-            BookingClaim.starts_at <= units[-1],
-        )
-    ).all()
-    by_unit: dict[datetime, dict[int, BookingClaim]] = defaultdict(dict)
-    for row in rows:
-        by_unit[row.starts_at][row.place] = row
-    dialect = session.get_bind().dialect.name
-    for unit in units:
-        places = by_unit.get(unit, {})
-        if any(row.booking_id in (booking.id, lent_by) for row in places.values()):
-            continue  # already this booking's (or the replaced one's): settled below
-        for place in range(1, resource.capacity + 1):
-            row = places.get(place)
-            if row is None:
-                inserted = session.execute(
-                    upsert_insert(dialect, BookingClaim.__table__)
-                    .values(
-                        resource_id=resource.id,
-                        starts_at=unit,
-                        place=place,
-                        booking_id=booking.id,
-                        expires_at=expires_at,
-                    )
-                    .on_conflict_do_nothing()
-                    .returning(BookingClaim.__table__.c.place)  # (rowcount is -1 here on psycopg)
-                ).first()
-                if inserted is not None:
-                    break
-            elif row.expires_at is not None and row.expires_at <= now:  # a hold that ran out
-                taken = session.execute(
-                    update(BookingClaim)
-                    .where(
-                        BookingClaim.resource_id == resource.id,
-                        BookingClaim.starts_at == unit,
-                        BookingClaim.place == place,
-                        BookingClaim.expires_at <= now,
-                    )
-                    .values(booking_id=booking.id, expires_at=expires_at)
-                    .execution_options(synchronize_session=False)
-                )
-                if taken.rowcount == 1:
-                    break
-        else:
-            return False
-    mine = [booking.id, lent_by] if take_over and lent_by is not None else [booking.id]
-    # re-assert the places this booking had when read (a lapsed hold's may have been taken over since: the
-    # UPDATE skips those) and lock them; then every unit must be this booking's, or lent by the one it replaces
-    kept = session.execute(
-        update(BookingClaim)
-        .where(
-            BookingClaim.resource_id == resource.id,
-            BookingClaim.booking_id.in_(mine),
-            BookingClaim.starts_at >= units[0],
-            BookingClaim.starts_at <= units[-1],
-        )
-        .values(booking_id=booking.id, expires_at=expires_at)
-        .returning(BookingClaim.__table__.c.starts_at)
-        .execution_options(synchronize_session=False)
-    ).scalars()
-    covered = set(kept)
-    if lent_by is not None and not take_over:
-        covered |= {unit for unit, places in by_unit.items() if any(r.booking_id == lent_by for r in places.values())}
-    return covered.issuperset(units)
-
-
-def _place(
-    uow: UnitOfWork,
-    booking: Booking,
-    expires_at: datetime | None,
-    *,
-    lent_by: int | None = None,
-    take_over: bool = False,
-) -> None:
-    """Give `booking` places in one of its menu's resources; SlotTaken when none has them.
-
-    A hold being confirmed or a booking being moved keeps its own resource first. The others are
-    tried those that look free first (one read of what is taken then): on a busy day a new booking
-    finds the first free stylist in one try, not after trying every full one in turn.
-    """
-    resources = menu_resources(uow=uow, menu_id=booking.menu_id)
-    taken = places_taken(uow, [r.id for r in resources], booking.starts_at, booking.ends_at, uow.now())
-    units = len(units_of(booking.starts_at, booking.ends_at))
-
-    def full(resource: BookingResource) -> bool:
-        counts = taken.get((resource.id, 0))
-        return counts is not None and max(counts[:units]) >= resource.capacity
-
-    keep_own = take_over or lent_by is not None  # otherwise resource_id is only _new's first guess
-    resources.sort(key=lambda resource: (keep_own and resource.id != booking.resource_id, full(resource)))
-    for resource in resources:
-        with uow.session.begin_nested() as savepoint:
-            if _claim(uow, booking, resource, expires_at, lent_by=lent_by, take_over=take_over):
-                booking.resource_id = resource.id
-                uow.session.execute(  # places it had elsewhere (a hold confirmed in another resource)
-                    delete(BookingClaim).where(
-                        BookingClaim.booking_id == booking.id, BookingClaim.resource_id != resource.id
-                    )
-                )
-                return
-            savepoint.rollback()
-    raise SlotTaken()
-
-
-def _free_places(uow: UnitOfWork, booking_id: int) -> None:
-    uow.session.execute(delete(BookingClaim).where(BookingClaim.booking_id == booking_id))
-
-
-def _set_reminders(booking: Booking, zone: ZoneInfo, now: datetime) -> None:
-    """The reminder moments still ahead: 18:00 the business day before, and two hours before."""
-    day = booking.starts_at.astimezone(zone).date()
-    eve = local_moment(day - timedelta(days=1), EVE_MINUTES, zone)
-    soon = booking.starts_at - SOON
-    booking.remind_eve_at = eve if eve is not None and now < eve < soon else None
-    booking.remind_soon_at = soon if now < soon else None
-
-
-def _cancel_reminders(uow: UnitOfWork, booking: Booking) -> int:
-    """Pending reminders of the booking never go (decided already, not sent yet)."""
-    keys = [reminder_key(booking.customer_id, booking.id, occurrence) for occurrence in OCCURRENCES]
-    result = uow.session.execute(
-        update(OutboxMessage)
-        .where(OutboxMessage.dedupe_key.in_(keys), OutboxMessage.status == "pending")
-        .values(status="cancelled", last_error="booking_cancelled")  # the results page's reason
-        .execution_options(synchronize_session=False)
-    )
-    return result.rowcount
 
 
 def _record(uow: UnitOfWork, kind: str, booking: Booking, *, staff_user_id: int | None = None, **data) -> None:
@@ -267,7 +100,7 @@ def release_holds(*, uow: UnitOfWork, customer_id: int, keep: int | None = None)
     ).all()
     for booking in held:
         booking.status, booking.hold_expires_at, booking.updated_at = "released", None, uow.now()
-        _free_places(uow, booking.id)
+        places.free(uow, booking.id)
     return len(held)
 
 
@@ -305,7 +138,7 @@ def hold(
             source="line",
             replaces_id=replaces_id,
         )
-        _place(uow, booking, expires, lent_by=replaces_id)
+        places.take(uow, booking, expires, lent_by=replaces_id)
     return booking
 
 
@@ -331,9 +164,9 @@ def confirm(*, uow: UnitOfWork, booking_id: int, customer_id: int, zone: ZoneInf
     old = None
     if booking.replaces_id is not None:
         old = _changeable(uow, booking.replaces_id, customer_id, rules)
-    _place(uow, booking, None, lent_by=booking.replaces_id, take_over=True)
+    places.take(uow, booking, None, lent_by=booking.replaces_id, take_over=True)
     booking.status, booking.hold_expires_at, booking.updated_at = "booked", None, rules.now
-    _set_reminders(booking, rules.zone, rules.now)
+    reminders.set_reminders(booking, rules.zone, rules.now)
     uow.session.flush()
     if old is not None:
         _close(uow, old, "cancelled")
@@ -385,13 +218,13 @@ def book(
                 created_by=staff_user_id,
                 note=note,
             )
-            _place(uow, booking, None)
+            places.take(uow, booking, None)
     except IntegrityError:
         found = _by_key(uow, idempotency_key) if idempotency_key is not None else None
         if found is None:
             raise
         return _same(found, customer_id, menu, starts_at)  # the same request, committed meanwhile
-    _set_reminders(booking, rules.zone, rules.now)
+    reminders.set_reminders(booking, rules.zone, rules.now)
     uow.session.flush()
     _record(uow, "booking_made", booking, staff_user_id=staff_user_id, by="staff" if staff_user_id else source)
     return BookingResult(booking, created=True)
@@ -444,8 +277,8 @@ def can_change(*, uow: UnitOfWork, booking: Booking, zone: ZoneInfo) -> bool:
 
 def _close(uow: UnitOfWork, booking: Booking, status: str, staff_user_id: int | None = None) -> None:
     booking.status, booking.updated_at, booking.changed_by = status, uow.now(), staff_user_id
-    _free_places(uow, booking.id)
-    _cancel_reminders(uow, booking)
+    places.free(uow, booking.id)
+    reminders.cancel_reminders(uow, booking)
 
 
 def cancel(
@@ -508,8 +341,8 @@ def move(
             note=old.note,
         )
         booking.resource_id = old.resource_id
-        _place(uow, booking, None, lent_by=old.id, take_over=True)
-    _set_reminders(booking, rules.zone, rules.now)
+        places.take(uow, booking, None, lent_by=old.id, take_over=True)
+    reminders.set_reminders(booking, rules.zone, rules.now)
     _close(uow, old, "cancelled", staff_user_id)
     uow.session.flush()
     moved_from = old.starts_at.isoformat()
@@ -536,7 +369,7 @@ def mark(*, uow: UnitOfWork, booking_id: int, status: str, zone: ZoneInfo, staff
         raise InvalidInput(N_("A booking can be marked no-show once its time has come."), field="status")
     booking.status, booking.updated_at, booking.changed_by = status, rules.now, staff_user_id
     if status != "booked":
-        _cancel_reminders(uow, booking)  # no "starts soon" for someone already in the store
+        reminders.cancel_reminders(uow, booking)  # no "starts soon" for someone already in the store
     kind = {"arrived": "booking_arrived", "no_show": "booking_no_show", "booked": "booking_unmarked"}[status]
     _record(uow, kind, booking, staff_user_id=staff_user_id)
     return booking

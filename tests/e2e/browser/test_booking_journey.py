@@ -11,7 +11,7 @@ from sqlmodel import select
 
 from bot.server import DEMO_ADMIN_EMAIL
 from crm_core import customers, reservations
-from crm_core.models import Booking, OutboxMessage
+from crm_core.models import Booking, OutboxMessage, Store
 from tests.e2e.browser.conftest import STEP_TIMEOUT_MS
 from tests.e2e.browser.test_demo_journey import Simulator, agree_to_privacy
 
@@ -88,7 +88,7 @@ def test_a_customer_books_changes_and_cancels_and_staff_see_it(demo, page: Page,
 
     # staff: the booking on its day in the console, and its reminders waiting in the push engine's queue
     with demo.services.uow_factory() as uow:
-        store = uow.session.get(reservations.bookings.Store, moved.store_id)
+        store = uow.session.get(Store, moved.store_id)
         keys = set(uow.session.exec(select(OutboxMessage.dedupe_key).where(OutboxMessage.status == "pending")))
     assert reservations.reminder_key(moved.customer_id, moved.id, "eve") in keys
     staff_page = page.context.new_page()

@@ -10,7 +10,7 @@ import pytest
 from sqlmodel import select
 
 from crm_core import automations, outbox, reservations
-from crm_core.models import Booking, ChannelIdentity, OutboxMessage
+from crm_core.models import Booking, ChannelIdentity, OutboxMessage, Store
 from tests.shop import TOKYO, Shop
 
 
@@ -31,7 +31,7 @@ def shop(services, clock) -> Shop:
 
 def _book(shop: Shop, customer_id: int, starts_at: datetime) -> int:
     with shop.uow_factory() as uow:
-        store = uow.session.get(reservations.bookings.Store, shop.store_id)
+        store = uow.session.get(Store, shop.store_id)
         menu = reservations.get_menu(uow=uow, store_id=shop.store_id, code="cut")
         result = reservations.book(
             uow=uow, customer_id=customer_id, store=store, menu=menu, starts_at=starts_at, zone=TOKYO, source="api"

@@ -6,6 +6,8 @@ its one write lock (BEGIN IMMEDIATE), which must still give the same answers.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from sqlalchemy import func
 from sqlmodel import select
 
@@ -57,3 +59,38 @@ def test_double_taps_on_confirm_book_once(salon, uow_factory):
         assert reservations.no_shows(uow=uow, customer_id=salon.hanako) == 0
         kinds = uow.session.exec(select(Booking.status).where(Booking.customer_id == salon.hanako)).all()
     assert kinds == ["booked"]
+
+
+def test_a_lapsed_hold_confirmed_while_another_customer_takes_its_time_is_booked_at_most_once(
+    salon, clock, uow_factory
+):
+    for day in (25, 26, 27):  # rounds: the race is won now by one side, now by the other
+        _race_a_lapsed_hold(salon, clock, uow_factory, day)
+
+
+def _race_a_lapsed_hold(salon, clock, uow_factory, day: int) -> None:
+    starts = [jst(day, 10) + timedelta(minutes=30 * n) for n in range(8)]
+    holds = [salon.hold(salon.crowd[n], "consult", moment) for n, moment in enumerate(starts)]
+    clock.advance(minutes=6)  # every hold lapsed, nobody took the times yet
+
+    def race(n):
+        slot, index = divmod(n, 2)
+        if index == 0:
+            return ("confirm", salon.confirm(salon.crowd[slot], holds[slot].id).booking.id)
+        return ("hold", salon.hold(salon.crowd[10 + slot], "consult", starts[slot]).id)
+
+    results = together(16, race)
+    with uow_factory() as uow:
+        for moment in starts:  # a place of one: one claim holder per unit, and every booked booking whole
+            live = uow.session.exec(
+                select(BookingClaim.booking_id, func.count())
+                .where(BookingClaim.starts_at >= moment, BookingClaim.starts_at < moment + timedelta(minutes=30))
+                .group_by(BookingClaim.booking_id)
+            ).all()
+            assert len(live) == 1 and live[0][1] == 6, (moment, live, results)
+        booked = uow.session.exec(select(Booking).where(Booking.status == "booked")).all()
+        for booking in booked:
+            claims = uow.session.exec(
+                select(func.count()).select_from(BookingClaim).where(BookingClaim.booking_id == booking.id)
+            ).one()
+            assert claims == 6
