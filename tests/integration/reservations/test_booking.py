@@ -322,3 +322,26 @@ def test_erasing_a_customer_cancels_their_bookings_ahead_and_drops_the_notes(sal
     assert statuses == {past.id: ("booked", None), ahead.id: ("cancelled", None)}
     assert _claims(uow_factory, ahead.id) == []
     assert salon.free("consult", TUESDAY)[jst(24, 10)] == 1
+
+
+def test_a_change_that_is_never_confirmed_leaves_the_booking_its_places(salon, clock, uow_factory):
+    old = salon.book(salon.hanako, "table", jst(24, 12)).booking  # 12:00-13:30
+    salon.hold(salon.hanako, "table", jst(24, 12, 30), replaces_id=old.id)  # overlaps 12:30-13:30
+    clock.advance(minutes=6)  # the change's hold lapsed: the customer gave up
+    for customer in salon.crowd[:3]:
+        salon.book(customer, "table", jst(24, 13))  # three other tables at 13:00: only the old one's is left
+    with pytest.raises(SlotTaken):
+        salon.book(salon.crowd[3], "table", jst(24, 13))
+    assert len(_claims(uow_factory, old.id)) == 18  # still all of 12:00-13:30
+
+
+def test_confirming_keeps_the_stylist_the_hold_had(salon, uow_factory):
+    first = salon.book(salon.taro, "cut", jst(24, 15)).booking  # あおい (the first stylist) at 15:00
+    held = salon.hold(salon.hanako, "cut", jst(24, 15))  # so the hold is れん's
+    with uow_factory() as uow:
+        reservations.cancel(uow=uow, booking_id=first.id, as_staff=True, zone=TOKYO)  # あおい is free again
+        uow.commit()
+    booked = salon.confirm(salon.hanako, held.id).booking
+    assert booked.resource_id == held.resource_id != first.resource_id
+    assert {claim.expires_at for claim in _claims(uow_factory, held.id)} == {None}
+    assert len(_claims(uow_factory, held.id)) == 12
