@@ -282,7 +282,6 @@ class EventPump:
                 if is_transient(error):
                     self.outage.failed(error)
                 else:
-                    # mutation-equivalent: removing the log call (a log line)
                     log.exception("renewing event lane leases failed")
 
     def sweep(self) -> int:
