@@ -187,7 +187,7 @@ def test_an_outage_logs_one_line_when_it_starts_and_one_when_it_ends(
 
 @pg_only
 def test_the_event_worker_listens_again_after_its_connection_was_terminated(
-    store_only_client, line, services, uow_factory, settings
+    store_only_client, line, services, uow_factory, settings, caplog
 ):
     def listening() -> set[int]:
         rows = admin.execute(
@@ -209,6 +209,8 @@ def test_the_event_worker_listens_again_after_its_connection_was_terminated(
             _wait_for(lambda: len(line.messages_to(user)) == GREETING, timeout=5, what="NOTIFY to wake the worker")
         finally:
             worker.stop()
+    lost = [r.getMessage() for r in caplog.records if r.getMessage().startswith("lost the LISTEN")]
+    assert lost == ["lost the LISTEN connection (OperationalError); opening it again"]
 
 
 def test_an_event_failing_on_the_database_for_an_hour_fails_with_the_reason(

@@ -218,30 +218,6 @@ def test_a_worker_that_cannot_reach_the_database_to_listen_reports_the_outage_an
     assert _warnings(caplog)[0] == "database unreachable (OperationalError); retrying quietly until it answers"
 
 
-@pg_only
-def test_a_lost_listen_connection_is_reported_and_opened_again(
-    store_only_client, line, services, uow_factory, settings, caplog
-):
-    """Woken by NOTIFY again after the loss: a minute's poll would fail the test."""
-    worker = EventWorker(pump=services.pump, uow_factory=uow_factory, database_url=settings.database_url, poll=60)
-    user = line.add_user("山田 花子")
-    worker.start()
-    try:
-        (lost,) = _wait_for(_listening, what="the worker to LISTEN")
-        import psycopg
-        from sqlalchemy.engine import make_url
-
-        url = make_url(PG_URL).set(drivername="postgresql").render_as_string(hide_password=False)
-        with psycopg.connect(url, autocommit=True) as admin:
-            admin.execute("SELECT pg_terminate_backend(%s)", [lost])
-        _wait_for(lambda: _listening() not in ([], [lost]), what="a new LISTEN connection")
-        _post(store_only_client, line, [line.follow(user)])
-        _wait_for(lambda: _statuses(uow_factory) == ["done"], what="the follow to be processed")
-    finally:
-        worker.stop()
-    assert _warnings(caplog) == ["lost the LISTEN connection (OperationalError); opening it again"]
-
-
 def test_the_worker_listens_with_the_password_of_the_database_url(services, uow_factory, monkeypatch):
     """The test database trusts every local connection: what reaches the driver is read instead."""
     import psycopg
@@ -284,3 +260,28 @@ def test_a_connection_lost_before_it_listens_is_reported_as_an_outage(
 
     (warning,) = _warnings(caplog)
     assert warning.startswith("database unreachable (") and warning.endswith("); retrying quietly until it answers")
+
+
+def test_a_worker_pass_that_meets_a_bug_leaves_a_traceback_and_the_next_pass_goes_on(
+    store_only_client, line, services, uow_factory, monkeypatch, caplog
+):
+    passes, pending_lanes = [], events.pending_lanes
+
+    def pending_lanes_with_a_bug_once(**kwargs):
+        passes.append(time.monotonic())
+        if len(passes) == 1:
+            raise KeyError("lanes")
+        return pending_lanes(**kwargs)
+
+    monkeypatch.setattr(events, "pending_lanes", pending_lanes_with_a_bug_once)
+    worker = EventWorker(pump=services.pump, uow_factory=uow_factory, database_url="sqlite://", poll=0.05)
+    user = line.add_user("山田 花子")
+    worker.start()
+    try:
+        _post(store_only_client, line, [line.follow(user)])
+        _wait_for(lambda: _statuses(uow_factory) == ["done"], what="the follow to be processed")
+    finally:
+        worker.stop()
+    (record,) = [r for r in caplog.records if r.name.startswith("bot") and r.levelno >= logging.WARNING]
+    assert (record.getMessage(), record.levelno) == ("event worker pass failed; trying again", logging.ERROR)
+    assert record.exc_info[0] is KeyError  # a bug, not an outage: no "database unreachable"
