@@ -336,8 +336,8 @@ class EventPump:
             self._executor.shutdown(wait=True)
             self._executor = None
         self._closed.set()
-        if self._renewer is not None:  # mutation-equivalent: `is` (the renewer ends at once on _closed)
-            # mutation-equivalent: the join removed, or 9 or 11 s (the renewer ends at once on _closed)
+        if self._renewer is not None:
+            # mutation-equivalent: 9 or 11 s (the renewer ends at once on _closed)
             self._renewer.join(timeout=10)
 
 
