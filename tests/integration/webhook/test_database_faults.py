@@ -155,11 +155,14 @@ def test_the_first_requests_after_the_database_restarted_answer_normally(client,
 
 
 @pg_only
+@pytest.mark.parametrize("listens", [True, False], ids=["listening", "polling"])
 def test_an_outage_logs_one_line_when_it_starts_and_one_when_it_ends(
-    store_only_client, line, services, uow_factory, settings, caplog
+    store_only_client, line, services, uow_factory, settings, caplog, listens
 ):
+    """Polling, only the worker's passes notice the outage (listening, its LISTEN connection notices it too)."""
     caplog.set_level(logging.INFO)
-    worker = EventWorker(pump=services.pump, uow_factory=uow_factory, database_url=settings.database_url, poll=0.02)
+    database_url = settings.database_url if listens else "sqlite://"  # a URL that cannot LISTEN: it polls
+    worker = EventWorker(pump=services.pump, uow_factory=uow_factory, database_url=database_url, poll=0.02)
     worker.start()
     try:
         with _admin() as admin, _admin("postgres") as maintenance:
@@ -187,7 +190,7 @@ def test_an_outage_logs_one_line_when_it_starts_and_one_when_it_ends(
 
 @pg_only
 def test_the_event_worker_listens_again_after_its_connection_was_terminated(
-    store_only_client, line, services, uow_factory, settings
+    store_only_client, line, services, uow_factory, settings, caplog
 ):
     def listening() -> set[int]:
         rows = admin.execute(
@@ -209,6 +212,8 @@ def test_the_event_worker_listens_again_after_its_connection_was_terminated(
             _wait_for(lambda: len(line.messages_to(user)) == GREETING, timeout=5, what="NOTIFY to wake the worker")
         finally:
             worker.stop()
+    lost = [r.getMessage() for r in caplog.records if r.getMessage().startswith("lost the LISTEN")]
+    assert lost == ["lost the LISTEN connection (OperationalError); opening it again"]
 
 
 def test_an_event_failing_on_the_database_for_an_hour_fails_with_the_reason(

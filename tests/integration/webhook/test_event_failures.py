@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from contextlib import contextmanager
 
@@ -12,6 +13,7 @@ from sqlalchemy.exc import OperationalError
 from sqlmodel import select
 
 from bot import handlers
+from crm_core import events
 from crm_core.models import WebhookEvent
 from tests.conftest import PG_URL
 from tests.integration.webhook.steps import post_event
@@ -203,3 +205,50 @@ def test_the_sweep_and_the_workers_report_an_outage_once_and_its_end(
     assert services.pump.sweep() == 0
     assert (said("database unreachable"), said("database reachable again")) == (2, 2)
     assert [r for r in caplog.records if r.exc_info] == []  # no traceback for an outage
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        OperationalError("UPDATE event_lanes", {}, pg_errors.AdminShutdown("terminating connection")),
+        KeyError("lanes"),
+    ],
+    ids=["database away", "a bug"],
+)
+def test_a_lease_renewal_that_fails_reports_the_outage_once_or_the_bug_with_its_traceback(
+    store_only_client, line, user, services, uow_factory, monkeypatch, caplog, failure
+):
+    """The renewer's failures while an event is in hand: the event itself goes on and is answered."""
+    tries = []
+    three_tries = threading.Event()
+
+    def renew_lanes_failing(**kwargs):
+        tries.append(kwargs["lanes"])
+        if len(tries) == 3:
+            three_tries.set()
+        raise failure
+
+    handle_follow = handlers.HANDLERS["follow"]
+
+    def handle_follow_while_the_renewals_fail(ctx):
+        assert three_tries.wait(timeout=10), "the renewer never tried"
+        handle_follow(ctx)
+
+    monkeypatch.setattr(events, "renew_lanes", renew_lanes_failing)
+    monkeypatch.setitem(handlers.HANDLERS, "follow", handle_follow_while_the_renewals_fail)
+    services.pump.renew_every = 0.02
+    post_event(store_only_client, line, line.follow(user))
+
+    assert services.pump.drain(user) == 1
+
+    assert tries[:3] == [[user]] * 3
+    assert _event(uow_factory).status == "done"
+    assert len(line.messages_to(user)) == GREETING
+    ours = [r for r in caplog.records if r.name.startswith("bot") and r.levelno >= logging.WARNING]
+    if isinstance(failure, OperationalError):  # one line for the outage, however many renewals failed
+        assert [(r.getMessage(), r.exc_info) for r in ours] == [
+            ("database unreachable (AdminShutdown); retrying quietly until it answers", None)
+        ]
+    else:
+        assert {r.getMessage() for r in ours} == {"renewing event lane leases failed"}
+        assert all(r.levelno == logging.ERROR and r.exc_info[0] is KeyError for r in ours)
