@@ -111,7 +111,7 @@ def _int(value, what: str, *, minimum: int = 0, maximum: int = MAX_TOTAL) -> int
     return value
 
 
-def check_items(total: int, items: list[Item], discount: int = 0) -> None:
+def check_items(total: int, items: list[Item], discount: int) -> None:
     """Items, when given, add up to the price: the total plus the coupon discount taken off it."""
     for item in items:
         _int(item.quantity, "quantity", minimum=1, maximum=10_000)

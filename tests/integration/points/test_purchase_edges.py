@@ -168,6 +168,15 @@ def test_items_without_a_sku_or_a_name_or_below_zero_are_refused(uow_factory, sh
         assert purchases.list_purchases(uow=uow, customer_id=shop[0], limit=50) == []
 
 
+def test_with_a_coupon_the_items_add_up_to_the_price_before_the_discount(uow_factory, shop):
+    # ¥1,200 of items, ¥200 off with a coupon: the customer pays ¥1,000
+    paid = buy(uow_factory, shop, 1000, items=[_item(1, 1200)], discount=200)
+    assert (paid.purchase.total, paid.purchase.discount) == (1000, 200)
+    for items in ([_item(1, 1000)], [_item(1, 800)]):  # the paid total, or the total less the discount again
+        with pytest.raises(InvalidInput, match="do not add up"):
+            buy(uow_factory, shop, 1000, items=items, discount=200)
+
+
 def test_an_external_id_is_the_same_with_spaces_around_it_and_a_blank_one_is_refused(uow_factory, shop):
     first = buy(uow_factory, shop, 1000, external_id="POS-1")
     again = buy(uow_factory, shop, 1000, external_id=" POS-1 \n")
