@@ -79,8 +79,8 @@ def points_paid_on(purchase: Purchase, kept: int) -> int:
 def points_earned_on(purchase: Purchase, kept: int) -> int:
     """The points `kept` yen of the purchase earn, by the rule the purchase was recorded with."""
     rule = purchase.earning
-    if not rule:  # recorded before the rule was kept: its points in proportion (mutation-equivalent: `else ±1`,
-        # a ¥0 purchase cannot be refunded)
+    if not rule:  # recorded before the rule was kept: its points in proportion
+        # mutation-equivalent: `else ±1` (a ¥0 purchase cannot be refunded)
         return purchase.points_earned * kept // purchase.total if purchase.total else 0
     basis = kept - points_paid_on(purchase, kept) if rule.get("earn_on", "paid") == "paid" else kept
     if basis <= 0:  # mutation-equivalent: `< 0`, `<= -1`: a basis of 0 earns 0 below too
