@@ -49,6 +49,8 @@ TESTS: dict[str, list[str]] = {
         "tests/integration/webhook/test_odd_bodies.py",
         "tests/integration/webhook/test_database_faults.py",  # PostgreSQL only: run with KIZUNA_TEST_DATABASE_URL
         "tests/integration/webhook/test_callback_store_retry.py",  # PostgreSQL only too
+        # the production web process only stores: it must not process (kills `lanes or process_events`)
+        "tests/integration/webhook/test_event_processing.py::test_an_event_already_done_is_not_processed_again",
     ],
     "bot/delivery.py": [
         "tests/integration/dispatch/test_rounds.py",

@@ -73,7 +73,7 @@ def _events_of(body: bytes) -> list[dict] | None:
 def callback():
     """Receive LINE webhook events."""
     kizuna = current_app.extensions["kizuna"]
-    body = request.get_data(cache=False)  # mutation-equivalent: cache=True (the body is read once either way)
+    body = request.get_data()
     signature = request.headers.get("X-Line-Signature", "")
     if not signature_matches(kizuna.settings.line_channel_secret, body, signature):
         log.warning("webhook refused: bad or missing signature")
@@ -103,14 +103,12 @@ def _store(kizuna, received: list[dict]) -> list[str]:
     with kizuna.uow_factory.transaction() as connection:
         events.store_events(connection=connection, events=received, now=kizuna.uow_factory.clock.now())
     # the first try may have committed before its answer was lost: hand every lane on (draining is idempotent)
-    # mutation-equivalent: [:99] or [:101] (only a lane id past 99 characters could tell; LINE's have 33)
-    return list(dict.fromkeys(events.lane_of(event)[:100] for event in received))
+    return list(dict.fromkeys(events.lane_of(event) for event in received))
 
 
 def signature_matches(channel_secret: str, body: bytes, signature: str) -> bool:
     """HMAC-SHA256 of the raw body with the channel secret, compared in constant time."""
-    # mutation-equivalent: `or` -> `and` (create_app refuses an empty channel secret, and an empty
-    # signature never equals a digest)
+    # create_app refuses an empty channel secret; were one used, a body "signed" with an empty key would pass
     if not signature or not channel_secret:
         return False  # mutation-equivalent: `return None` (its one caller reads only truthiness)
     expected = base64.b64encode(hmac.new(channel_secret.encode(), body, hashlib.sha256).digest())

@@ -29,9 +29,9 @@ GIVE_UP_AFTER = timedelta(hours=1)
 
 
 def lane_of(event: dict) -> str:
-    """Events from one LINE user (or group, or room) share a lane."""
+    """Events from one LINE user (or group, or room) share a lane (its first 100 characters: the column's size)."""
     source = event.get("source") or {}
-    return source.get("userId") or source.get("groupId") or source.get("roomId") or "-"
+    return (source.get("userId") or source.get("groupId") or source.get("roomId") or "-")[:100]
 
 
 NOTIFY_CHANNEL = "kizuna_events"
@@ -65,7 +65,7 @@ def store_events(*, connection: Connection, events: list[dict], now: datetime) -
         rows.append(
             {
                 "webhook_event_id": event_id,
-                "lane": lane_of(event)[:100],
+                "lane": lane_of(event),
                 "event_type": str(event.get("type", "unknown"))[:40],
                 "body": event,
                 "redelivery": bool((event.get("deliveryContext") or {}).get("isRedelivery")),

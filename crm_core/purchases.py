@@ -79,8 +79,8 @@ def points_paid_on(purchase: Purchase, kept: int) -> int:
 def points_earned_on(purchase: Purchase, kept: int) -> int:
     """The points `kept` yen of the purchase earn, by the rule the purchase was recorded with."""
     rule = purchase.earning
-    if not rule:  # recorded before the rule was kept: its points in proportion (mutation-equivalent: `else ±1`,
-        # a ¥0 purchase cannot be refunded)
+    if not rule:  # recorded before the rule was kept: its points in proportion
+        # mutation-equivalent: `else ±1` (a ¥0 purchase cannot be refunded)
         return purchase.points_earned * kept // purchase.total if purchase.total else 0
     basis = kept - points_paid_on(purchase, kept) if rule.get("earn_on", "paid") == "paid" else kept
     if basis <= 0:  # mutation-equivalent: `< 0`, `<= -1`: a basis of 0 earns 0 below too
@@ -111,7 +111,7 @@ def _int(value, what: str, *, minimum: int = 0, maximum: int = MAX_TOTAL) -> int
     return value
 
 
-def check_items(total: int, items: list[Item], discount: int = 0) -> None:
+def check_items(total: int, items: list[Item], discount: int) -> None:
     """Items, when given, add up to the price: the total plus the coupon discount taken off it."""
     for item in items:
         _int(item.quantity, "quantity", minimum=1, maximum=10_000)
@@ -318,8 +318,8 @@ class RefundResult:
     points_reversed: int
     points_balance: int
     created: bool
-    shortfall: int = 0  # mutation-equivalent: ±1 (every RefundResult is given it)
-    points_returned: int = 0  # mutation-equivalent: ±1 (every RefundResult is given it)
+    shortfall: int
+    points_returned: int
 
     def as_dict(self) -> dict:
         return {
@@ -412,7 +412,8 @@ def refund_purchase(
             amount=to_return,
             idempotency_key=f"refund-return:{refund.id}",
             store_id=purchase.store_id,
-            reason=f"refund {external_id}"[:500],  # mutation-equivalent: 499, 501, no bound (ids have 100 characters)
+            # at most 107 characters: the API refuses an external_id over 100, the till makes short ones
+            reason=f"refund {external_id}",
         )
         returned_points = given.amount if given else 0
     reversed_points = 0
@@ -426,7 +427,7 @@ def refund_purchase(
             from_entry_id=grant_entry.id if grant_entry else None,
             purchase_id=purchase.id,
             store_id=purchase.store_id,
-            reason=f"refund {external_id}"[:500],  # mutation-equivalent: as above
+            reason=f"refund {external_id}",
         )
         reversed_points = -entry.amount if entry else 0
     refund.points_reversed = reversed_points
@@ -454,8 +455,7 @@ def refund_purchase(
     )
 
 
-# mutation-equivalent: limit 9 or 11 (a page size; every caller passes its own)
-def recent_purchases(*, uow: UnitOfWork, customer_id: int, limit: int = 10) -> list[tuple[Purchase, Store]]:
+def recent_purchases(*, uow: UnitOfWork, customer_id: int, limit: int) -> list[tuple[Purchase, Store]]:
     query = (
         select(Purchase, Store)
         .join(Store, Store.id == Purchase.store_id)
@@ -470,9 +470,8 @@ def get_purchase(*, uow: UnitOfWork, purchase_id: int) -> Purchase | None:
     return uow.session.get(Purchase, purchase_id)
 
 
-# mutation-equivalent: limit 49 or 51 (a page size; the API, its one caller, passes its own)
 def list_purchases(
-    *, uow: UnitOfWork, customer_id: int, before_id: int | None = None, limit: int = 50, store_id: int | None = None
+    *, uow: UnitOfWork, customer_id: int, limit: int, before_id: int | None = None, store_id: int | None = None
 ) -> list[Purchase]:
     """Newest first (by id, so paging is stable); only those of `store_id` when one is given."""
     query = select(Purchase).where(Purchase.customer_id == customer_id)

@@ -55,8 +55,7 @@ def details(*, uow: UnitOfWork, customer_id: int, horizon: timedelta = timedelta
     )
 
 
-# mutation-equivalent: limit 49 or 51, no caller outside the tests relies on the default
-def entries_of(*, uow: UnitOfWork, customer_id: int, limit: int = 50) -> list[PointEntry]:
+def entries_of(*, uow: UnitOfWork, customer_id: int, limit: int) -> list[PointEntry]:
     query = (
         select(PointEntry)
         .where(PointEntry.customer_id == customer_id)

@@ -33,11 +33,7 @@ def grant_many(*, uow: UnitOfWork, grants: list[GrantSpec], program: Program, zo
     grants = [g for g in grants if g.amount > 0]
     keys = [g.idempotency_key for g in grants]
     seen: set[str] = set()
-    # mutation-equivalent: chunks that overlap (a step of 499) find the same keys; only a gap between
-    # chunks (killed by test_grant_many) would grant a key twice
-    for start in range(0, len(keys), 500):
-        # mutation-equivalent: a chunk of 501 or a slice bound dropped overlaps the next chunk and finds the
-        # same keys; callers pass at most an import batch (1,000), far below any database's parameter limit
+    for start in range(0, len(keys), 500):  # each key asked once, at most 500 bound parameters a statement
         chunk = keys[start : start + 500]
         seen.update(uow.session.exec(select(PointEntry.idempotency_key).where(PointEntry.idempotency_key.in_(chunk))))
     fresh = [g for g in grants if g.idempotency_key not in seen]
@@ -46,8 +42,7 @@ def grant_many(*, uow: UnitOfWork, grants: list[GrantSpec], program: Program, zo
     now = uow.now()
     table = PointEntry.__table__
     rows = uow.session.execute(
-        # mutation-equivalent: sort_by_parameter_order=False, the ids are matched to their rows by key below
-        table.insert().returning(table.c.id, table.c.idempotency_key, sort_by_parameter_order=True),
+        table.insert().returning(table.c.id, table.c.idempotency_key),  # in any order: matched to their rows by key
         [
             {
                 "customer_id": g.customer_id,

@@ -13,6 +13,8 @@
 - The balance lives in `point_accounts`, updated in the same transaction. Its row is locked first
   (SELECT ... FOR UPDATE on PostgreSQL; SQLite serializes writers), so one customer's spends run one
   after another; CHECK constraints keep the balance and every lot's remainder from going negative.
+- The services do not flush their changes at the end: the caller's commit writes them (the session's
+  autoflush does first, when the caller queries again). Only a new entry is flushed, for its id.
 """
 
 from __future__ import annotations
@@ -108,7 +110,6 @@ def grant(
     )
     account.balance += amount
     account.updated_at = uow.now()
-    uow.session.flush()  # mutation-equivalent: the commit (or autoflush before the caller's next query) writes it
     return entry
 
 
@@ -156,7 +157,6 @@ def spend(*, uow: UnitOfWork, customer_id: int, amount: int, idempotency_key: st
     _take(uow, entry, lots, amount)
     account.balance -= amount
     account.updated_at = uow.now()
-    uow.session.flush()  # mutation-equivalent: the commit (or autoflush before the caller's next query) writes it
     return entry
 
 
@@ -186,13 +186,11 @@ def take_back(
         if own is not None:
             own.owed = min(own.owed + amount - possible, own.amount)
     if possible <= 0:
-        uow.session.flush()  # mutation-equivalent: the commit (or autoflush before the caller's next query) writes it
         return None
     entry = _new_entry(uow, customer_id=customer_id, kind="refund", amount=-possible, key=idempotency_key, **fields)
     _take(uow, entry, lots, possible)
     account.balance -= possible
     account.updated_at = uow.now()
-    uow.session.flush()  # mutation-equivalent: the commit (or autoflush before the caller's next query) writes it
     return entry
 
 
@@ -307,7 +305,6 @@ def return_spent(
     )
     _give_back(uow, account, entry, parts)
     account.updated_at = uow.now()
-    uow.session.flush()  # mutation-equivalent: the commit (or autoflush before the caller's next query) writes it
     return entry
 
 
@@ -375,7 +372,6 @@ def reverse(
     else:
         raise InvalidInput(N_("This kind of entry cannot be undone."))
     account.updated_at = uow.now()
-    uow.session.flush()  # mutation-equivalent: the commit (or autoflush before the caller's next query) writes it
     return entry
 
 
@@ -443,5 +439,4 @@ def expire_due(*, uow: UnitOfWork, limit: int = 1000) -> int:
             account.balance -= amount
             expired += amount
         account.updated_at = now
-    uow.session.flush()  # mutation-equivalent: the commit (or autoflush before the caller's next query) writes it
     return expired

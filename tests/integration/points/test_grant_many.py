@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func
+from sqlalchemy import event, func
 from sqlmodel import select
 
 from crm_core import customers, points
@@ -73,3 +73,26 @@ def test_an_import_for_more_than_a_thousand_customers_sets_each_balance_once(uow
         balances = uow.session.exec(select(PointAccount.balance)).all()
         assert (len(balances), set(balances)) == (1001, {3})
         assert uow.session.exec(select(func.count()).select_from(PointEntry)).one() == 1001
+
+
+def test_an_import_asks_for_each_key_once_at_most_500_keys_a_statement(services, uow_factory, clock):
+    with uow_factory() as uow:
+        hanako = customers.create_customer(uow=uow, name="山田 花子").id
+        uow.commit()
+    specs = [
+        points.GrantSpec(customer_id=hanako, amount=1, idempotency_key=f"import:{n}", occurred_at=clock.now())
+        for n in range(1001)
+    ]
+    asked: list[int] = []
+
+    def executed(_connection, _cursor, statement, parameters, *_):
+        if statement.startswith("SELECT point_entries.idempotency_key"):
+            asked.append(len(parameters))
+
+    event.listen(services.engine, "before_cursor_execute", executed)
+    try:
+        assert _import(uow_factory, specs) == 1001
+    finally:
+        event.remove(services.engine, "before_cursor_execute", executed)
+    # SQLite before 3.32 binds at most 999 parameters a statement; a key asked twice is wasted work
+    assert asked == [500, 500, 1]

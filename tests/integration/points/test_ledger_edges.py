@@ -31,7 +31,7 @@ def _detail(uow_factory, customer_id):
 
 def _history(uow_factory, customer_id):
     with uow_factory() as uow:
-        return [(entry.kind, entry.amount) for entry in points.entries_of(uow=uow, customer_id=customer_id)]
+        return [(entry.kind, entry.amount) for entry in points.entries_of(uow=uow, customer_id=customer_id, limit=50)]
 
 
 def test_a_single_point_is_taken_from_a_lot(uow_factory, customer_id):

@@ -165,7 +165,16 @@ def test_items_without_a_sku_or_a_name_or_below_zero_are_refused(uow_factory, sh
     with pytest.raises(InvalidInput, match=message):
         buy(uow_factory, shop, 1000, items=items)
     with uow_factory() as uow:
-        assert purchases.list_purchases(uow=uow, customer_id=shop[0]) == []
+        assert purchases.list_purchases(uow=uow, customer_id=shop[0], limit=50) == []
+
+
+def test_with_a_coupon_the_items_add_up_to_the_price_before_the_discount(uow_factory, shop):
+    # ¥1,200 of items, ¥200 off with a coupon: the customer pays ¥1,000
+    paid = buy(uow_factory, shop, 1000, items=[_item(1, 1200)], discount=200)
+    assert (paid.purchase.total, paid.purchase.discount) == (1000, 200)
+    for items in ([_item(1, 1000)], [_item(1, 800)]):  # the paid total, or the total less the discount again
+        with pytest.raises(InvalidInput, match="do not add up"):
+            buy(uow_factory, shop, 1000, items=items, discount=200)
 
 
 def test_an_external_id_is_the_same_with_spaces_around_it_and_a_blank_one_is_refused(uow_factory, shop):
@@ -382,17 +391,13 @@ def test_the_purchase_lists_show_one_customers_purchases_newest_first_by_store_a
         ids.append(buy(uow_factory, (customer_id, where), 1000 + n).purchase.id)
     buy(uow_factory, (stranger, store_id), 5000)
     with uow_factory() as uow:
-        recent = purchases.recent_purchases(uow=uow, customer_id=customer_id)
+        recent = purchases.recent_purchases(uow=uow, customer_id=customer_id, limit=10)
         assert [(p.id, store.code) for p, store in recent] == [
             (ids[2], "SHIBUYA"),
             (ids[1], "UMEDA"),
             (ids[0], "SHIBUYA"),
         ]
-        assert [p.id for p in purchases.list_purchases(uow=uow, customer_id=customer_id, store_id=store_id)] == [
-            ids[2],
-            ids[0],
-        ]
-        assert [p.id for p in purchases.list_purchases(uow=uow, customer_id=customer_id, before_id=ids[2])] == [
-            ids[1],
-            ids[0],
-        ]
+        by_store = purchases.list_purchases(uow=uow, customer_id=customer_id, limit=50, store_id=store_id)
+        assert [p.id for p in by_store] == [ids[2], ids[0]]
+        before = purchases.list_purchases(uow=uow, customer_id=customer_id, limit=50, before_id=ids[2])
+        assert [p.id for p in before] == [ids[1], ids[0]]

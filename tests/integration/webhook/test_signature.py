@@ -6,6 +6,7 @@ import pytest
 from sqlmodel import select
 
 from bot.simulator.events import signature
+from bot.webhook import signature_matches
 from crm_core.models import WebhookEvent
 from tests.conftest import CHANNEL_SECRET
 
@@ -74,3 +75,11 @@ def test_a_refused_signature_is_logged_for_the_operator_without_the_body_or_the_
         ("WARNING", "webhook refused: bad or missing signature")
     ]
     assert forged not in caplog.text and user not in caplog.text and CHANNEL_SECRET not in caplog.text
+
+
+def test_without_a_channel_secret_nothing_is_taken_not_even_a_body_signed_with_an_empty_key():
+    # create_app refuses to start without the secret; the check must not rely on that alone
+    body = b'{"destination": "U0", "events": []}'
+    forged = signature(body, channel_secret="")
+    assert not signature_matches("", body, forged)
+    assert signature_matches(CHANNEL_SECRET, body, signature(body, channel_secret=CHANNEL_SECRET))
