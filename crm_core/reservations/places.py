@@ -32,8 +32,8 @@ def _claim(
     resource: BookingResource,
     expires_at: datetime | None,
     *,
-    lent_by: int | None = None,
-    take_over: bool = False,
+    lent_by: int | None,
+    take_over: bool,
 ) -> bool:
     """Take a place of `resource` in every unit of `booking` (the caller holds a savepoint); False when one is full.
 
@@ -90,7 +90,7 @@ def _claim(
                 if taken.rowcount == 1:
                     break
         else:
-            return False
+            return False  # mutation-equivalent: None is as false to the caller
     mine = [booking.id, lent_by] if take_over and lent_by is not None else [booking.id]
     # re-assert the places this booking had when read (a lapsed hold's may have been taken over since: the
     # UPDATE skips those) and lock them; then every unit must be this booking's, or lent by the one it replaces
@@ -107,6 +107,8 @@ def _claim(
         .execution_options(synchronize_session=False)
     ).scalars()
     covered = set(kept)
+    # mutation-equivalent: (and -> or, == -> !=) a change's hold has no earlier places of its own that a race could
+    # take: its units are the ones it just inserted (in `kept`) or the replaced booking's (added here)
     if lent_by is not None and not take_over:
         covered |= {unit for unit, places in by_unit.items() if any(r.booking_id == lent_by for r in places.values())}
     return covered.issuperset(units)
@@ -131,7 +133,10 @@ def take(
     units = len(units_of(booking.starts_at, booking.ends_at))
 
     def full(resource: BookingResource) -> bool:
+        # mutation-equivalent: full() only orders the tries (every resource is still tried, each under the
+        # claims' key): a wrong answer costs a failed savepoint, not a wrong booking
         counts = taken.get((resource.id, 0))
+        # mutation-equivalent: as above
         return counts is not None and max(counts[:units]) >= resource.capacity
 
     keep_own = take_over or lent_by is not None  # otherwise resource_id is only _new's first guess
