@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import socket
 import threading
 import time
 import traceback
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
@@ -62,10 +62,10 @@ class EventProcessor:
         self.outage = DatabaseOutage(log)  # one per process: the pump and the event worker report to it too
 
     def process(self, event_id: int, event_type: str | None = None, lane: str | None = None) -> str:
-        """Run one stored event; returns its new status (`done`, `failed`, `skipped`, or `pending` to retry)."""
-        # mutation-equivalent: `and`, or either `is not None` (callers pass both or neither; reading the row
-        # again gives the same type and lane)
-        if event_type is None or lane is None:
+        """Run one stored event; returns its new status (`done`, `failed`, `skipped`, or `pending` to retry).
+
+        `event_type` and `lane` come together (the pump has both from its query), or neither: read here."""
+        if lane is None:
             with self.uow_factory() as uow:
                 row = uow.session.get(WebhookEvent, event_id)
                 if row is None:
@@ -177,13 +177,12 @@ def _event_time(body: dict) -> datetime | None:
 class EventPump:
     """Runs lanes on worker threads; `wait_idle()` lets tests and shutdown wait for them."""
 
-    # mutation-equivalent: workers 4 -> 3 or 5 (a pool size; the lane lease keeps each user's order)
-    def __init__(self, *, uow_factory: UnitOfWorkFactory, processor: EventProcessor, workers: int = 4):
+    def __init__(self, *, uow_factory: UnitOfWorkFactory, processor: EventProcessor, workers: int):
         self.uow_factory = uow_factory
         self.processor = processor
         self.outage = processor.outage
-        # mutation-equivalent: hex[:7], [:9] or the whole (with the host and pid, any length keeps owners apart)
-        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        # mutation-equivalent: 3 or 5 bytes (with the host and pid, any length keeps owners apart)
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
         # mutation-equivalent: / 2 or / 4 (renewed at least twice within each lease either way)
         self.renew_every = events.LEASE.total_seconds() / 3  # how often the leases of lanes in hand are renewed
         self._executor: ThreadPoolExecutor | None = None
@@ -442,8 +441,7 @@ class EventWorker:
             # wait below would return at once anyway)
             while not self._stop.is_set() and (left := deadline - time.monotonic()) > 0:
                 # in slices of a second at most, so that a stop does not wait for the next NOTIFY
-                # mutation-equivalent: stop_after=0 or 2 (`any` stops at the first notification either way)
-                if any(True for _ in listener.notifies(timeout=min(left, 1.0), stop_after=1)):
+                if any(True for _ in listener.notifies(timeout=min(left, 1.0))):  # `any` stops at the first
                     break
         except Exception as error:
             log.warning("lost the LISTEN connection (%s); opening it again", type(error).__name__)

@@ -140,7 +140,7 @@ def test_a_worker_keeps_renewing_its_lease_so_nobody_takes_the_lane_while_it_wor
         for _ in range(3):  # 90 s in all: three leases' worth
             moved_to = clock.advance(seconds=events.LEASE.total_seconds())
             _wait_for(lambda t=moved_to: _lane(uow_factory, user).leased_until > t, what="the lease to be renewed")
-        other = EventPump(uow_factory=uow_factory, processor=services.pump.processor)
+        other = EventPump(uow_factory=uow_factory, processor=services.pump.processor, workers=4)
         assert other.drain(user) == 0, "another worker must not take a lane whose worker is still at it"
     finally:
         slow_line.latency_seconds = 0.0
