@@ -22,42 +22,32 @@ def after_commit(services, uow: UnitOfWork, customer_id: int, triggers: tuple[st
     there are any (asked in `uow`'s own transaction: no flow, no extra work for the till); never failing the
     caller."""
     keys = automations.running_flow_keys(uow=uow, zone=services.settings.zone, triggers=triggers)
-    if not keys:
-        return
-
-    def run() -> None:
-        try:
-            with services.uow_factory() as flows_uow:
-                automations.run_flows(
-                    uow=flows_uow,
-                    render=services.automation_render(flows_uow),
-                    zone=services.settings.zone,
-                    customer_ids=[customer_id],
-                    keys=keys,
-                )
-        except Exception:  # the purchase stands; the flows.run job decides within a minute
-            log.exception("coupon flows after an event of customer %s", customer_id)
-
-    # on the event workers, not in the request: the till's answer and the LINE reply do not wait for the flows
-    uow.after_commit(lambda: services.pump.run_in_background(run))
+    if keys:
+        _decide_after_commit(services, uow, customer_id, automations.run_flows, keys, "coupon flows")
 
 
 def booking_changed(services, uow: UnitOfWork, customer_id: int) -> None:
     """Once `uow` has committed a new or moved booking, decide its reminders at once (they wait in the outbox for
     their time; the `automations.run` job would find them within a minute); never failing the caller."""
+    if automations.get_automation(uow=uow, key=REMINDER).enabled:
+        _decide_after_commit(services, uow, customer_id, automations.run_due, [REMINDER], "booking reminders")
+
+
+def _decide_after_commit(services, uow: UnitOfWork, customer_id: int, decide, keys: list[str], what: str) -> None:
+    """After the commit, on the event workers (the till's answer and the LINE reply do not wait), `decide` these
+    automation keys for this customer; a failure is logged (the event stands; the minute's job decides)."""
 
     def run() -> None:
         try:
-            with services.uow_factory() as reminders_uow:
-                automations.run_due(
-                    uow=reminders_uow,
-                    render=services.automation_render(reminders_uow),
+            with services.uow_factory() as background_uow:
+                decide(
+                    uow=background_uow,
+                    render=services.automation_render(background_uow),
                     zone=services.settings.zone,
-                    keys=[REMINDER],
                     customer_ids=[customer_id],
+                    keys=keys,
                 )
-        except Exception:  # the booking stands; the automations.run job decides within a minute
-            log.exception("booking reminders of customer %s", customer_id)
+        except Exception:
+            log.exception("%s after an event of customer %s", what, customer_id)
 
-    if automations.get_automation(uow=uow, key=REMINDER).enabled:
-        uow.after_commit(lambda: services.pump.run_in_background(run))
+    uow.after_commit(lambda: services.pump.run_in_background(run))
