@@ -139,6 +139,7 @@ def take(
         # mutation-equivalent: as above
         return counts is not None and max(counts[:units]) >= resource.capacity
 
+    # mutation-equivalent: `is not` -> `is` (a new booking would try _new's first guess first: an order only)
     keep_own = take_over or lent_by is not None  # otherwise resource_id is only _new's first guess
     resources.sort(key=lambda resource: (keep_own and resource.id != booking.resource_id, full(resource)))
     for resource in resources:
