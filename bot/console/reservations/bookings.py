@@ -19,7 +19,7 @@ from bot.console.reservations.board import ROLE, blocks_for, status_label
 from bot.console.session import current_user, kizuna, login_required
 from bot.notifications import queue_booking_cancelled, queue_booking_changed
 from bot.web_i18n import gettext as _
-from crm_core import customers, reservations
+from crm_core import contacts, customers, reservations, timeline
 from crm_core.errors import N_, Conflict, InvalidInput, KizunaError, NotBookable
 from crm_core.models import Booking, BookingMenu, Customer, Store
 from crm_core.uow import UnitOfWork
@@ -31,6 +31,7 @@ _KEY = re.compile(r"[0-9a-f]{32}")
 
 def register(bp: Blueprint) -> None:
     bp.add_url_rule("/new", view_func=new_booking, methods=["GET", "POST"])
+    bp.add_url_rule("/new/customer", view_func=new_caller, methods=["POST"])
     bp.add_url_rule("/bookings/<int:booking_id>/move", view_func=move_booking, methods=["GET", "POST"])
     bp.add_url_rule("/bookings/<int:booking_id>/cancel", view_func=cancel_booking, methods=["POST"])
     bp.add_url_rule("/bookings/<int:booking_id>/mark", view_func=mark_booking, methods=["POST"])
@@ -159,6 +160,32 @@ def new_booking():
         slots=slots,
     )
     return page, status
+
+
+@login_required(role=ROLE)
+def new_caller():
+    """A first-time caller: make their customer record (name and phone), then go on to book for them."""
+    values = {name: request.form.get(name, "")[:200] for name in ("store", "menu", "day", "name", "phone")}
+    services = kizuna()
+    with services.uow_factory() as uow:
+        try:
+            phone = contacts.normalize_phone(values["phone"])
+            customer = customers.create_customer(uow=uow, name=" ".join(values["name"].split()), phone=phone)
+            timeline.record(
+                uow=uow,
+                kind="created",
+                customer_id=customer.id,
+                staff_user_id=current_user().id,
+                data={"source": "console"},
+            )
+            uow.commit()
+        except KizunaError as error:
+            flash(store_pages.message(error), "error")
+            return redirect(url_for(".new_booking", store=values["store"], menu=values["menu"], day=values["day"]))
+        customer_id = customer.id
+    return redirect(
+        url_for(".new_booking", store=values["store"], customer=customer_id, menu=values["menu"], day=values["day"])
+    )
 
 
 # -- changing a booking -----------------------------------------------------------------------------------

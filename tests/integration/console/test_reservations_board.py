@@ -11,7 +11,7 @@ import pytest
 from sqlmodel import select
 
 from crm_core import reservations
-from crm_core.models import Booking, OutboxMessage, Store
+from crm_core.models import Booking, Customer, OutboxMessage, Store
 from tests.integration.console.conftest import csrf_token
 
 TOKYO = ZoneInfo("Asia/Tokyo")
@@ -290,3 +290,29 @@ def test_a_move_may_overlap_the_bookings_own_time(as_role, salon, uow_factory):
     with uow_factory() as uow:
         moved = uow.session.exec(select(Booking).where(Booking.replaces_id == hanako)).one()
     assert moved.starts_at == jst(23, 10, 30)
+
+
+def test_a_first_time_caller_is_added_with_name_and_phone_and_then_booked(as_role, salon, uow_factory):
+    client = as_role("staff")
+    page = client.get(f"{PAGE}/new?store=SALON&q=新井").get_data(as_text=True)
+    assert "No customer found." in page and 'data-testid="new-caller"' in page
+
+    response = post(
+        client,
+        f"{PAGE}/new/customer",
+        store="SALON",
+        menu="cut",
+        day=MONDAY,
+        name=" 新井  はじめ ",
+        phone="090-1111-2222",
+    )
+
+    assert response.status_code == 302
+    with uow_factory() as uow:
+        (made,) = uow.session.exec(select(Customer).where(Customer.phone == "09011112222")).all()
+    assert made.name == "新井 はじめ" and made.consented_at is None  # no consent: no marketing
+    assert f"customer={made.id}" in response.headers["Location"]
+    bad = post(client, f"{PAGE}/new/customer", store="SALON", menu="cut", day=MONDAY, name="誰か", phone="12")
+    assert bad.status_code == 302
+    with uow_factory() as uow:
+        assert uow.session.exec(select(Customer).where(Customer.name == "誰か")).all() == []
