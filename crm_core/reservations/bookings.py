@@ -25,7 +25,6 @@ from crm_core.reservations.availability import Rules, check_bookable
 from crm_core.reservations.setup import get_settings, menu_resources, zone_of
 from crm_core.uow import UnitOfWork
 
-TAKES_PLACES = ("held", "booked", "arrived", "no_show")
 SHOWN = ("booked", "cancelled", "arrived", "no_show")  # what the API and the customer's page list
 SOURCES = ("line", "console", "api")
 MARKS = ("arrived", "no_show", "booked")  # what staff mark a booking (booked: undo a mark)
