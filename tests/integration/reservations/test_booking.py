@@ -7,8 +7,8 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from sqlmodel import select
 
-from crm_core import customers, hours, outbox, reservations
-from crm_core.errors import BookingClosed, Conflict, InvalidInput, NotBookable, SlotTaken, TooLateToChange
+from crm_core import customers, hours, outbox, reservations, staff
+from crm_core.errors import BookingClosed, Conflict, Erased, InvalidInput, NotBookable, SlotTaken, TooLateToChange
 from crm_core.models import Booking, BookingClaim, OutboxMessage, TimelineEntry
 from tests.integration.reservations.conftest import TOKYO, jst
 
@@ -345,3 +345,50 @@ def test_confirming_keeps_the_stylist_the_hold_had(salon, uow_factory):
     assert booked.resource_id == held.resource_id != first.resource_id
     assert {claim.expires_at for claim in _claims(uow_factory, held.id)} == {None}
     assert len(_claims(uow_factory, held.id)) == 12
+
+
+def test_an_erased_customer_cannot_hold_or_book(salon, uow_factory):
+    with uow_factory() as uow:
+        customers.erase_customer(uow=uow, customer_id=salon.taro)
+        uow.commit()
+    with pytest.raises(Erased):
+        salon.hold(salon.taro, "consult", jst(24, 10))
+    with pytest.raises(Erased):
+        salon.book(salon.taro, "consult", jst(24, 10))
+
+
+def test_a_change_past_the_deadline_is_refused_when_the_time_is_chosen(salon, clock):
+    old = salon.book(salon.hanako, "consult", jst(23, 15)).booking
+    clock.set(jst(22, 15, 1))  # under 24 hours before
+    with pytest.raises(TooLateToChange):
+        salon.hold(salon.hanako, "consult", jst(23, 16), replaces_id=old.id)
+
+
+def test_every_booking_and_change_is_on_the_customers_timeline(salon, uow_factory):
+    made = salon.book(salon.hanako, "consult", jst(24, 10)).booking
+    change = salon.hold(salon.hanako, "consult", jst(24, 11), replaces_id=made.id)
+    salon.confirm(salon.hanako, change.id)
+    with uow_factory() as uow:
+        entries = uow.session.exec(
+            select(TimelineEntry).where(TimelineEntry.customer_id == salon.hanako).order_by(TimelineEntry.id)
+        ).all()
+    booking_entries = [(e.kind, e.data["booking_id"]) for e in entries if e.kind.startswith("booking_")]
+    assert booking_entries == [("booking_made", made.id), ("booking_moved", change.id)]
+
+
+def test_a_note_has_at_most_500_characters(salon):
+    assert salon.book(salon.hanako, "consult", jst(24, 10), note="あ" * 500).booking.note == "あ" * 500
+    with pytest.raises(InvalidInput) as refused:
+        salon.book(salon.taro, "consult", jst(24, 11), note="あ" * 501)
+    assert refused.value.params["field"] == "note"
+
+
+def test_staff_may_book_within_the_notice_customers_may_not(salon, uow_factory):
+    with uow_factory() as uow:
+        staff_user = staff.create_staff_user(uow=uow, email="front@salon.example", password="x" * 12, role="staff")
+        uow.commit()
+        staff_id = staff_user.id
+    with pytest.raises(NotBookable):  # 12:00 now, one hour's notice
+        salon.book(salon.hanako, "consult", jst(22, 12, 30))
+    booked = salon.book(salon.hanako, "consult", jst(22, 12, 30), source="console", staff_user_id=staff_id)
+    assert booked.booking.created_by == staff_id
