@@ -87,9 +87,13 @@ class Serve:
         return next((pid for pid, argv in self.children().items() if argv.endswith(words)), None)
 
     def stop(self) -> None:
+        """Kill serve and wait for every helper it started to go too: a helper still running a job would hold
+        locks when the next test empties the tables."""
+        everything = _descendants(self.process.pid)
         if self.process.poll() is None:
             self.process.kill()
             self.process.wait()
+        assert _all_exit(everything), "a helper outlived kizuna serve"
 
 
 def _processes() -> dict[int, tuple[int, str, str]]:
