@@ -157,7 +157,9 @@ def run_demo(settings: Settings, *, host: str, port: int, admin_password: str) -
         f"Automations are on: in the simulator, 高橋 健 gets a reminder for the beans he buys every 30 days and\n"
         f"伊藤 結衣 gets recommendations with their reasons, within a minute (the demo shop has no quiet hours).\n"
         f"Coupon flows: in the console, Marketing -> Segments (no purchase in 60 days), then Coupon flows -> a\n"
-        f"win-back with おかえりなさい 300円引き; run it, and 小林 陽菜 gets the coupon in the simulator.\n",
+        f"win-back with おかえりなさい 300円引き; run it, and 小林 陽菜 gets the coupon in the simulator.\n"
+        f"Reservations: as a member, send 予約 in the simulator and book a lesson; staff see it at\n"
+        f"{base}/console/reservations, and its reminders wait under Automations -> Booking reminder.\n",
         flush=True,
     )
     scheduler.start()
